@@ -1,0 +1,69 @@
+"""create_app(settings): routers, middleware, lifespan. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vibes import __version__
+from vibes.accounts.router import router as accounts_router
+from vibes.config import Settings
+from vibes.db import Database
+from vibes.errors import install_error_handlers
+from vibes.events.router import router as events_router
+from vibes.journals.router import router as journals_router
+from vibes.platform import health, metrics
+from vibes.platform.keys import load_keyring
+from vibes.platform.middleware import RequestContextMiddleware
+from vibes.platform.redis import make_redis
+from vibes.reminders.router import router as reminders_router
+from vibes.search.router import router as search_router
+from vibes.tags.router import router as tags_router
+from vibes.vault.router import router as vault_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings)
+        app.state.redis = make_redis(settings)
+        try:
+            yield
+        finally:
+            # Graceful shutdown: uvicorn has stopped taking requests and drained the open
+            # ones; now release connections.
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="Vibes",
+        version=__version__,
+        description="A personal journal with reminders. See API.md for the contract.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keyring = load_keyring(settings)
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    for router in (
+        accounts_router,
+        journals_router,
+        tags_router,
+        search_router,
+        vault_router,
+        reminders_router,
+        events_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,85 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of Vibes, read from `VIBES_*` variables or a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIBES_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("./vibes-data")
+    database_url: str | None = None
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+    # Keys in Redis are namespaced so several deployments (or test runs) can share one server.
+    redis_prefix: str = "vibes:"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Vibes <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhooks_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
+
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    unlock_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    jwt_issuer: str = "vibes"
+    jwt_audience: str = "vibes-api"
+    # Extra signing keys as "kid:secret" pairs; the last one signs, all of them verify.
+    # When empty the keys live in the data folder (generated on first start).
+    jwt_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Server-held key for keyed hashes and wrapping (vault lookup hash, cached unlock keys).
+    # When unset it is generated into the data folder; set it when processes share no disk.
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    # On the embedded default the dispatcher runs inside `vibes serve`.
+    run_dispatcher: bool | None = None
+    dispatcher_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    rate_limits_enabled: bool = True
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    @field_validator("database_replica_urls", "cors_origins", "jwt_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'vibes.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def dispatcher_in_process(self) -> bool:
+        if self.run_dispatcher is not None:
+            return self.run_dispatcher
+        return self.is_sqlite

@@ -1,0 +1,216 @@
+"""Engines, sessions, and the declarative base every model shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uuid6
+from fastapi import Request
+from sqlalchemy import DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from vibes.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so primary-key indexes stay append-mostly."""
+    return uuid.UUID(bytes=uuid6.uuid7().bytes)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC instant on both databases.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in and marked UTC on
+    the way out; naive datetimes are refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an instant is required")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        instant: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        if instant.tzinfo is None:
+            return instant.replace(tzinfo=dt.UTC)
+        return instant.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class VersionMixin:
+    """`version` starts at 1 and SQLAlchemy bumps it on every UPDATE.
+
+    The UPDATE carries `WHERE version = <loaded>`, so of two writers that read the same
+    version exactly one succeeds; the other gets `StaleDataError` (rendered as 412).
+    """
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - read by the mapper
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's "begin" hook below choose how transactions start.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # A write transaction takes the write lock up front (BEGIN IMMEDIATE): a deferred one
+    # that upgrades later can fail with "database is locked" instead of waiting its turn.
+    # Reads ask for no transaction at all (sqlite_begin=None): each statement autocommits.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    if mode:
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+    )
+
+
+def _autocommit(engine: AsyncEngine, is_sqlite: bool) -> AsyncEngine:
+    if is_sqlite:
+        return engine.execution_options(sqlite_begin=None)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class Database:
+    """The primary engine, its replicas, and the session factories built on them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.resolved_database_url
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.engine = make_engine(self.url, pool_size=settings.database_pool_size)
+        write_engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            if self.is_sqlite
+            else self.engine
+        )
+        # Reads run without BEGIN/COMMIT round trips: one statement, one snapshot.
+        read_engine = _autocommit(self.engine, self.is_sqlite)
+        self.replica_engines = [
+            make_engine(url, pool_size=settings.database_pool_size)
+            for url in settings.database_replica_urls
+        ]
+        self.sessionmaker = async_sessionmaker(write_engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+        self.replica_sessionmakers = [
+            async_sessionmaker(_autocommit(engine, self.is_sqlite), expire_on_commit=False)
+            for engine in self.replica_engines
+        ]
+        self._replica_turn = 0
+
+    def replica_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """A sessionmaker for reads that may lag the primary (round robin over replicas)."""
+        if not self.replica_sessionmakers:
+            return self.read_sessionmaker
+        self._replica_turn = (self._replica_turn + 1) % len(self.replica_sessionmakers)
+        return self.replica_sessionmakers[self._replica_turn]
+
+    @asynccontextmanager
+    async def session_scope(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on any error."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        for engine in self.replica_engines:
+            await engine.dispose()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work.
+
+    Declared with `Depends(get_session, scope="function")` so the commit happens before the
+    answer is sent: a failed commit becomes an error, never a 200 for lost data. Safe methods
+    get an autocommit session (no transaction round trips); everything else one transaction.
+    """
+    database: Database = request.app.state.database
+    if request.method in SAFE_METHODS:
+        async with database.read_sessionmaker() as session:
+            yield session
+        return
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

@@ -1,0 +1,193 @@
+"""Domain errors, and the one place that renders every error as an RFC 9457 problem."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("vibes.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """An error a service raises; the handler turns it into a problem document."""
+
+    status: int = 400
+    title: str = "Bad request"
+    type_suffix: str = "bad-request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class NotFound(DomainError):
+    status, title, type_suffix = 404, "Not found", "not-found"
+
+    def __init__(self, detail: str | None = None) -> None:
+        # One detail for every missing object: another user's object must answer exactly
+        # like one that never existed.
+        super().__init__(detail or "The requested resource was not found.")
+
+
+class Unauthorized(DomainError):
+    status, title, type_suffix = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "Authentication is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+class Forbidden(DomainError):
+    status, title, type_suffix = 403, "Forbidden", "forbidden"
+
+
+class Conflict(DomainError):
+    status, title, type_suffix = 409, "Conflict", "conflict"
+
+
+class Gone(DomainError):
+    status, title, type_suffix = 410, "Gone", "gone"
+
+
+class PreconditionFailed(DomainError):
+    status, title, type_suffix = 412, "Precondition failed", "precondition-failed"
+
+
+class PayloadTooLarge(DomainError):
+    status, title, type_suffix = 413, "Payload too large", "payload-too-large"
+
+
+class Unprocessable(DomainError):
+    """A well-formed request the rules refuse (bad RRULE, weak password, reused key...)."""
+
+    status, title, type_suffix = 422, "Unprocessable content", "unprocessable"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        extra = {"errors": list(errors)} if errors is not None else None
+        super().__init__(detail, headers=headers, extra=extra)
+
+
+class TooManyRequests(DomainError):
+    status, title, type_suffix = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "Too many attempts. Try again later.",
+            headers={"Retry-After": str(max(1, retry_after))},
+        )
+        self.retry_after = max(1, retry_after)
+
+
+class ServiceUnavailable(DomainError):
+    status, title, type_suffix = 503, "Service unavailable", "unavailable"
+
+
+def problem(
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    type_suffix: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"https://vibes.dev/problems/{type_suffix}" if type_suffix else "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or title or phrase,
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        # Never echo the input back: it may be a password or an entry's text.
+        errors.append(
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return errors
+
+
+async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        type_suffix=exc.type_suffix,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _validation_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem(
+        422,
+        title="Validation failed",
+        detail="The request is not valid; see `errors`.",
+        type_suffix="validation",
+        extra={"errors": _validation_errors(exc)},
+    )
+
+
+async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "The requested resource was not found."
+    return problem(exc.status_code, detail=detail, headers=exc.headers)
+
+
+async def _stale_handler(_: Request, exc: Exception) -> JSONResponse:
+    err = PreconditionFailed("The resource was changed by another request; reload and retry.")
+    return await _domain_error_handler(_, err)
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return problem(500, detail="An unexpected error occurred.", type_suffix="internal")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(StaleDataError, _stale_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)

@@ -1,0 +1,7 @@
+"""HTTP routes of the events domain: parse, call the service, choose the status code."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,58 @@
+"""Journal entries. A secret entry keeps title, content and tags only as ciphertext."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vibes.db import Base, IdMixin, TimestampMixin, UTCDateTime, VersionMixin
+
+
+class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
+    __tablename__ = "journals"
+    __table_args__ = (
+        CheckConstraint(
+            "mood_rating IS NULL OR (mood_rating >= 1 AND mood_rating <= 10)", name="mood_range"
+        ),
+        CheckConstraint("word_count >= 0", name="word_count_non_negative"),
+        # A secret entry has ciphertext and nonce and no plaintext; a public one the reverse.
+        CheckConstraint(
+            "(secret_tag_id IS NULL AND ciphertext IS NULL AND nonce IS NULL)"
+            " OR (secret_tag_id IS NOT NULL AND ciphertext IS NOT NULL AND nonce IS NOT NULL"
+            " AND title = '' AND content = '')",
+            name="secret_payload",
+        ),
+        # The list's keyset order: newest entry_date first, id breaks ties.
+        Index("ix_journals_user_id_entry_date_id", "user_id", "entry_date", "id"),
+        Index("ix_journals_user_id_mood_rating", "user_id", "mood_rating"),
+        Index("ix_journals_secret_tag_id", "secret_tag_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    title: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    content: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    entry_date: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    mood_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Destroying a secret tag (forgotten phrase) erases its entries with it.
+    secret_tag_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("secret_tags.id", ondelete="CASCADE")
+    )
+    # AES-256-GCM of {"title", "content", "tags"} under the secret tag's data key.
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))

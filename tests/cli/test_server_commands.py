@@ -1,0 +1,107 @@
+"""`vibes serve` and `vibes db ...` as an operator runs them: real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Backend
+from vibes import migrations
+
+VIBES = [sys.executable, "-m", "vibes.cli.main"]
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
+    env.update(values)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start_server(cwd: Path, port: int) -> subprocess.Popen[bytes]:
+    with (cwd / "server.log").open("ab") as log:
+        return subprocess.Popen(
+            [*VIBES, "serve", "--port", str(port)],
+            cwd=cwd,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "server exited early; see server.log"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as an orchestrator sends it."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+def test_serve_with_no_settings_makes_its_data_folder_and_keeps_it(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _start_server(tmp_path, port)
+    try:
+        _wait_ready(port, proc)
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").status_code == 200
+        missing = httpx.get(f"http://127.0.0.1:{port}/nowhere")
+        assert missing.headers["content-type"].startswith("application/problem+json")
+    finally:
+        _stop(proc)
+    # Graceful: in-flight requests drained, lifespan shutdown ran.
+    assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
+
+    data = tmp_path / "vibes-data"
+    assert (data / "vibes.db").exists()
+    keys = (data / "keys.json").read_bytes()
+    assert (data / "keys.json").stat().st_mode & 0o777 == 0o600
+
+    proc = _start_server(tmp_path, port)
+    try:
+        _wait_ready(port, proc)
+    finally:
+        _stop(proc)
+    assert (data / "keys.json").read_bytes() == keys
+
+
+def test_db_commands_upgrade_report_and_downgrade(
+    backend: Backend, empty_database_url: str, tmp_path: Path
+) -> None:
+    env = _env(VIBES_DATABASE_URL=empty_database_url, VIBES_DATA_DIR=str(tmp_path / "d"))
+
+    def vibes(*args: str) -> str:
+        done = subprocess.run(
+            [*VIBES, *args], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert vibes("db", "current") == "base"
+    vibes("db", "upgrade")
+    assert vibes("db", "current") == migrations.head_revision()
+    vibes("db", "downgrade", "base")
+    assert vibes("db", "current") == "base"
+    vibes("db", "upgrade", "head")
+    assert vibes("db", "current") == migrations.head_revision()

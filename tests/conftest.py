@@ -1,0 +1,222 @@
+"""Shared fixtures: every test that takes `app`, `client` or `database` runs once per backend.
+
+Backends: SQLite always (with the in-memory fallbacks); PostgreSQL when
+VIBES_TEST_DATABASE_URL is set, together with Redis when VIBES_TEST_REDIS_URL is set.
+Each pytest process migrates one private PostgreSQL database (dropped at the end) and one
+SQLite template; a test gets a copy of the SQLite file, or the PostgreSQL database emptied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from vibes import migrations
+from vibes.app import create_app
+from vibes.config import Settings
+from vibes.db import Base, Database
+
+T = TypeVar("T")
+PG_URL = os.environ.get("VIBES_TEST_DATABASE_URL") or None
+REDIS_URL = os.environ.get("VIBES_TEST_REDIS_URL") or None
+
+if os.environ.get("CI") and not PG_URL:
+    raise pytest.UsageError("CI must set VIBES_TEST_DATABASE_URL: PostgreSQL would go untested")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+if REDIS_URL and not PG_URL:
+    BACKENDS.append("sqlite-redis")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str | None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgresql"
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "vibes.db"
+    run_coroutine(migrations.upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A private PostgreSQL database for this pytest process, migrated to head."""
+    assert PG_URL is not None
+    name = f"vibes_test_{uuid.uuid4().hex[:12]}"
+    admin = _asyncpg_dsn(PG_URL)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    run_coroutine(create())
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        run_coroutine(migrations.upgrade(url))
+        yield url
+    finally:
+        run_coroutine(drop())
+
+
+@pytest.fixture
+async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables at all, on the test's backend (for migration tests)."""
+    if not backend.is_postgres:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    assert PG_URL is not None
+    name = f"vibes_empty_{uuid.uuid4().hex[:12]}"
+    admin = _asyncpg_dsn(PG_URL)
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def truncate_all(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(f"TRUNCATE {tables} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    name: str = request.param
+    if name == "postgresql":
+        url: str = request.getfixturevalue("pg_database")
+        run_coroutine(truncate_all(url))
+        return Backend(name, url, REDIS_URL)
+    template: Path = request.getfixturevalue("sqlite_template")
+    db_file = tmp_path / "data" / "vibes.db"
+    db_file.parent.mkdir()
+    shutil.copyfile(template, db_file)
+    return Backend(name, f"sqlite+aiosqlite:///{db_file}", REDIS_URL if name != "sqlite" else None)
+
+
+def make_settings(backend: Backend, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": backend.database_url,
+        "redis_url": backend.redis_url,
+        # A fresh namespace per test: tests share one Redis and never see each other's keys.
+        "redis_prefix": f"vibes-test:{uuid.uuid4().hex}:",
+        "run_dispatcher": False,
+        "database_pool_size": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    return make_settings(backend, tmp_path / "data")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+    if settings.redis_url:
+        await _clear_redis_namespace(settings)
+
+
+async def _clear_redis_namespace(settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        keys = [key async for key in redis.scan_iter(match=settings.redis_prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def database(app: FastAPI) -> Database:
+    db: Database = app.state.database
+    return db
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    redis = "redis" if REDIS_URL else "in-memory fallbacks only"
+    return [f"vibes backends: {', '.join(BACKENDS)} ({redis})"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say how many tests ran on each backend, so a skipped PostgreSQL run shows."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            nodeid: str = report.nodeid
+            name = next((b for b in BACKENDS if f"[{b}" in nodeid or f"-{b}]" in nodeid), None)
+            if name is None:
+                continue
+            counts.setdefault(name, {}).setdefault(outcome, 0)
+            counts[name][outcome] += 1
+    if counts:
+        terminalreporter.section("tests per database backend")
+        for name in BACKENDS:
+            parts = ", ".join(f"{n} {o}" for o, n in sorted(counts.get(name, {}).items()))
+            terminalreporter.write_line(f"{name}: {parts or 'none'}")

@@ -1,0 +1,140 @@
+"""The application skeleton: operations endpoints, problem documents, request ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from tests.conftest import Backend, make_settings
+from vibes.app import create_app
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, object] = response.json()
+    assert set(body) >= PROBLEM_KEYS
+    assert body["status"] == status
+    return body
+
+
+async def test_healthz_and_readyz_answer_ok(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_readyz_reports_redis_when_configured(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    checks = (await client.get("/readyz")).json()["checks"]
+    assert ("redis" in checks) == (backend.redis_url is not None)
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(
+    backend: Backend, tmp_path: Path
+) -> None:
+    if backend.is_postgres:
+        url = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/missing-dir/sub/vibes.db"
+    app = create_app(make_settings(backend, tmp_path / "data", database_url=url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            _assert_problem(await c.get("/readyz"), 503)
+
+
+async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["info"]["title"] == "Vibes"
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    _assert_problem(await client.get("/api/v1/no-such-thing"), 404)
+
+
+async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> None:
+    _assert_problem(await client.post("/healthz"), 405)
+
+
+class _Body(BaseModel):
+    name: str = Field(min_length=1)
+    count: int
+
+
+@pytest.fixture
+def probe_app(app: FastAPI) -> FastAPI:
+    @app.post("/_probe/validate")
+    async def validate(body: _Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.get("/_probe/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: SELECT * FROM users")
+
+    return app
+
+
+async def test_validation_error_is_a_422_problem_with_errors(probe_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=probe_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.post(
+            "/_probe/validate", json={"name": "", "count": "many", "password": "hunter2"}
+        )
+    body = _assert_problem(response, 422)
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    assert {tuple(e["loc"]) for e in errors} == {("body", "name"), ("body", "count")}
+    assert "hunter2" not in response.text
+
+
+async def test_malformed_json_is_a_422_problem(probe_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=probe_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.post(
+            "/_probe/validate",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
+    _assert_problem(response, 422)
+
+
+async def test_unexpected_error_is_a_500_problem_without_internals(probe_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=probe_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/_probe/boom")
+    _assert_problem(response, 500)
+    assert "SELECT" not in response.text
+    assert "Traceback" not in response.text
+
+
+async def test_every_answer_has_a_request_id(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) >= 16
+    missing = await client.get("/nope")
+    assert missing.headers["x-request-id"]
+
+
+async def test_a_well_formed_caller_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123.def"})
+    assert echoed.headers["x-request-id"] == "abc-123.def"
+    replaced = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"})
+    assert replaced.headers["x-request-id"] != "bad id\twith junk"
+
+
+async def test_metrics_are_exposed_in_prometheus_text(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "vibes_http_requests_total" in response.text

@@ -1,0 +1,142 @@
+"""Deleting a user erases every row of theirs in every table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from fastapi import FastAPI
+from sqlalchemy import delete, func, select
+
+from tests.factories import make_session, make_user
+from vibes.accounts.models import PasswordResetToken, RefreshToken, User
+from vibes.db import Base, Database, utcnow
+from vibes.events.models import Delivery, DeliveryAttempt, OutboxEvent, Webhook
+from vibes.journals.models import Journal
+from vibes.platform.models import AuditLog, IdempotencyKey
+from vibes.reminders.models import Reminder
+from vibes.sync.models import Change
+from vibes.tags.models import JournalTag, Tag
+from vibes.vault.models import SecretTag
+
+
+async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
+    now = utcnow()
+    auth_session = await make_session(database, user_id)
+    async with database.session_scope() as s:
+        secret = SecretTag(
+            user_id=user_id,
+            name_ciphertext=b"x" * 20,
+            name_nonce=b"n" * 12,
+            kdf_salt=b"s" * 16,
+            kdf_memory_kib=65536,
+            kdf_iterations=3,
+            kdf_parallelism=1,
+            verifier_salt=b"v" * 16,
+            verifier=b"v" * 32,
+            wrapped_key=b"w" * 48,
+            wrap_nonce=b"n" * 12,
+            lookup_hash=b"h" * 32,
+        )
+        journal = Journal(user_id=user_id, title="t", content="c", entry_date=now, word_count=1)
+        secret_journal = Journal(
+            user_id=user_id,
+            entry_date=now,
+            ciphertext=b"c",
+            nonce=b"n" * 12,
+        )
+        s.add_all([secret, journal])
+        await s.flush()
+        secret_journal.secret_tag_id = secret.id
+        tag = Tag(user_id=user_id, name="Work", name_key="work", color="#112233")
+        s.add_all([secret_journal, tag])
+        await s.flush()
+        event = OutboxEvent(user_id=user_id, type="journal.created", data={"id": str(journal.id)})
+        webhook = Webhook(user_id=user_id, url="https://example.com/h", secret="whsec_x")
+        s.add_all(
+            [
+                JournalTag(journal_id=journal.id, tag_id=tag.id, user_id=user_id),
+                Reminder(
+                    user_id=user_id,
+                    journal_id=journal.id,
+                    title="r",
+                    remind_at=now,
+                    timezone="UTC",
+                    next_fire_at=now,
+                ),
+                event,
+                webhook,
+                RefreshToken(
+                    user_id=user_id,
+                    session_id=auth_session.id,
+                    token_hash=uuid.uuid4().bytes * 2,
+                    expires_at=now + dt.timedelta(days=1),
+                ),
+                PasswordResetToken(
+                    user_id=user_id,
+                    token_hash=uuid.uuid4().bytes * 2,
+                    expires_at=now + dt.timedelta(minutes=30),
+                ),
+                IdempotencyKey(
+                    user_id=user_id,
+                    key="k",
+                    method="POST",
+                    path="/api/v1/journals",
+                    request_hash=b"h" * 32,
+                    expires_at=now + dt.timedelta(days=1),
+                ),
+                AuditLog(user_id=user_id, action="auth.login", details={}),
+                Change(
+                    user_id=user_id, kind="journal", entity_id=journal.id, op="upsert", version=1
+                ),
+            ]
+        )
+        await s.flush()
+        delivery = Delivery(
+            user_id=user_id,
+            event_id=event.id,
+            channel="webhook",
+            target=str(webhook.id),
+            webhook_id=webhook.id,
+            next_attempt_at=now,
+        )
+        s.add(delivery)
+        await s.flush()
+        s.add(DeliveryAttempt(user_id=user_id, delivery_id=delivery.id, attempt=1))
+
+
+async def _rows_per_table(database: Database, user_id: uuid.UUID) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    async with database.session_scope() as s:
+        for table in Base.metadata.sorted_tables:
+            column = table.c.get("user_id") if table.name != "users" else table.c.id
+            assert column is not None, f"{table.name} has no user_id"
+            counts[table.name] = (
+                await s.scalar(select(func.count()).select_from(table).where(column == user_id))
+                or 0
+            )
+    return counts
+
+
+async def test_every_user_owned_table_has_user_id(app: FastAPI) -> None:
+    for table in Base.metadata.sorted_tables:
+        if table.name != "users":
+            assert "user_id" in table.c, table.name
+
+
+async def test_deleting_a_user_erases_every_row_of_theirs(app: FastAPI) -> None:
+    database: Database = app.state.database
+    doomed = await make_user(database)
+    survivor = await make_user(database)
+    await _fill_every_table(database, doomed.id)
+    await _fill_every_table(database, survivor.id)
+
+    before = await _rows_per_table(database, doomed.id)
+    assert all(count > 0 for count in before.values()), before
+
+    async with database.session_scope() as s:
+        await s.execute(delete(User).where(User.id == doomed.id))
+
+    after = await _rows_per_table(database, doomed.id)
+    assert all(count == 0 for count in after.values()), after
+    assert await _rows_per_table(database, survivor.id) == before
