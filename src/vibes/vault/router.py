@@ -2,6 +2,182 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Request, Response, status
+
+from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.errors import NotFound, PreconditionFailed
+from vibes.vault import service
+from vibes.vault.access import (
+    SlowPrincipal,
+    VaultAccess,
+    check_phrase_attempt,
+    resolve_vault_keys,
+    unlock_tokens,
+)
+from vibes.vault.runtime import get_runtime
+from vibes.vault.schemas import (
+    DestroyRequest,
+    PhraseChange,
+    SecretTagBrief,
+    SecretTagCreate,
+    SecretTagList,
+    SecretTagRead,
+    SecretTagUpdate,
+    UnlockRequest,
+    UnlockResponse,
+)
+
+router = APIRouter(prefix="/secret-tags", tags=["secret tags"])
+
+
+def _read(opened: service.OpenTag) -> SecretTagRead:
+    tag = opened.tag
+    return SecretTagRead(
+        id=tag.id,
+        name=opened.name,
+        color=tag.color,
+        version=tag.version,
+        created_at=tag.created_at,
+        updated_at=tag.updated_at,
+    )
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _check_if_match(if_match: str | None, version: int) -> None:
+    if if_match is None:
+        return
+    wanted = {part.strip().removeprefix("W/") for part in if_match.split(",")}
+    if "*" not in wanted and _etag(version) not in wanted:
+        raise PreconditionFailed("The secret tag was changed; reload and retry.")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretTagRead)
+async def create_secret_tag(
+    body: SecretTagCreate,
+    request: Request,
+    response: Response,
+    claims: SlowPrincipal,
+    db: DbSession,
+) -> SecretTagRead:
+    # Creating tests a phrase against the user's tags (409 when taken): an attempt like any.
+    await check_phrase_attempt(request, "phrase", claims.user_id)
+    runtime = get_runtime(request.app.state)
+    opened, _ = await service.create_tag(
+        db,
+        runtime.derive,
+        lookup_key=runtime.lookup_key,
+        user_id=claims.user_id,
+        name=body.name,
+        phrase=body.phrase,
+        color=body.color,
+    )
+    response.headers["ETag"] = _etag(opened.tag.version)
+    return _read(opened)
+
+
+@router.get("", response_model=SecretTagList)
+async def list_secret_tags(
+    principal: CurrentPrincipal, vault: VaultAccess, db: DbSession
+) -> SecretTagList:
+    opened = await service.list_unlocked(db, user_id=principal.user_id, keys=vault)
+    return SecretTagList(items=[_read(item) for item in opened])
+
+
+@router.post("/unlock", response_model=UnlockResponse)
+async def unlock_secret_tag(
+    body: UnlockRequest, request: Request, claims: SlowPrincipal
+) -> UnlockResponse:
+    await check_phrase_attempt(request, "phrase", claims.user_id)
+    runtime = get_runtime(request.app.state)
+    # Nothing is written: a read-only connection, so no write lock is held during the KDF.
+    async with request.app.state.database.read_sessionmaker() as db:
+        opened, data_key = await service.unlock(
+            db,
+            runtime.derive,
+            lookup_key=runtime.lookup_key,
+            user_id=claims.user_id,
+            phrase=body.phrase,
+        )
+    token, lifetime = await runtime.store.grant(
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        tag_id=opened.tag.id,
+        data_key=data_key,
+    )
+    brief = SecretTagBrief(id=opened.tag.id, name=opened.name, color=opened.tag.color)
+    return UnlockResponse(unlock_token=token, expires_in=lifetime, tags=[brief])
+
+
+@router.post("/lock", status_code=status.HTTP_204_NO_CONTENT)
+async def lock_secret_tags(request: Request, principal: CurrentPrincipal) -> None:
+    """End the unlocks named in `X-Vibes-Unlock` (only this session's own)."""
+    await get_runtime(request.app.state).store.revoke(
+        unlock_tokens(request), user_id=principal.user_id, session_id=principal.session_id
+    )
+
+
+@router.patch("/{tag_id}", response_model=SecretTagRead)
+async def update_secret_tag(
+    tag_id: uuid.UUID,
+    body: SecretTagUpdate,
+    response: Response,
+    principal: CurrentPrincipal,
+    vault: VaultAccess,
+    db: DbSession,
+    if_match: Annotated[str | None, Header()] = None,
+) -> SecretTagRead:
+    opened = await service.get_unlocked(db, user_id=principal.user_id, tag_id=tag_id, keys=vault)
+    _check_if_match(if_match, opened.tag.version)
+    changes = body.model_dump(exclude_unset=True)
+    opened = await service.update_tag(
+        db,
+        opened,
+        vault[tag_id],
+        name=changes.get("name"),
+        color=changes.get("color"),
+        set_color="color" in changes,
+    )
+    response.headers["ETag"] = _etag(opened.tag.version)
+    return _read(opened)
+
+
+@router.post("/{tag_id}/phrase", status_code=status.HTTP_204_NO_CONTENT)
+async def change_secret_phrase(
+    tag_id: uuid.UUID, body: PhraseChange, request: Request, claims: SlowPrincipal, db: DbSession
+) -> None:
+    vault = await resolve_vault_keys(request, claims)
+    data_key = vault.get(tag_id)
+    if data_key is None:
+        raise NotFound()
+    await check_phrase_attempt(request, "phrase", claims.user_id)
+    runtime = get_runtime(request.app.state)
+    await service.change_phrase(
+        db,
+        runtime.derive,
+        lookup_key=runtime.lookup_key,
+        user_id=claims.user_id,
+        tag_id=tag_id,
+        data_key=data_key,
+        new_phrase=body.new_phrase,
+    )
+
+
+@router.delete("/{tag_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def destroy_secret_tag(
+    tag_id: uuid.UUID, body: DestroyRequest, request: Request, claims: SlowPrincipal, db: DbSession
+) -> None:
+    """Works while locked (the phrase may be forgotten): the account password decides.
+
+    The password is checked before the tag is looked up, so without it an id tells nothing.
+    """
+    await check_phrase_attempt(request, "destroy", claims.user_id)
+    async with request.app.state.database.read_sessionmaker() as read_db:
+        password_hash = await service.password_hash_of(read_db, claims.user_id)
+    await service.verify_password(password_hash, body.password)
+    await service.destroy_tag(db, user_id=claims.user_id, tag_id=tag_id)

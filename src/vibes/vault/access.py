@@ -1,0 +1,103 @@
+"""`VaultAccess`: the data keys a request's `X-Vibes-Unlock` tokens open, for any endpoint.
+
+A token counts only when it is live, was granted to the request's user AND to the session
+the bearer token belongs to; anything else in the header is ignored, silently, so a
+stranger's or an expired token changes nothing in any answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from vibes.accounts import sessions
+from vibes.accounts.dependencies import AccessToken, CurrentPrincipal
+from vibes.accounts.tokens import AccessClaims
+from vibes.errors import Unauthorized
+from vibes.vault.runtime import get_runtime
+
+UNLOCK_HEADER = "x-vibes-unlock"
+MAX_TOKENS = 32
+_MAX_TOKEN_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class VaultKeys(Mapping[uuid.UUID, bytes]):
+    """{secret tag id: data key} for the tags this request has unlocked (often empty)."""
+
+    _keys: Mapping[uuid.UUID, bytes] = field(default_factory=dict)
+    tokens: tuple[str, ...] = ()
+
+    def __getitem__(self, tag_id: uuid.UUID) -> bytes:
+        return self._keys[tag_id]
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def tag_ids(self) -> frozenset[uuid.UUID]:
+        return frozenset(self._keys)
+
+    def __repr__(self) -> str:  # never print key material
+        return f"VaultKeys(tags={sorted(str(t) for t in self._keys)})"
+
+
+def unlock_tokens(request: Request) -> tuple[str, ...]:
+    """Tokens from every `X-Vibes-Unlock` header line, comma-separated, junk dropped."""
+    tokens: list[str] = []
+    for line in request.headers.getlist(UNLOCK_HEADER):
+        for part in line.split(","):
+            token = part.strip()
+            if token and len(token) <= _MAX_TOKEN_LENGTH and token.isascii():
+                tokens.append(token)
+    return tuple(dict.fromkeys(tokens))[:MAX_TOKENS]
+
+
+async def resolve_vault_keys(request: Request, claims: AccessClaims) -> VaultKeys:
+    tokens = unlock_tokens(request)
+    if not tokens:
+        return VaultKeys()
+    grants = await get_runtime(request.app.state).store.lookup(tokens)
+    keys = {
+        grant.tag_id: grant.data_key
+        for grant in grants
+        if grant.user_id == claims.user_id and grant.session_id == claims.session_id
+    }
+    return VaultKeys(keys, tokens)
+
+
+async def get_vault_access(request: Request, principal: CurrentPrincipal) -> VaultKeys:
+    return await resolve_vault_keys(request, principal)
+
+
+VaultAccess = Annotated[VaultKeys, Depends(get_vault_access)]
+
+
+async def get_principal_unlocked(request: Request, claims: AccessToken) -> AccessClaims:
+    """`CurrentPrincipal`, checked on a read-only connection.
+
+    For the routes that run Argon2id: on SQLite a write transaction takes the database's
+    write lock at its first statement, and no route should hold it through ~0.2 s of KDF.
+    """
+    database = request.app.state.database
+    async with database.read_sessionmaker() as db:
+        alive = await sessions.is_session_active(request.app.state, db, claims)
+    if not alive:
+        raise Unauthorized("The access token is invalid or has expired.")
+    return claims
+
+
+SlowPrincipal = Annotated[AccessClaims, Depends(get_principal_unlocked)]
+
+
+async def check_phrase_attempt(request: Request, scope: str, user_id: uuid.UUID) -> None:
+    """Count one phrase (or destroy-password) attempt; 429 past the account/address budget."""
+    address = request.client.host if request.client else None
+    await get_runtime(request.app.state).limiter.hit(scope, user_id=user_id, address=address)

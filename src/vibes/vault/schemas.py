@@ -1,0 +1,67 @@
+"""Request and response bodies of the secret-tag routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+# A phrase guards data even against someone holding the password: long enough to resist
+# guessing at the unlock rate limit, short enough to keep Argon2id input sane.
+PHRASE_MIN = 8
+PHRASE_MAX = 1024
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretTagCreate(_Input):
+    name: str = Field(min_length=1, max_length=64, pattern=r"\S")
+    phrase: str = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
+    color: str | None = Field(default=None, pattern=COLOR_PATTERN)
+
+
+class SecretTagUpdate(_Input):
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
+    color: str | None = Field(default=None, pattern=COLOR_PATTERN)
+
+
+class UnlockRequest(_Input):
+    phrase: str = Field(min_length=1, max_length=PHRASE_MAX)
+
+
+class PhraseChange(_Input):
+    new_phrase: str = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
+
+
+class DestroyRequest(_Input):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SecretTagRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    color: str | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SecretTagBrief(BaseModel):
+    id: uuid.UUID
+    name: str
+    color: str | None
+
+
+class UnlockResponse(BaseModel):
+    unlock_token: str
+    expires_in: int
+    tags: list[SecretTagBrief]
+
+
+class SecretTagList(BaseModel):
+    items: list[SecretTagRead]
+    next_cursor: str | None = None

@@ -1,0 +1,256 @@
+"""The rules of secret tags. Takes a session and plain values; knows nothing of HTTP.
+
+The slow step of every phrase operation (one Argon2id run) is passed in as `derive`, run
+before the first statement so that on SQLite no write lock is held while it computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vibes.accounts.models import User
+from vibes.db import new_id
+from vibes.errors import Conflict, NotFound, Unauthorized
+from vibes.vault import crypto
+from vibes.vault.crypto import DEFAULT_KDF, KdfParams, PhraseKeys
+from vibes.vault.models import SecretTag
+
+Derive = Callable[[str, bytes, KdfParams], Awaitable[PhraseKeys]]
+
+WRONG_PHRASE = "The phrase did not unlock anything."
+WRONG_PASSWORD = "The password is not correct."
+# Worded so it says no more than an unlock with that phrase would (and both are rate-limited
+# alike): the phrase is already in use by one of the caller's own tags.
+PHRASE_TAKEN = "Choose a different phrase."
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTag:
+    """A secret tag with its name decrypted (only ever in memory)."""
+
+    tag: SecretTag
+    name: str
+
+
+def _params(tag: SecretTag) -> KdfParams:
+    return KdfParams(
+        memory_kib=tag.kdf_memory_kib,
+        iterations=tag.kdf_iterations,
+        parallelism=tag.kdf_parallelism,
+    )
+
+
+def decrypt_name(tag: SecretTag, data_key: bytes) -> str:
+    return crypto.open_name(
+        data_key, tag.name_nonce, tag.name_ciphertext, user_id=tag.user_id, tag_id=tag.id
+    )
+
+
+async def _lock_owner(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Serialise phrase writes per user (PostgreSQL row lock; SQLite writers are serial
+    already), so two concurrent requests cannot give two tags one phrase."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+async def _phrase_in_use(
+    session: AsyncSession, user_id: uuid.UUID, lookup: bytes, *, besides: uuid.UUID | None = None
+) -> bool:
+    query = select(SecretTag.id).where(
+        SecretTag.user_id == user_id, SecretTag.lookup_hash == lookup
+    )
+    if besides is not None:
+        query = query.where(SecretTag.id != besides)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+def _set_phrase(
+    tag: SecretTag, keys: PhraseKeys, salt: bytes, data_key: bytes, lookup: bytes
+) -> None:
+    verifier_salt = crypto.new_salt()
+    tag.kdf_salt = salt
+    tag.kdf_memory_kib = DEFAULT_KDF.memory_kib
+    tag.kdf_iterations = DEFAULT_KDF.iterations
+    tag.kdf_parallelism = DEFAULT_KDF.parallelism
+    tag.verifier_salt = verifier_salt
+    tag.verifier = crypto.make_verifier(keys, verifier_salt)
+    tag.wrap_nonce, tag.wrapped_key = crypto.wrap_key(
+        keys.kek, data_key, user_id=tag.user_id, tag_id=tag.id
+    )
+    tag.lookup_hash = lookup
+
+
+async def create_tag(
+    session: AsyncSession,
+    derive: Derive,
+    *,
+    lookup_key: bytes,
+    user_id: uuid.UUID,
+    name: str,
+    phrase: str,
+    color: str | None,
+) -> tuple[OpenTag, bytes]:
+    """A new secret tag and its data key (the caller may hand out an unlock for it)."""
+    salt = crypto.new_salt()
+    keys = await derive(phrase, salt, DEFAULT_KDF)
+    lookup = crypto.lookup_hash(lookup_key, user_id, phrase)
+    await _lock_owner(session, user_id)
+    if await _phrase_in_use(session, user_id, lookup):
+        raise Conflict(PHRASE_TAKEN)
+    data_key = crypto.new_data_key()
+    tag = SecretTag(id=new_id(), user_id=user_id, color=color)
+    tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
+        data_key, name, user_id=user_id, tag_id=tag.id
+    )
+    _set_phrase(tag, keys, salt, data_key, lookup)
+    session.add(tag)
+    await session.flush()
+    return OpenTag(tag=tag, name=name), data_key
+
+
+async def unlock(
+    session: AsyncSession, derive: Derive, *, lookup_key: bytes, user_id: uuid.UUID, phrase: str
+) -> tuple[OpenTag, bytes]:
+    """The tag this phrase opens and its data key, or 401.
+
+    Exactly one Argon2id run whatever happens: with no candidate tag, a run over a random
+    salt takes the place of the real one, so a wrong phrase costs what a right one does and
+    the answer time tells nothing about whether the user has secret tags at all.
+    """
+    lookup = crypto.lookup_hash(lookup_key, user_id, phrase)
+    tag = await session.scalar(
+        select(SecretTag)
+        .where(SecretTag.user_id == user_id, SecretTag.lookup_hash == lookup)
+        .limit(1)
+    )
+    if tag is None:
+        await derive(phrase, crypto.new_salt(), DEFAULT_KDF)
+        raise Unauthorized(WRONG_PHRASE)
+    keys = await derive(phrase, tag.kdf_salt, _params(tag))
+    data_key = None
+    if crypto.check_verifier(keys, tag.verifier_salt, tag.verifier):
+        data_key = crypto.unwrap_key(
+            keys.kek, tag.wrap_nonce, tag.wrapped_key, user_id=user_id, tag_id=tag.id
+        )
+    if data_key is None:
+        raise Unauthorized(WRONG_PHRASE)
+    return OpenTag(tag=tag, name=decrypt_name(tag, data_key)), data_key
+
+
+async def list_unlocked(
+    session: AsyncSession, *, user_id: uuid.UUID, keys: Mapping[uuid.UUID, bytes]
+) -> list[OpenTag]:
+    if not keys:
+        return []
+    tags = await session.scalars(
+        select(SecretTag)
+        .where(SecretTag.user_id == user_id, SecretTag.id.in_(list(keys)))
+        .order_by(SecretTag.id)
+    )
+    return [OpenTag(tag=tag, name=decrypt_name(tag, keys[tag.id])) for tag in tags]
+
+
+async def get_unlocked(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    keys: Mapping[uuid.UUID, bytes],
+) -> OpenTag:
+    """The tag when this request holds its key; otherwise 404, as for a random id."""
+    data_key = keys.get(tag_id)
+    if data_key is None:
+        raise NotFound()
+    tag = await session.scalar(
+        select(SecretTag).where(SecretTag.id == tag_id, SecretTag.user_id == user_id)
+    )
+    if tag is None:
+        raise NotFound()
+    return OpenTag(tag=tag, name=decrypt_name(tag, data_key))
+
+
+async def update_tag(
+    session: AsyncSession,
+    opened: OpenTag,
+    data_key: bytes,
+    *,
+    name: str | None = None,
+    color: str | None = None,
+    set_color: bool = False,
+) -> OpenTag:
+    tag = opened.tag
+    new_name = opened.name
+    if name is not None and name != opened.name:
+        tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
+            data_key, name, user_id=tag.user_id, tag_id=tag.id
+        )
+        new_name = name
+    if set_color:
+        tag.color = color
+    await session.flush()
+    return OpenTag(tag=tag, name=new_name)
+
+
+async def change_phrase(
+    session: AsyncSession,
+    derive: Derive,
+    *,
+    lookup_key: bytes,
+    user_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    data_key: bytes,
+    new_phrase: str,
+) -> None:
+    """Re-wrap the same data key under the new phrase (new salts); entries stay as they are."""
+    salt = crypto.new_salt()
+    keys = await derive(new_phrase, salt, DEFAULT_KDF)
+    lookup = crypto.lookup_hash(lookup_key, user_id, new_phrase)
+    await _lock_owner(session, user_id)
+    tag = await session.scalar(
+        select(SecretTag).where(SecretTag.id == tag_id, SecretTag.user_id == user_id)
+    )
+    if tag is None:
+        raise NotFound()
+    if await _phrase_in_use(session, user_id, lookup, besides=tag.id):
+        raise Conflict(PHRASE_TAKEN)
+    _set_phrase(tag, keys, salt, data_key, lookup)
+    await session.flush()
+
+
+async def password_hash_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    return await session.scalar(select(User.password_hash).where(User.id == user_id))
+
+
+_password_hasher = PasswordHasher()
+
+
+async def verify_password(password_hash: str | None, password: str) -> None:
+    """The account password, checked in a worker thread (Argon2id); 401 when wrong."""
+
+    def check() -> bool:
+        try:
+            return _password_hasher.verify(password_hash or "", password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    if not await asyncio.to_thread(check):
+        raise Unauthorized(WRONG_PASSWORD)
+
+
+async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid.UUID) -> None:
+    """Erase the tag; its entries (and their change-log rows) go with it by FK cascade."""
+    result = await session.execute(
+        delete(SecretTag)
+        .where(SecretTag.id == tag_id, SecretTag.user_id == user_id)
+        .returning(SecretTag.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar_one_or_none() is None:
+        raise NotFound()
