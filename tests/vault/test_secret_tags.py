@@ -1,0 +1,339 @@
+"""Secret tags over HTTP, on every backend: create, unlock, lock, rename, re-phrase, destroy."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from tests.conftest import Backend
+from tests.factories import make_authed_user, make_session
+from tests.vault.conftest import (
+    API,
+    create_secret_tag,
+    dump_database,
+    make_vault,
+    runtime,
+    unlock,
+)
+from vibes.accounts.tokens import issue_access_token
+from vibes.config import Settings
+
+
+async def test_create_then_unlock_lists_the_tag(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await make_authed_user(app)
+    created = await create_secret_tag(client, user, name="health", color="#aa0011")
+    assert set(created) >= {"id", "name", "color"}
+    assert (created["name"], created["color"]) == ("health", "#aa0011")
+
+    response = await unlock(client, user, "blue whales sing at dawn")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["expires_in"] == 15 * 60
+    assert body["tags"] == [{"id": created["id"], "name": "health", "color": "#aa0011"}]
+
+    headers = {**user.headers, "X-Vibes-Unlock": body["unlock_token"]}
+    listed = await client.get(f"{API}/secret-tags", headers=headers)
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+    assert listed.json()["items"][0]["name"] == "health"
+
+
+async def test_without_a_token_no_secret_tag_is_listed(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    listed = await client.get(f"{API}/secret-tags", headers=vault.user.headers)
+    assert listed.json() == {"items": [], "next_cursor": None}
+
+
+async def test_wrong_phrase_is_401_and_the_same_with_or_without_tags(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    with_tags = await make_vault(client, app)
+    without_tags = await make_authed_user(app)
+    first = await unlock(client, with_tags.user, "not the phrase at all")
+    second = await unlock(client, without_tags, "not the phrase at all")
+    assert first.status_code == second.status_code == 401
+    assert first.json() == second.json()
+    assert "unlock_token" not in first.text
+
+
+async def test_phrase_already_used_by_another_tag_is_refused(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    response = await client.post(
+        f"{API}/secret-tags",
+        json={"name": "second", "phrase": vault.phrase},
+        headers=vault.user.headers,
+    )
+    assert response.status_code == 409
+    assert vault.phrase not in response.text
+    # Another user may pick the same phrase: lookup hashes are per user.
+    other = await make_authed_user(app)
+    await create_secret_tag(client, other, phrase=vault.phrase)
+
+
+async def test_short_phrase_and_bad_input_are_422(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await make_authed_user(app)
+    for body in (
+        {"name": "x", "phrase": "short"},
+        {"name": "", "phrase": "long enough phrase"},
+        {"name": "x", "phrase": "long enough phrase", "color": "red"},
+        {"name": "x", "phrase": "long enough phrase", "extra": 1},
+    ):
+        response = await client.post(f"{API}/secret-tags", json=body, headers=user.headers)
+        assert response.status_code == 422, body
+        assert "long enough phrase" not in response.text
+
+
+async def test_tokens_combine_in_one_header(client: httpx.AsyncClient, app: FastAPI) -> None:
+    first = await make_vault(client, app, name="one", phrase="first phrase here")
+    second = await make_vault(client, app, user=first.user, name="two", phrase="second phrase here")
+    headers = {**first.user.headers, "X-Vibes-Unlock": f"{first.token}, {second.token}"}
+    listed = await client.get(f"{API}/secret-tags", headers=headers)
+    assert {item["name"] for item in listed.json()["items"]} == {"one", "two"}
+
+
+async def test_token_is_useless_to_another_user(client: httpx.AsyncClient, app: FastAPI) -> None:
+    alice = await make_vault(client, app)
+    bob = await make_authed_user(app)
+    headers = {**bob.headers, "X-Vibes-Unlock": alice.token}
+    assert (await client.get(f"{API}/secret-tags", headers=headers)).json()["items"] == []
+    patched = await client.patch(
+        f"{API}/secret-tags/{alice.tag_id}", json={"name": "mine"}, headers=headers
+    )
+    random_id = await client.patch(
+        f"{API}/secret-tags/{uuid.uuid4()}", json={"name": "mine"}, headers=headers
+    )
+    assert patched.status_code == random_id.status_code == 404
+    assert patched.json() == random_id.json()
+    # Bob's lock does not end Alice's unlock.
+    await client.post(f"{API}/secret-tags/lock", headers=headers)
+    listed = await client.get(f"{API}/secret-tags", headers=alice.headers)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_token_is_bound_to_the_session_that_unlocked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    other_session = await make_session(app.state.database, vault.user.id)
+    token, _ = issue_access_token(
+        app.state.keyring, app.state.settings, user_id=vault.user.id, session_id=other_session.id
+    )
+    headers = {"Authorization": f"Bearer {token}", "X-Vibes-Unlock": vault.token}
+    assert (await client.get(f"{API}/secret-tags", headers=headers)).json()["items"] == []
+
+
+async def test_token_expires(client: httpx.AsyncClient, app: FastAPI) -> None:
+    vault = await make_vault(client, app)
+    store = runtime(app).store
+    real_clock = store.clock
+    store.clock = lambda: real_clock() + 15 * 60 - 5
+    assert len((await client.get(f"{API}/secret-tags", headers=vault.headers)).json()["items"]) == 1
+    store.clock = lambda: real_clock() + 15 * 60 + 1
+    assert (await client.get(f"{API}/secret-tags", headers=vault.headers)).json()["items"] == []
+
+
+async def test_unlock_lifetime_follows_the_setting(
+    backend: Backend, settings: Settings, tmp_path: object
+) -> None:
+    from tests.conftest import make_settings
+    from vibes.app import create_app
+
+    custom = make_settings(backend, settings.data_dir, unlock_token_minutes=2)
+    application = create_app(custom)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            user = await make_authed_user(application)
+            await create_secret_tag(c, user)
+            response = await unlock(c, user, "blue whales sing at dawn")
+    assert response.json()["expires_in"] == 120
+
+
+async def test_lock_ends_the_unlock(client: httpx.AsyncClient, app: FastAPI) -> None:
+    vault = await make_vault(client, app)
+    response = await client.post(f"{API}/secret-tags/lock", headers=vault.headers)
+    assert response.status_code == 204
+    assert (await client.get(f"{API}/secret-tags", headers=vault.headers)).json()["items"] == []
+
+
+async def test_rename_and_recolor_need_the_tag_unlocked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    locked = await client.patch(
+        f"{API}/secret-tags/{vault.tag_id}", json={"name": "x"}, headers=vault.user.headers
+    )
+    random_id = await client.patch(
+        f"{API}/secret-tags/{uuid.uuid4()}", json={"name": "x"}, headers=vault.user.headers
+    )
+    assert locked.status_code == random_id.status_code == 404
+    assert locked.json() == random_id.json()
+
+    response = await client.patch(
+        f"{API}/secret-tags/{vault.tag_id}",
+        json={"name": "renamed", "color": "#00ff00"},
+        headers={**vault.headers, "If-Match": '"1"'},
+    )
+    assert response.status_code == 200
+    assert (response.json()["name"], response.json()["color"]) == ("renamed", "#00ff00")
+    assert response.json()["version"] == 2
+    assert response.headers["etag"] == '"2"'
+    stale = await client.patch(
+        f"{API}/secret-tags/{vault.tag_id}",
+        json={"color": None},
+        headers={**vault.headers, "If-Match": '"1"'},
+    )
+    assert stale.status_code == 412
+    relocked = await unlock(client, vault.user, vault.phrase)
+    assert relocked.json()["tags"][0]["name"] == "renamed"
+
+
+async def test_phrase_change_old_fails_new_works_key_kept(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app, name="kept name")
+    locked = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a brand new phrase"},
+        headers=vault.user.headers,
+    )
+    assert locked.status_code == 404
+    before = (await runtime(app).store.lookup([vault.token]))[0].data_key
+
+    response = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a brand new phrase"},
+        headers=vault.headers,
+    )
+    assert response.status_code == 204
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 401
+    fresh = await unlock(client, vault.user, "a brand new phrase")
+    assert fresh.status_code == 200
+    assert fresh.json()["tags"][0]["name"] == "kept name"
+    after = (await runtime(app).store.lookup([fresh.json()["unlock_token"]]))[0].data_key
+    assert after == before
+
+
+async def test_phrase_change_onto_another_tags_phrase_is_refused(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    first = await make_vault(client, app, phrase="first phrase here")
+    await create_secret_tag(client, first.user, name="two", phrase="second phrase here")
+    response = await client.post(
+        f"{API}/secret-tags/{first.tag_id}/phrase",
+        json={"new_phrase": "second phrase here"},
+        headers=first.headers,
+    )
+    assert response.status_code == 409
+    assert (await unlock(client, first.user, "first phrase here")).status_code == 200
+
+
+async def test_destroy_needs_the_password_and_works_while_locked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    url = f"{API}/secret-tags/{vault.tag_id}"
+    wrong = await client.request(
+        "DELETE", url, json={"password": "not my password"}, headers=vault.user.headers
+    )
+    assert wrong.status_code == 401
+    random_id = await client.request(
+        "DELETE",
+        f"{API}/secret-tags/{uuid.uuid4()}",
+        json={"password": vault.user.password},
+        headers=vault.user.headers,
+    )
+    assert random_id.status_code == 404
+
+    other = await make_authed_user(app)
+    theirs = await client.request(
+        "DELETE", url, json={"password": other.password}, headers=other.headers
+    )
+    assert theirs.status_code == 404
+    assert theirs.json() == random_id.json()
+
+    gone = await client.request(
+        "DELETE", url, json={"password": vault.user.password}, headers=vault.user.headers
+    )
+    assert gone.status_code == 204
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 401
+    assert (await client.get(f"{API}/secret-tags", headers=vault.headers)).json()["items"] == []
+
+
+async def test_unlock_attempts_are_rate_limited_per_account(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    user = await make_authed_user(app)
+    limiter = runtime(app).limiter
+    # Spend the account's budget without paying for ten Argon2id runs.
+    for _ in range(10):
+        await limiter.hit("phrase", user_id=user.id, address="198.51.100.7")
+    response = await unlock(client, user, "whatever phrase")
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    # The budget is per account: another user is not held back.
+    other = await make_authed_user(app)
+    assert (await unlock(client, other, "whatever phrase")).status_code == 401
+
+
+async def test_unlock_attempts_are_rate_limited_per_address(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    limiter = runtime(app).limiter
+    for _ in range(30):
+        await limiter.hit("phrase", user_id=uuid.uuid4(), address="127.0.0.1")
+    user = await make_authed_user(app)
+    response = await unlock(client, user, "whatever phrase")
+    assert response.status_code == 429
+
+
+async def test_secret_tag_name_and_phrase_never_reach_the_database(
+    client: httpx.AsyncClient, app: FastAPI, backend: Backend, settings: Settings
+) -> None:
+    name_canary = "CANARY-name-7f3a9c"
+    phrase_canary = "CANARY-phrase-51be02"
+    vault = await make_vault(client, app, name=name_canary, phrase=phrase_canary)
+    renamed = "CANARY-renamed-e81d44"
+    await client.patch(
+        f"{API}/secret-tags/{vault.tag_id}", json={"name": renamed}, headers=vault.headers
+    )
+    await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "CANARY-newphrase-0c9d"},
+        headers=vault.headers,
+    )
+    dump = await dump_database(backend, settings)
+    # The dump is real: the tag row is in it (SQLite keeps UUIDs as 32 hex digits).
+    tag_id = uuid.UUID(vault.tag_id)
+    assert str(tag_id).encode() in dump or tag_id.hex.encode() in dump
+    for canary in (name_canary, phrase_canary, renamed, "CANARY-newphrase-0c9d"):
+        assert canary.encode() not in dump, canary
+        assert canary.encode("utf-16-le") not in dump, canary
+    data_key = (await runtime(app).store.lookup([vault.token]))[0].data_key
+    assert data_key not in dump
+    assert vault.token.encode() not in dump
+
+
+async def test_unlock_cache_holds_no_usable_key(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    vault = await make_vault(client, app)
+    data_key = (await runtime(app).store.lookup([vault.token]))[0].data_key
+    if app.state.redis is None:
+        blobs = [blob for _, blob in runtime(app).store._memory.values()]
+    else:
+        keys = [k async for k in app.state.redis.scan_iter(match=settings.redis_prefix + "*")]
+        blobs = [await app.state.redis.get(k) for k in keys if b"unlock" in k]
+        ttls = [await app.state.redis.ttl(k) for k in keys if b"unlock" in k]
+        assert all(0 < ttl <= 15 * 60 for ttl in ttls)
+    assert blobs
+    for blob in blobs:
+        assert blob is not None
+        assert data_key not in blob
+        assert vault.token.encode() not in blob
