@@ -98,4 +98,3 @@ async def dump_database(backend: Backend, settings: Settings) -> bytes:
             chunks.append(path.read_bytes())
     assert chunks
     return b"".join(chunks)
-

@@ -64,7 +64,8 @@ def test_wrapped_key_opens_only_for_its_user_and_tag() -> None:
     assert crypto.unwrap_key(kek, nonce, wrapped, user_id=USER, tag_id=tag) == data_key
     assert crypto.unwrap_key(kek, nonce, wrapped, user_id=OTHER_USER, tag_id=tag) is None
     assert crypto.unwrap_key(kek, nonce, wrapped, user_id=USER, tag_id=uuid.uuid4()) is None
-    assert crypto.unwrap_key(crypto.new_data_key(), nonce, wrapped, user_id=USER, tag_id=tag) is None
+    wrong_kek = crypto.new_data_key()
+    assert crypto.unwrap_key(wrong_kek, nonce, wrapped, user_id=USER, tag_id=tag) is None
 
 
 def test_seal_uses_a_fresh_nonce_every_write() -> None:
