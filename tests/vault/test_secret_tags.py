@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -19,6 +20,8 @@ from tests.vault.conftest import (
 )
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
+from vibes.vault.crypto import DEFAULT_KDF, KdfParams
+from vibes.vault.models import SecretTag
 
 
 async def test_create_then_unlock_lists_the_tag(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -337,3 +340,42 @@ async def test_unlock_cache_holds_no_usable_key(
         assert blob is not None
         assert data_key not in blob
         assert vault.token.encode() not in blob
+
+
+async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    user = await make_authed_user(app)
+    for n in range(3):
+        await create_secret_tag(client, user, name=f"tag {n}", phrase=f"phrase number {n}")
+    vault_runtime = runtime(app)
+    real_derive = vault_runtime.derive
+    calls: list[bytes] = []
+
+    async def counting_derive(phrase: str, salt: bytes, params: KdfParams = DEFAULT_KDF) -> Any:
+        calls.append(salt)
+        return await real_derive(phrase, salt, params)
+
+    vault_runtime.derive = counting_derive  # type: ignore[method-assign]
+    right = await unlock(client, user, "phrase number 2")
+    assert right.status_code == 200
+    assert right.json()["tags"][0]["name"] == "tag 2"
+    assert len(calls) == 1
+    wrong = await unlock(client, user, "phrase number 9")
+    assert wrong.status_code == 401
+    assert len(calls) == 2  # the wrong phrase paid for exactly one run too
+
+
+async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    async with app.state.database.session_scope() as session:
+        tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
+    assert tag is not None
+    assert tag.kdf_memory_kib >= 64 * 1024
+    assert tag.kdf_iterations >= 3
+    assert tag.kdf_salt != tag.verifier_salt
+    data_key = (await runtime(app).store.lookup([vault.token]))[0].data_key
+    assert data_key not in tag.wrapped_key
+    assert len(tag.wrapped_key) == 32 + 16  # the key plus the GCM tag
