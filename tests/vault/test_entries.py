@@ -1,0 +1,59 @@
+"""The vault's helpers for journal entries: sealing, opening, in-memory matching."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from vibes.journals.models import Journal
+from vibes.vault import crypto
+from vibes.vault.crypto import VaultIntegrityError
+from vibes.vault.entries import (
+    SecretContent,
+    match_score,
+    open_entry,
+    query_terms,
+    seal_entry,
+    visible_clause,
+)
+
+USER, ROW = uuid.uuid4(), uuid.uuid4()
+
+
+def test_visibility_without_unlocks_is_public_only() -> None:
+    sql = str(visible_clause(Journal.secret_tag_id, set()).compile(dialect=sqlite.dialect()))
+    assert sql == "journals.secret_tag_id IS NULL"
+
+
+def test_visibility_with_unlocks_adds_exactly_those_tags() -> None:
+    tag = uuid.uuid4()
+    clause = visible_clause(Journal.secret_tag_id, {tag})
+    sql = str(clause.compile(dialect=sqlite.dialect()))
+    assert "secret_tag_id IS NULL OR journals.secret_tag_id IN" in sql
+
+
+def test_sealed_entry_opens_only_at_its_row_and_version() -> None:
+    key = crypto.new_data_key()
+    nonce, ct = seal_entry(
+        key, user_id=USER, journal_id=ROW, version=2, title="T", content="C", tags=["a", "b"]
+    )
+    opened = open_entry(key, user_id=USER, journal_id=ROW, version=2, nonce=nonce, ciphertext=ct)
+    assert (opened.title, opened.content, opened.tags) == ("T", "C", ("a", "b"))
+    assert "T" not in repr(opened)
+    with pytest.raises(VaultIntegrityError):
+        open_entry(key, user_id=USER, journal_id=ROW, version=3, nonce=nonce, ciphertext=ct)
+    with pytest.raises(VaultIntegrityError):
+        open_entry(key, user_id=USER, journal_id=ROW, version=2, nonce=None, ciphertext=ct)
+
+
+def test_in_memory_match_needs_every_term_as_a_word_prefix() -> None:
+    entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=("Health",))
+    assert match_score(entry, query_terms("therap calm")) > 0
+    assert match_score(entry, query_terms("health")) > 0
+    assert match_score(entry, query_terms("MORNING")) > 0
+    assert match_score(entry, query_terms("erapy")) == 0
+    assert match_score(entry, query_terms("calm stress")) == 0
+    assert match_score(entry, query_terms("")) == 0
+    assert match_score(entry, query_terms("morning")) > match_score(entry, query_terms("calm"))
