@@ -1,0 +1,20 @@
+"""Secret tags: phrase-locked private vaults, invisible while locked, encrypted at rest.
+
+Modules: `crypto` (Argon2id, AES-256-GCM envelope, sealed payloads), `unlock` (unlock
+tokens and the key cache), `access` (`VaultAccess`: the request's unlocked data keys),
+`entries` (the visibility rule and sealed entries for the journals domain), `ratelimit`,
+`service` and `router`.
+
+What each party learns:
+- a copy of the database: that the user has N secret tags and M secret entries (rows,
+  sizes, dates, mood), never a name, title, content or tag link; testing a phrase needs
+  the server key (for the lookup hash) or one Argon2id run (m=64 MiB, t=3) per guess;
+- the server key and the database together: phrases can be tested at HMAC speed through
+  the lookup hash, so the server key must be kept apart from database backups (it lives in
+  the data folder or VIBES_SECRET_KEY, never in the database);
+- the account password or an unlocked device without the phrase: nothing of the vault;
+  every list, count and 404 is what it would be without it. The password can only destroy
+  a tag (by id), never read it;
+- Redis (when used as the unlock cache): opaque blobs that need both the server key and
+  the client's unlock token to open.
+"""
