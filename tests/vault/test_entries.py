@@ -16,6 +16,7 @@ from vibes.vault.entries import (
     open_entry,
     query_terms,
     seal_entry,
+    snippet,
     visible_clause,
 )
 
@@ -48,12 +49,28 @@ def test_sealed_entry_opens_only_at_its_row_and_version() -> None:
         open_entry(key, user_id=USER, journal_id=ROW, version=2, nonce=None, ciphertext=ct)
 
 
-def test_in_memory_match_needs_every_term_as_a_word_prefix() -> None:
+def test_in_memory_match_needs_every_term_as_a_whole_word() -> None:
     entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=("Health",))
-    assert match_score(entry, query_terms("therap calm")) > 0
+    assert match_score(entry, query_terms("therapy calm")) > 0
     assert match_score(entry, query_terms("health")) > 0
     assert match_score(entry, query_terms("MORNING")) > 0
-    assert match_score(entry, query_terms("erapy")) == 0
+    assert match_score(entry, query_terms("therap")) == 0
     assert match_score(entry, query_terms("calm stress")) == 0
     assert match_score(entry, query_terms("")) == 0
     assert match_score(entry, query_terms("morning")) > match_score(entry, query_terms("calm"))
+
+
+def test_in_memory_match_speaks_the_web_search_syntax() -> None:
+    entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=())
+    assert match_score(entry, query_terms('"calm after"')) > 0
+    assert match_score(entry, query_terms('"after calm"')) == 0
+    assert match_score(entry, query_terms("stress or calm")) > 0
+    assert match_score(entry, query_terms("calm -therapy")) == 0
+    assert match_score(entry, query_terms("calm -stress")) > 0
+
+
+def test_snippet_marks_the_matched_words() -> None:
+    text = "x " * 200 + "the calm lake"
+    excerpt, highlights = snippet(text, query_terms("calm"))
+    assert [excerpt[a:b] for a, b in highlights] == ["calm"]
+    assert excerpt.startswith("…")

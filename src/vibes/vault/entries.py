@@ -86,27 +86,95 @@ def open_entry(
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 
-def query_terms(q: str) -> list[str]:
-    return [term.casefold() for term in _WORD.findall(q)]
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """A parsed search query, in the web-search syntax the indexed search accepts: every
+    word or "quoted phrase" must match, `or` between two terms makes either do, a leading
+    `-` excludes a term. Words match whole words, case-insensitively, as in the index."""
+
+    groups: tuple[tuple[tuple[str, ...], ...], ...]  # AND of (OR of phrases)
+    excluded: tuple[tuple[str, ...], ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.groups
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(word for group in self.groups for phrase in group for word in phrase)
 
 
-def match_score(entry: SecretContent, terms: list[str]) -> float:
-    """In-memory full-text match for decrypted entries: every term must start a word of the
-    title, content or tags (prefix match, case-insensitive). 0.0 when it does not match; a
-    title hit weighs more, like the indexed search's ranking."""
-    if not terms:
+def parse_query(q: str) -> TextQuery:
+    groups: list[list[tuple[str, ...]]] = []
+    excluded: list[tuple[str, ...]] = []
+    pending_or = False
+    for match in _TOKEN.finditer(q):
+        quoted, word = match.group(1), match.group(2)
+        if word is not None and word.lower() == "or" and groups:
+            pending_or = True
+            continue
+        exclude = word is not None and word.startswith("-") and len(word) > 1
+        text = quoted if quoted is not None else (word[1:] if exclude else word)
+        phrase = tuple(w.casefold() for w in _WORD.findall(text or ""))
+        if not phrase:
+            continue
+        if exclude:
+            excluded.append(phrase)
+        elif pending_or and groups:
+            groups[-1].append(phrase)
+        else:
+            groups.append([phrase])
+        pending_or = False
+    return TextQuery(tuple(tuple(g) for g in groups), tuple(excluded))
+
+
+def query_terms(q: str) -> TextQuery:
+    return parse_query(q)
+
+
+def _count(words: list[str], phrase: tuple[str, ...]) -> int:
+    n = len(phrase)
+    return sum(1 for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == phrase)
+
+
+def match_score(entry: SecretContent, query: TextQuery) -> float:
+    """In-memory full-text match of a decrypted entry (title, content and its tag names).
+
+    0.0 when it does not match; otherwise a score where title hits weigh twice as much as
+    content hits, normalised by length (close in spirit to the index's ranking).
+    """
+    if query.is_empty:
         return 0.0
-    title_words = [w.casefold() for w in _WORD.findall(entry.title)]
-    body_words = [w.casefold() for w in _WORD.findall(entry.content)]
-    body_words += [w.casefold() for tag in entry.tags for w in _WORD.findall(tag)]
+    title = [w.casefold() for w in _WORD.findall(entry.title)]
+    body = [w.casefold() for w in _WORD.findall(entry.content)]
+    body += [w.casefold() for tag in entry.tags for w in _WORD.findall(tag)]
     score = 0.0
-    for term in terms:
-        in_title = sum(1 for w in title_words if w.startswith(term))
-        in_body = sum(1 for w in body_words if w.startswith(term))
-        if not in_title and not in_body:
+    for group in query.groups:
+        hits = sum(2.0 * _count(title, phrase) + _count(body, phrase) for phrase in group)
+        if not hits:
             return 0.0
-        score += 2.0 * in_title + in_body
-    length = 1.0 + len(title_words) + len(body_words)
-    return score / math.sqrt(length)
+        score += hits
+    for phrase in query.excluded:
+        if _count(title, phrase) or _count(body, phrase):
+            return 0.0
+    return score / math.sqrt(1.0 + len(title) + len(body))
+
+
+def snippet(text: str, query: TextQuery, *, width: int = 160) -> tuple[str, list[tuple[int, int]]]:
+    """A plain-text excerpt of `text` around the first matched word, with `[start, end)`
+    offsets of the matched words inside it (like the indexed search's snippets)."""
+    wanted = query.words
+    spans = [m.span() for m in _WORD.finditer(text) if m.group().casefold() in wanted]
+    start = max(0, spans[0][0] - width // 4) if spans else 0
+    end = min(len(text), start + width)
+    excerpt = text[start:end]
+    highlights = [(a - start, b - start) for a, b in spans if a >= start and b <= end]
+    if start > 0:
+        excerpt = "…" + excerpt
+        highlights = [(a + 1, b + 1) for a, b in highlights]
+    if end < len(text):
+        excerpt += "…"
+    return excerpt, highlights
