@@ -15,10 +15,13 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import ColumnElement, false, or_
 
 from vibes.vault import crypto
 from vibes.vault.crypto import VaultIntegrityError
+
+log = structlog.get_logger("vibes.vault")
 
 
 def visible_clause(secret_tag_id: Any, unlocked: Collection[uuid.UUID]) -> ColumnElement[bool]:
@@ -76,9 +79,14 @@ def open_entry(
     ciphertext: bytes | None,
 ) -> SecretContent:
     """The entry's fields, or VaultIntegrityError when the ciphertext is not this row's."""
-    if nonce is None or ciphertext is None:
-        raise VaultIntegrityError()
-    payload = crypto.open_sealed(data_key, user_id, journal_id, version, nonce, ciphertext)
+    try:
+        if nonce is None or ciphertext is None:
+            raise VaultIntegrityError()
+        payload = crypto.open_sealed(data_key, user_id, journal_id, version, nonce, ciphertext)
+    except VaultIntegrityError:
+        # Ids only: worth an operator's attention (tampering, a bad restore), never content.
+        log.warning("secret entry failed authentication", journal_id=str(journal_id))
+        raise
     title, content, tags = payload.get("title"), payload.get("content"), payload.get("tags")
     if not isinstance(title, str) or not isinstance(content, str) or not isinstance(tags, list):
         raise VaultIntegrityError()

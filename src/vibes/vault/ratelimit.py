@@ -8,6 +8,7 @@ failure is recorded.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import uuid
@@ -25,8 +26,9 @@ PER_ADDRESS: tuple[RateLimitItem, ...] = (parse("30/minute"), parse("200/hour"))
 
 
 class PhraseLimiter:
-    def __init__(self, settings: Settings, redis: Redis | None) -> None:
+    def __init__(self, settings: Settings, redis: Redis | None, *, key: bytes) -> None:
         self.enabled = settings.rate_limits_enabled
+        self._key = key
         storage: Storage
         if redis is not None and settings.redis_url:
             # The app's own connection pool: closed with the app, no second pool to leak.
@@ -40,12 +42,17 @@ class PhraseLimiter:
             storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(storage)
 
+    def _ident(self, value: str) -> str:
+        # A keyed hash: the limiter's storage (Redis) never holds a user id or an address.
+        return hashlib.blake2b(value.encode(), key=self._key, digest_size=16).hexdigest()
+
     async def hit(self, scope: str, *, user_id: uuid.UUID, address: str | None) -> None:
         """Count one attempt; raise 429 (with Retry-After) once either budget is spent."""
         if not self.enabled:
             return
-        checks = [(item, ("account", str(user_id))) for item in PER_ACCOUNT]
-        checks += [(item, ("address", address or "unknown")) for item in PER_ADDRESS]
+        account, place = self._ident(f"u:{user_id}"), self._ident(f"a:{address or 'unknown'}")
+        checks = [(item, ("account", account)) for item in PER_ACCOUNT]
+        checks += [(item, ("address", place)) for item in PER_ADDRESS]
         for item, ids in checks:
             if not await self._limiter.hit(item, scope, *ids):
                 stats = await self._limiter.get_window_stats(item, scope, *ids)

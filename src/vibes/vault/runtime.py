@@ -19,7 +19,7 @@ class VaultRuntime:
     def __init__(self, settings: Settings, keyring: KeyRing, redis: Any) -> None:
         self.lookup_key = keyring.derive("vault-lookup")
         self.store = UnlockStore(settings, keyring.derive("unlock-cache"), redis)
-        self.limiter = PhraseLimiter(settings, redis)
+        self.limiter = PhraseLimiter(settings, redis, key=keyring.derive("vault-limits"))
         self._kdf_slots = asyncio.Semaphore(KDF_CONCURRENCY)
 
     async def derive(self, phrase: str, salt: bytes, params: KdfParams = DEFAULT_KDF) -> PhraseKeys:
