@@ -182,11 +182,10 @@ async def snippets(
                 Journal.id,
                 func.ts_headline(_PG_CONFIG, Journal.content, _pg_query(q), options),
                 func.ts_headline(_PG_CONFIG, document, _pg_query(q), options),
-                _PG_DOCUMENT.op("@@")(_pg_query(q)),
             ).where(Journal.id.in_(list(journal_ids)))
         )
         result: dict[uuid.UUID, Snippet] = {}
-        for journal_id, content_mark, document_mark, _ in rows.tuples():
+        for journal_id, content_mark, document_mark in rows:
             # Prefer an excerpt of the content; fall back to one including the title when
             # only the title matched.
             chosen = content_mark if START in content_mark else document_mark
@@ -203,4 +202,4 @@ async def snippets(
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
         .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(list(journal_ids)))
     )
-    return {journal_id: split_marks(marked) for journal_id, marked in rows.tuples()}
+    return {journal_id: split_marks(marked) for journal_id, marked in rows}

@@ -91,7 +91,7 @@ async def ensure_tags(
             Tag.user_id == user_id, Tag.name_key.in_(list(cleaned))
         )
     )
-    return {key: (tag_id, name) for key, tag_id, name in found.tuples()}
+    return {key: (tag_id, name) for key, tag_id, name in found}
 
 
 async def link_tags(
@@ -157,7 +157,7 @@ async def list_tags(session: AsyncSession, viewer: journal_service.Viewer) -> li
     rows = await session.execute(
         select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id)
     )
-    return [TagWithCount(tag, int(n)) for tag, n in rows.tuples()]
+    return [TagWithCount(tag, int(n)) for tag, n in rows]
 
 
 async def count_for(
