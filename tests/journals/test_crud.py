@@ -279,9 +279,7 @@ async def test_every_write_records_its_change_and_a_thin_event(
     async with database.read_sessionmaker() as session:
         events = (
             await session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.user_id == alice.id)
-                .order_by(OutboxEvent.id)
+                select(OutboxEvent).where(OutboxEvent.user_id == alice.id).order_by(OutboxEvent.id)
             )
         ).all()
         changes = (

@@ -213,24 +213,22 @@ async def _decorate(
         found = await session.execute(
             select(Journal.id, Journal.title).where(Journal.id.in_(ids["journal"]))
         )
-        titles = {journal_id: title for journal_id, title in found}
+        titles: dict[uuid.UUID, str] = dict(found.all())
         cut = await fts.snippets(session, q, ids["journal"])
         for journal_id in ids["journal"]:
             title = titles.get(journal_id, "")
             texts[journal_id] = (title, cut.get(journal_id, fts.Snippet(title, [])))
     if ids["reminder"]:
-        for reminder_id, title, notes in (
-            await session.execute(
-                select(Reminder.id, Reminder.title, Reminder.notes).where(
-                    Reminder.id.in_(ids["reminder"])
-                )
+        for reminder_id, title, notes in await session.execute(
+            select(Reminder.id, Reminder.title, Reminder.notes).where(
+                Reminder.id.in_(ids["reminder"])
             )
         ):
             source = notes if notes and _highlight_words(notes, words) else title
             texts[reminder_id] = (title, _excerpt(source, words))
     if ids["tag"]:
-        for tag_id, name in (
-            await session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(ids["tag"])))
+        for tag_id, name in await session.execute(
+            select(Tag.id, Tag.name).where(Tag.id.in_(ids["tag"]))
         ):
             texts[tag_id] = (name, fts.Snippet(name, _highlight_words(name, words)))
     hits = []
