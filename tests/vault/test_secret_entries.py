@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -17,9 +16,6 @@ from vibes.config import Settings
 from vibes.events.models import OutboxEvent
 from vibes.journals.models import Journal
 from vibes.sync.models import Change
-
-# Until the journals service is merged, these acceptance tests wait for it.
-pytest.importorskip("vibes.journals.service")
 
 
 async def post_entry(

@@ -5,16 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
 from vibes.journals import service
 from vibes.journals.models import Journal
+from vibes.vault.access import unlocked_tags
 
 
-async def get_viewer(claims: AccessToken) -> service.Viewer:
-    """Who is asking and what they have unlocked (nothing yet; the vault extends this)."""
-    return service.Viewer(user_id=claims.user_id)
+async def get_viewer(request: Request, claims: AccessToken) -> service.Viewer:
+    """Who is asking and which secret tags the request's `X-Vibes-Unlock` tokens opened
+    (tokens of another user or session, or expired ones, open nothing)."""
+    unlocked = await unlocked_tags(request, claims)
+    return service.Viewer(
+        user_id=claims.user_id,
+        unlocked_secret_tag_ids=frozenset(unlocked),
+        secret_tags=unlocked,
+    )
 
 
 CurrentViewer = Annotated[service.Viewer, Depends(get_viewer)]

@@ -36,6 +36,7 @@ from vibes.platform.concurrency import (
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import Page
 from vibes.tags.schemas import clean_tag_name
+from vibes.vault.idempotency import sealed_idempotent
 
 router = APIRouter(tags=["journals"])
 
@@ -98,6 +99,18 @@ async def create_journal(
             {"Location": _location(request, view["id"]), "ETag": etag_for(view["version"])},
         )
 
+    unlocked = viewer.secret_tags.get(body.secret_tag_id) if body.secret_tag_id else None
+    if unlocked is not None:
+        # The answer holds the decrypted entry: kept for replay only sealed under its key.
+        return await sealed_idempotent(
+            db,
+            user_id=viewer.user_id,
+            key=idempotency_key,
+            request=request,
+            data_key=unlocked.data_key,
+            seal_answer=True,
+            produce=produce,
+        )
     return await idempotent(
         db, user_id=viewer.user_id, key=idempotency_key, request=request, produce=produce
     )
@@ -123,6 +136,23 @@ async def create_journals_batch(
         ids = await service.create_batch(db, viewer, body.items)
         return _json({"ids": [str(i) for i in ids]}, 201)
 
+    secret = [
+        unlocked
+        for item in body.items
+        if item.secret_tag_id is not None
+        and (unlocked := viewer.secret_tags.get(item.secret_tag_id)) is not None
+    ]
+    if secret:
+        # Only ids in the answer, but the body's fingerprint must not be a plain hash.
+        return await sealed_idempotent(
+            db,
+            user_id=viewer.user_id,
+            key=idempotency_key,
+            request=request,
+            data_key=secret[0].data_key,
+            seal_answer=False,
+            produce=produce,
+        )
     return await idempotent(
         db, user_id=viewer.user_id, key=idempotency_key, request=request, produce=produce
     )

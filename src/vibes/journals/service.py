@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,14 @@ from vibes.sync.service import record_change
 from vibes.tags import service as tag_service
 from vibes.tags.models import JournalTag, Tag
 from vibes.tags.schemas import tag_key
+from vibes.vault.entries import (
+    SecretContent,
+    UnlockedTag,
+    match_score,
+    open_entry,
+    parse_query,
+    seal_entry,
+)
 
 ENTRIES = Keyset(
     "journals",
@@ -65,13 +73,16 @@ _WORD = re.compile(r"\w+(?:['\u2019\-]\w+)*", re.UNICODE)
 class Viewer:
     """Who is asking: the user, and the secret tags their request has unlocked.
 
-    Built per request by `journals.dependencies.get_viewer`. Today nothing can be unlocked,
-    so `unlocked_secret_tag_ids` is always empty; the vault fills it from the request's
-    `X-Vibes-Unlock` tokens.
+    Built per request by `journals.dependencies.get_viewer` from the request's
+    `X-Vibes-Unlock` tokens; `secret_tags` holds each unlocked tag's data key and name,
+    which is all it takes to read and write that tag's entries (in memory only).
     """
 
     user_id: uuid.UUID
     unlocked_secret_tag_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    secret_tags: Mapping[uuid.UUID, UnlockedTag] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 def visible_journals(viewer: Viewer) -> ColumnElement[bool]:
@@ -92,16 +103,17 @@ def visible_journals(viewer: Viewer) -> ColumnElement[bool]:
     return owned & Journal.secret_tag_id.is_(None)
 
 
-def refuse_secret_tag(
+def check_secret_tag(
     viewer: Viewer, secret_tag_id: uuid.UUID | None, loc: Sequence[str | int]
-) -> None:
-    """422 for a `secret_tag_id` the request has not unlocked.
-
-    Storing an entry in a secret tag needs its data key, which only the vault has; until
-    the vault plugs in here, every secret_tag_id is refused.
-    """
+) -> UnlockedTag | None:
+    """The unlocked tag to write into (None for a public entry); 422 for a `secret_tag_id`
+    the request has not unlocked, the same answer for a locked, unknown or foreign one.
+    Storing an entry in a secret tag needs its data key, which only an unlock gives."""
     if secret_tag_id is None:
-        return
+        return None
+    unlocked = viewer.secret_tags.get(secret_tag_id)
+    if unlocked is not None:
+        return unlocked
     raise Unprocessable(
         "Unknown or locked secret tag.",
         errors=[
@@ -161,11 +173,26 @@ def render(
     }
 
 
-def render_journal(journal: Journal, tags: list[str]) -> dict[str, Any]:
+def render_journal(
+    journal: Journal,
+    tags: list[str],
+    secret: tuple[UnlockedTag, SecretContent] | None = None,
+) -> dict[str, Any]:
+    """An ORM entry rendered; a secret one shows its decrypted fields (`secret`)."""
+    title, content = journal.title, journal.content
+    secret_tag = None
+    if secret is not None:
+        unlocked, opened = secret
+        title, content, tags, secret_tag = (
+            opened.title,
+            opened.content,
+            list(opened.tags),
+            unlocked.ref,
+        )
     return render(
         id=journal.id,
-        title=journal.title,
-        content=journal.content,
+        title=title,
+        content=content,
         entry_date=journal.entry_date,
         tags=tags,
         mood_rating=journal.mood_rating,
@@ -173,7 +200,60 @@ def render_journal(journal: Journal, tags: list[str]) -> dict[str, Any]:
         version=journal.version,
         created_at=journal.created_at,
         updated_at=journal.updated_at,
+        secret_tag=secret_tag,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Secret entries: title, content and tag names exist only inside the ciphertext
+# --------------------------------------------------------------------------------------
+def _unlocked_for(viewer: Viewer, secret_tag_id: uuid.UUID) -> UnlockedTag:
+    unlocked = viewer.secret_tags.get(secret_tag_id)
+    if unlocked is None:  # visibility admits only unlocked tags; never reached otherwise
+        raise NotFound()
+    return unlocked
+
+
+def reveal(viewer: Viewer, row: Any) -> tuple[UnlockedTag, SecretContent]:
+    """Decrypt a visible secret entry (a row or ORM object with id, version,
+    secret_tag_id, nonce, ciphertext); VaultIntegrityError if it is not this row's."""
+    unlocked = _unlocked_for(viewer, row.secret_tag_id)
+    opened = open_entry(
+        unlocked.data_key,
+        user_id=viewer.user_id,
+        journal_id=row.id,
+        version=row.version,
+        nonce=row.nonce,
+        ciphertext=row.ciphertext,
+    )
+    return unlocked, opened
+
+
+def _seal_into(
+    journal: Journal,
+    unlocked: UnlockedTag,
+    *,
+    version: int,
+    title: str,
+    content: str,
+    tags: Sequence[str],
+) -> list[str]:
+    """Make `journal` a secret entry of `unlocked` holding these fields, sealed for the
+    version the row will have once written. Returns the tag names as stored."""
+    names = sorted(tag_service.unique_names(tags), key=tag_key)
+    journal.nonce, journal.ciphertext = seal_entry(
+        unlocked.data_key,
+        user_id=journal.user_id,
+        journal_id=journal.id,
+        version=version,
+        title=title,
+        content=content,
+        tags=names,
+    )
+    journal.secret_tag_id = unlocked.id
+    journal.title = ""
+    journal.content = ""
+    return names
 
 
 # --------------------------------------------------------------------------------------
@@ -190,6 +270,8 @@ _READ_COLUMNS = (
     Journal.version,
     Journal.created_at,
     Journal.updated_at,
+    Journal.nonce,
+    Journal.ciphertext,
 )
 
 
@@ -230,18 +312,27 @@ def _with_live_session(claims: AccessClaims, entries: Subquery, dialect: str) ->
     )
 
 
-def _view(row: Any) -> dict[str, Any]:
+def _view(row: Any, viewer: Viewer, opened: SecretContent | None = None) -> dict[str, Any]:
+    title, content, secret_tag = row.title, row.content, None
+    if row.secret_tag_id is not None:
+        if opened is None:
+            _, opened = reveal(viewer, row)
+        title, content, tags = opened.title, opened.content, list(opened.tags)
+        secret_tag = _unlocked_for(viewer, row.secret_tag_id).ref
+    else:
+        tags = _split_tags(row.tag_names)
     return render(
         id=row.id,
-        title=row.title,
-        content=row.content,
+        title=title,
+        content=content,
         entry_date=row.entry_date,
-        tags=_split_tags(row.tag_names),
+        tags=tags,
         mood_rating=row.mood_rating,
         word_count=row.word_count,
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        secret_tag=secret_tag,
     )
 
 
@@ -264,7 +355,7 @@ async def read_one(
         raise _session_dead()
     if row.id is None:
         raise NotFound()
-    return _view(row)
+    return _view(row, viewer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,9 +420,51 @@ async def read_page(
     rows = (await session.execute(stmt)).all()
     if not rows:
         raise _session_dead()
-    found = [row for row in rows if row.id is not None]
-    items, cursor = ENTRIES.split(found, page, lambda r: (r.entry_date, r.id))
-    return [_view(row) for row in items], cursor
+    found: list[tuple[Any, SecretContent | None]] = [
+        (row, None) for row in rows if row.id is not None
+    ]
+    if viewer.secret_tags and (filters.tags or filters.q):
+        # The tag links and the index hold nothing of secret entries: match the unlocked
+        # tags' entries in memory and merge them into the page, in the same order.
+        found += await _secret_matches(session, viewer, filters, page)
+        found.sort(key=lambda item: (item[0].entry_date, item[0].id), reverse=True)
+        found = found[: page.limit + 1]
+    items, cursor = ENTRIES.split(found, page, lambda item: (item[0].entry_date, item[0].id))
+    return [_view(row, viewer, opened) for row, opened in items], cursor
+
+
+async def _secret_matches(
+    session: AsyncSession, viewer: Viewer, filters: JournalFilters, page: PageParams
+) -> list[tuple[Any, SecretContent]]:
+    """Up to limit + 1 unlocked secret entries after the cursor that match the tag and
+    full-text filters, decrypted (the other filters are applied by the database)."""
+    plain = JournalFilters(
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        date_to_exclusive=filters.date_to_exclusive,
+        mood_min=filters.mood_min,
+        mood_max=filters.mood_max,
+    )
+    stmt = ENTRIES.apply(
+        select(*_READ_COLUMNS).where(
+            *filter_conditions(viewer, plain, fts.dialect_of(session)),
+            Journal.secret_tag_id.in_(sorted(viewer.secret_tags)),
+        ),
+        page,
+    ).limit(None)
+    wanted_tags = {tag_key(name) for name in filters.tags}
+    query = parse_query(filters.q) if filters.q else None
+    matches: list[tuple[Any, SecretContent]] = []
+    for row in (await session.execute(stmt)).all():
+        _, opened = reveal(viewer, row)
+        if not wanted_tags <= {tag_key(name) for name in opened.tags}:
+            continue
+        if query is not None and not match_score(opened, query):
+            continue
+        matches.append((row, opened))
+        if len(matches) > page.limit:
+            break
+    return matches
 
 
 # --------------------------------------------------------------------------------------
@@ -357,8 +490,13 @@ def _event_data(journal_id: uuid.UUID, version: int) -> dict[str, Any]:
 async def create_journal(
     session: AsyncSession, viewer: Viewer, data: JournalCreate
 ) -> dict[str, Any]:
-    """Create one entry (tags by name, created on first use); returns it rendered."""
-    refuse_secret_tag(viewer, data.secret_tag_id, ())
+    """Create one entry (tags by name, created on first use); returns it rendered.
+
+    A secret entry (`secret_tag_id`, unlocked) is sealed whole — title, content, tag
+    names — and makes no tag rows or links, no index text and no event (a locked observer
+    of the event stream must learn nothing); its change-log row names its secret tag.
+    """
+    unlocked = check_secret_tag(viewer, data.secret_tag_id, ())
     check_content_size(data.content)
     now = utcnow()
     journal = Journal(
@@ -373,6 +511,23 @@ async def create_journal(
         created_at=now,
         updated_at=now,
     )
+    if unlocked is not None:
+        tags = _seal_into(
+            journal, unlocked, version=1, title=data.title, content=data.content, tags=data.tags
+        )
+        session.add(journal)
+        await session.flush()
+        record_change(
+            session,
+            user_id=viewer.user_id,
+            kind="journal",
+            entity_id=journal.id,
+            op="upsert",
+            version=journal.version,
+            secret_tag_id=unlocked.id,
+        )
+        opened = SecretContent(title=data.title, content=data.content, tags=tuple(tags))
+        return render_journal(journal, tags, (unlocked, opened))
     session.add(journal)
     await session.flush()
     tags = (await tag_service.link_tags(session, viewer.user_id, [(journal.id, data.tags)]))[
@@ -400,38 +555,59 @@ async def create_batch(
 ) -> list[uuid.UUID]:
     """Create many entries in the caller's transaction: all of them or (on any error)
     none. Bulk statements per table instead of one ORM object per row; the change-log and
-    outbox rows are the same ones `record_change`/`record_event` write."""
-    for index, item in enumerate(items):
-        refuse_secret_tag(viewer, item.secret_tag_id, ("items", index))
+    outbox rows are the same ones `record_change`/`record_event` write. Secret items
+    (unlocked tags only) are sealed as in `create_journal`: no links, no events."""
+    vaults = [
+        check_secret_tag(viewer, item.secret_tag_id, ("items", index))
+        for index, item in enumerate(items)
+    ]
+    for item in items:
         check_content_size(item.content)
     now = utcnow()
     user_id = viewer.user_id
     ids = [new_id() for _ in items]
-    await session.execute(
-        insert(Journal),
-        [
-            {
-                "id": journal_id,
-                "user_id": user_id,
-                "title": item.title,
-                "content": item.content,
-                "entry_date": item.entry_date or now,
-                "mood_rating": item.mood_rating,
-                "word_count": count_words(item.content),
-                "secret_tag_id": None,
-                "ciphertext": None,
-                "nonce": None,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for journal_id, item in zip(ids, items, strict=True)
-        ],
-    )
+    rows = []
+    for journal_id, item, unlocked in zip(ids, items, vaults, strict=True):
+        row: dict[str, Any] = {
+            "id": journal_id,
+            "user_id": user_id,
+            "title": item.title,
+            "content": item.content,
+            "entry_date": item.entry_date or now,
+            "mood_rating": item.mood_rating,
+            "word_count": count_words(item.content),
+            "secret_tag_id": None,
+            "ciphertext": None,
+            "nonce": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if unlocked is not None:
+            names = sorted(tag_service.unique_names(item.tags), key=tag_key)
+            row["nonce"], row["ciphertext"] = seal_entry(
+                unlocked.data_key,
+                user_id=user_id,
+                journal_id=journal_id,
+                version=1,
+                title=item.title,
+                content=item.content,
+                tags=names,
+            )
+            row.update(secret_tag_id=unlocked.id, title="", content="")
+        rows.append(row)
+    await session.execute(insert(Journal), rows)
+    public = [
+        journal_id for journal_id, unlocked in zip(ids, vaults, strict=True) if unlocked is None
+    ]
     await tag_service.link_tags(
         session,
         user_id,
-        [(journal_id, item.tags) for journal_id, item in zip(ids, items, strict=True)],
+        [
+            (journal_id, item.tags)
+            for journal_id, item, unlocked in zip(ids, items, vaults, strict=True)
+            if unlocked is None
+        ],
     )
     await session.execute(
         insert(Change),
@@ -443,29 +619,30 @@ async def create_batch(
                 "entity_id": journal_id,
                 "op": "upsert",
                 "version": 1,
-                "secret_tag_id": None,
+                "secret_tag_id": unlocked.id if unlocked is not None else None,
                 "created_at": now,
                 "updated_at": now,
             }
-            for journal_id in ids
+            for journal_id, unlocked in zip(ids, vaults, strict=True)
         ],
     )
-    await session.execute(
-        insert(OutboxEvent),
-        [
-            {
-                "id": new_id(),
-                "user_id": user_id,
-                "type": "journal.created",
-                "data": _event_data(journal_id, 1),
-                "dedupe_key": None,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for journal_id in ids
-        ],
-    )
+    if public:
+        await session.execute(
+            insert(OutboxEvent),
+            [
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "type": "journal.created",
+                    "data": _event_data(journal_id, 1),
+                    "dedupe_key": None,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for journal_id in public
+            ],
+        )
     return ids
 
 
@@ -481,29 +658,74 @@ async def update_journal(
 
     Concurrency: the UPDATE carries `WHERE version = <loaded>`; a writer that lost the
     race gets StaleDataError → 412, and `If-Match` against a newer version → 412 too.
+
+    Secret entries: every change re-seals the whole entry for its next version (the
+    ciphertext is bound to it), under the target tag's key. `secret_tag_id` moves an entry
+    between unlocked secret tags, into the vault (its tag links are dropped) or out of it
+    (null: its fields and tag links become ordinary ones). Events follow what a locked
+    observer may see: nothing while the entry stays secret, `journal.deleted` when it
+    enters the vault, `journal.created` when it leaves.
     """
     check_if_match(if_match, journal.version)
+    was_secret = journal.secret_tag_id is not None
+    current: SecretContent | None = None
+    target: UnlockedTag | None = None
+    if journal.secret_tag_id is not None:
+        target, current = reveal(viewer, journal)
     if "secret_tag_id" in changes:
-        refuse_secret_tag(viewer, changes["secret_tag_id"], ())
+        target = check_secret_tag(viewer, changes["secret_tag_id"], ())
+    if current is not None:
+        title, content, tags = current.title, current.content, list(current.tags)
+    else:
+        title, content = journal.title, journal.content
+        tags = await tag_service.names_of(session, journal.id)
     if not changes:
-        return render_journal(journal, await tag_service.names_of(session, journal.id))
+        secret = (target, current) if current is not None and target is not None else None
+        return render_journal(journal, tags, secret)
     if "title" in changes:
-        journal.title = changes["title"]
+        title = changes["title"]
     if "content" in changes:
         check_content_size(changes["content"])
-        journal.content = changes["content"]
-        journal.word_count = count_words(changes["content"])
+        content = changes["content"]
+        journal.word_count = count_words(content)
+    if "tags" in changes:
+        tags = list(changes["tags"])
     if "entry_date" in changes:
         journal.entry_date = changes["entry_date"]
     if "mood_rating" in changes:
         journal.mood_rating = changes["mood_rating"]
     # Always touch the row, so a tags-only change still bumps the version (and races).
     journal.updated_at = utcnow()
+    if target is not None:
+        if not was_secret:
+            await tag_service.replace_tags(session, viewer.user_id, journal.id, [])
+        tags = _seal_into(
+            journal, target, version=journal.version + 1, title=title, content=content, tags=tags
+        )
+        await session.flush()
+        record_change(
+            session,
+            user_id=viewer.user_id,
+            kind="journal",
+            entity_id=journal.id,
+            op="upsert",
+            version=journal.version,
+            secret_tag_id=target.id,
+        )
+        if not was_secret:
+            record_event(
+                session,
+                user_id=viewer.user_id,
+                type="journal.deleted",
+                data=_event_data(journal.id, journal.version),
+            )
+        opened = SecretContent(title=title, content=content, tags=tuple(tags))
+        return render_journal(journal, tags, (target, opened))
+    journal.title, journal.content = title, content
+    journal.secret_tag_id = journal.nonce = journal.ciphertext = None
     await session.flush()
-    if "tags" in changes:
-        tags = await tag_service.replace_tags(session, viewer.user_id, journal.id, changes["tags"])
-    else:
-        tags = await tag_service.names_of(session, journal.id)
+    if was_secret or "tags" in changes:
+        tags = await tag_service.replace_tags(session, viewer.user_id, journal.id, tags)
     record_change(
         session,
         user_id=viewer.user_id,
@@ -515,7 +737,7 @@ async def update_journal(
     record_event(
         session,
         user_id=viewer.user_id,
-        type="journal.updated",
+        type="journal.created" if was_secret else "journal.updated",
         data=_event_data(journal.id, journal.version),
     )
     return render_journal(journal, tags)
@@ -526,6 +748,7 @@ async def delete_journal(
 ) -> None:
     check_if_match(if_match, journal.version)
     version = journal.version
+    secret_tag_id = journal.secret_tag_id
     # The DELETE carries `WHERE version = <loaded>` too: a concurrent change wins → 412.
     await session.delete(journal)
     await session.flush()
@@ -536,10 +759,12 @@ async def delete_journal(
         entity_id=journal.id,
         op="delete",
         version=version + 1,
+        secret_tag_id=secret_tag_id,
     )
-    record_event(
-        session,
-        user_id=viewer.user_id,
-        type="journal.deleted",
-        data={"id": str(journal.id), "version": version + 1},
-    )
+    if secret_tag_id is None:  # a secret entry's deletion is no one else's business
+        record_event(
+            session,
+            user_id=viewer.user_id,
+            type="journal.deleted",
+            data={"id": str(journal.id), "version": version + 1},
+        )

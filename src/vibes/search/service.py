@@ -42,6 +42,8 @@ from vibes.journals.models import Journal
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
 from vibes.reminders.models import Reminder
 from vibes.tags.models import Tag
+from vibes.vault.entries import match_score, parse_query
+from vibes.vault.entries import snippet as memory_snippet
 
 Kind = Literal["journal", "reminder", "tag"]
 ALL_KINDS: tuple[Kind, ...] = ("journal", "reminder", "tag")
@@ -190,25 +192,104 @@ async def search(
         parts.append(_reminder_ranks(viewer, words, date_from, date_to))
     if words and "tag" in kinds:
         parts.append(_tag_ranks(viewer, q, words, date_from, date_to))
-    if not parts:
+    secret: dict[uuid.UUID, _SecretHit] = {}
+    if "journal" in kinds and viewer.secret_tags:
+        secret = await _secret_hits(session, viewer, q, date_from, date_to)
+    if not parts and not secret:
         if page.cursor is not None:
             HITS.decode(page.cursor)
         return [], None
-    combined: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-    hits: Any = combined.subquery("hits")
-    rows = (await session.execute(HITS.apply(select(hits), page))).all()
+    rows: list[Any] = []
+    if parts:
+        combined: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+        hits: Any = combined.subquery("hits")
+        rows = list((await session.execute(HITS.apply(select(hits), page))).all())
+    if secret:
+        # The index holds nothing of secret entries: their in-memory hits join the ranked
+        # list here, after the same cursor and in the same (score, id) order.
+        after = HITS.decode(page.cursor) if page.cursor is not None else None
+        rows += [
+            hit
+            for hit in secret.values()
+            if after is None or (hit.score, hit.id) < (after[0], after[1])
+        ]
+        rows.sort(key=lambda r: (r.score, r.id), reverse=True)
+        rows = rows[: page.limit + 1]
     items, cursor = HITS.split(rows, page, lambda r: (r.score, r.id))
     return await _decorate(session, q, words, items), cursor
 
 
+@dataclass(frozen=True, slots=True)
+class _SecretHit:
+    """A decrypted secret entry matching the query (lives only for this request)."""
+
+    type: Kind
+    id: uuid.UUID
+    score: float
+    created_at: dt.datetime
+    title: str
+    snippet: fts.Snippet
+
+
+async def _secret_hits(
+    session: AsyncSession,
+    viewer: journal_service.Viewer,
+    q: str,
+    date_from: dt.datetime | None,
+    date_to: dt.datetime | None,
+) -> dict[uuid.UUID, _SecretHit]:
+    """The unlocked tags' entries that match `q`, decrypted and matched in memory."""
+    query = parse_query(q)
+    if query.is_empty:
+        return {}
+    rows = await session.execute(
+        select(
+            Journal.id,
+            Journal.version,
+            Journal.secret_tag_id,
+            Journal.nonce,
+            Journal.ciphertext,
+            Journal.created_at,
+        ).where(
+            journal_service.visible_journals(viewer),
+            Journal.secret_tag_id.in_(sorted(viewer.secret_tags)),
+            *_between(Journal.entry_date, date_from, date_to),
+        )
+    )
+    found: dict[uuid.UUID, _SecretHit] = {}
+    for row in rows:
+        _, opened = journal_service.reveal(viewer, row)
+        score = match_score(opened, query)
+        if not score:
+            continue
+        text, highlights = memory_snippet(opened.content or opened.title, query)
+        if not highlights:
+            text, highlights = memory_snippet(opened.title, query)
+        found[row.id] = _SecretHit(
+            type="journal",
+            id=row.id,
+            score=score,
+            created_at=row.created_at,
+            title=opened.title,
+            snippet=fts.Snippet(text, highlights),
+        )
+    return found
+
+
 async def _decorate(
-    session: AsyncSession, q: str, words: Sequence[str], rows: Sequence[Any]
+    session: AsyncSession,
+    q: str,
+    words: Sequence[str],
+    rows: Sequence[Any],
 ) -> list[Hit]:
     """Titles, snippets and highlights for the page's rows (a few small queries)."""
     ids: dict[str, list[uuid.UUID]] = {"journal": [], "reminder": [], "tag": []}
-    for row in rows:
-        ids[row.type].append(row.id)
     texts: dict[uuid.UUID, tuple[str, fts.Snippet]] = {}
+    for row in rows:
+        if isinstance(row, _SecretHit):
+            texts[row.id] = (row.title, row.snippet)
+        else:
+            ids[row.type].append(row.id)
     if ids["journal"]:
         found = await session.execute(
             select(Journal.id, Journal.title).where(Journal.id.in_(ids["journal"]))

@@ -18,6 +18,8 @@ from vibes.accounts import sessions
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal
 from vibes.accounts.tokens import AccessClaims
 from vibes.errors import Unauthorized
+from vibes.vault import service
+from vibes.vault.entries import UnlockedTag
 from vibes.vault.runtime import get_runtime
 
 UNLOCK_HEADER = "x-vibes-unlock"
@@ -71,6 +73,20 @@ async def resolve_vault_keys(request: Request, claims: AccessClaims) -> VaultKey
         if grant.user_id == claims.user_id and grant.session_id == claims.session_id
     }
     return VaultKeys(keys, tokens)
+
+
+async def unlocked_tags(request: Request, claims: AccessClaims) -> dict[uuid.UUID, UnlockedTag]:
+    """The request's unlocked secret tags, names decrypted: `{}` (and no query) without
+    tokens; otherwise one read of the tags, which also drops tags destroyed meanwhile."""
+    keys = await resolve_vault_keys(request, claims)
+    if not keys:
+        return {}
+    async with request.app.state.database.read_sessionmaker() as db:
+        opened = await service.list_unlocked(db, user_id=claims.user_id, keys=keys)
+    return {
+        item.tag.id: UnlockedTag(id=item.tag.id, name=item.name, data_key=keys[item.tag.id])
+        for item in opened
+    }
 
 
 async def get_vault_access(request: Request, principal: CurrentPrincipal) -> VaultKeys:

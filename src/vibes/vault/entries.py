@@ -43,6 +43,23 @@ def only_unlocked_clause(
 
 
 @dataclass(frozen=True, slots=True)
+class UnlockedTag:
+    """A secret tag this request has unlocked: its data key and decrypted name."""
+
+    id: uuid.UUID
+    name: str
+    data_key: bytes
+
+    def __repr__(self) -> str:  # never print key material
+        return f"UnlockedTag(id={self.id})"
+
+    @property
+    def ref(self) -> dict[str, str]:
+        """The `secret_tag` field of an entry."""
+        return {"id": str(self.id), "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
 class SecretContent:
     """A secret entry's decrypted fields; exists only in memory."""
 
