@@ -5,9 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy.dialects import sqlite
 
-from vibes.journals.models import Journal
 from vibes.vault import crypto
 from vibes.vault.crypto import VaultIntegrityError
 from vibes.vault.entries import (
@@ -17,22 +15,9 @@ from vibes.vault.entries import (
     query_terms,
     seal_entry,
     snippet,
-    visible_clause,
 )
 
 USER, ROW = uuid.uuid4(), uuid.uuid4()
-
-
-def test_visibility_without_unlocks_is_public_only() -> None:
-    sql = str(visible_clause(Journal.secret_tag_id, set()).compile(dialect=sqlite.dialect()))
-    assert sql == "journals.secret_tag_id IS NULL"
-
-
-def test_visibility_with_unlocks_adds_exactly_those_tags() -> None:
-    tag = uuid.uuid4()
-    clause = visible_clause(Journal.secret_tag_id, {tag})
-    sql = str(clause.compile(dialect=sqlite.dialect()))
-    assert "secret_tag_id IS NULL OR journals.secret_tag_id IN" in sql
 
 
 def test_sealed_entry_opens_only_at_its_row_and_version() -> None:

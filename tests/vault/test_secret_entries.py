@@ -359,3 +359,82 @@ async def test_batch_creates_secret_entries_with_the_token(
     assert (
         await client.get(f"{API}/journals/{public_id}", headers=vault.user.headers)
     ).status_code == 200
+
+
+async def test_idempotent_secret_create_replays_without_storing_plaintext(
+    client: httpx.AsyncClient, app: FastAPI, backend: Backend, settings: Settings
+) -> None:
+    vault = await make_vault(client, app)
+    body = {"title": "CANARY-idem-5e5e", "content": "x", "secret_tag_id": vault.tag_id}
+    headers = {**vault.headers, "Idempotency-Key": "key-1"}
+    first = await client.post(f"{API}/journals", json=body, headers=headers)
+    again = await client.post(f"{API}/journals", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other_body = await client.post(
+        f"{API}/journals", json={**body, "title": "changed"}, headers=headers
+    )
+    assert other_body.status_code == 422
+    batch = await client.post(
+        f"{API}/journals/batch",
+        json={"items": [{**body, "title": "CANARY-batch-6f6f"}]},
+        headers={**vault.headers, "Idempotency-Key": "key-2"},
+    )
+    assert batch.status_code == 201
+    dump = await dump_database(backend, settings)
+    assert b"CANARY-idem-5e5e" not in dump
+    assert b"CANARY-batch-6f6f" not in dump
+    listed = await client.get(f"{API}/journals", headers=vault.headers)
+    assert len(listed.json()["items"]) == 2
+
+
+async def test_merged_pages_of_secret_and_public_matches_are_complete(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    expected = set()
+    for n in range(3):
+        expected.add((await secret_entry(client, vault, title=f"calm secret {n}"))["id"])
+        expected.add((await post_entry(client, vault.user.headers, title=f"calm public {n}"))["id"])
+    await post_entry(client, vault.user.headers, title="unrelated")
+
+    for path in ("/journals", "/search"):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"q": "calm", "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get(f"{API}{path}", params=params, headers=vault.headers)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(expected), path
+
+
+async def test_moving_in_and_out_of_the_vault_looks_like_delete_and_create(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await post_entry(client, vault.user.headers, title="travelling")
+    url = f"{API}/journals/{entry['id']}"
+    await client.patch(url, json={"secret_tag_id": vault.tag_id}, headers=vault.headers)
+    await client.patch(url, json={"title": "inside"}, headers=vault.headers)
+    await client.patch(url, json={"secret_tag_id": None}, headers=vault.headers)
+    async with app.state.database.session_scope() as session:
+        events = (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.user_id == vault.user.id)
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+    journal_events = [(e.type, e.data) for e in events if e.type.startswith("journal.")]
+    assert [t for t, _ in journal_events] == [
+        "journal.created",
+        "journal.deleted",
+        "journal.created",
+    ]
+    assert all(set(data) == {"id", "version"} for _, data in journal_events)

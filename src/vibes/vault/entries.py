@@ -1,9 +1,11 @@
-"""What the journals domain needs from the vault: the visibility rule and sealed entries.
+"""What the journals domain needs from the vault: unlocked tags, sealed entries, matching.
 
-The one rule: a request sees public entries, plus the secret entries of exactly the tags
-its unlock tokens opened. Everything the index or another table could reveal (title,
-content, tag links) lives only inside the entry's AES-256-GCM ciphertext; it is decrypted
-in memory for the request that holds the key, and never written anywhere else.
+The visibility rule itself lives in one place, `journals.service.visible_journals`: a
+request sees public entries plus the secret entries of exactly the tags its unlock tokens
+opened (`UnlockedTag`s, built by `vault.access.unlocked_tags`). Everything the index or
+another table could reveal (title, content, tag links) lives only inside the entry's
+AES-256-GCM ciphertext; it is decrypted in memory for the request that holds the key, and
+never written anywhere else.
 """
 
 from __future__ import annotations
@@ -11,35 +13,15 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, false, or_
 
 from vibes.vault import crypto
 from vibes.vault.crypto import VaultIntegrityError
 
 log = structlog.get_logger("vibes.vault")
-
-
-def visible_clause(secret_tag_id: Any, unlocked: Collection[uuid.UUID]) -> ColumnElement[bool]:
-    """WHERE clause: not secret, or secret under one of the unlocked tags."""
-    public: ColumnElement[bool] = secret_tag_id.is_(None)
-    if not unlocked:
-        return public
-    return or_(public, secret_tag_id.in_(sorted(unlocked)))
-
-
-def only_unlocked_clause(
-    secret_tag_id: Any, unlocked: Collection[uuid.UUID]
-) -> ColumnElement[bool]:
-    """WHERE clause: secret entries of the unlocked tags only (for in-memory search)."""
-    if not unlocked:
-        return false()
-    clause: ColumnElement[bool] = secret_tag_id.in_(sorted(unlocked))
-    return clause
 
 
 @dataclass(frozen=True, slots=True)
