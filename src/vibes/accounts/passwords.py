@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,15 @@ def needs_rehash(settings: Settings, stored_hash: str) -> bool:
         return hasher_for(settings).hasher.check_needs_rehash(stored_hash)
     except (InvalidHashError, ValueError):
         return True
+
+
+def personal_words(email: str, display_name: str | None) -> list[str]:
+    """What zxcvbn should treat as guessable for this person: the address and its parts."""
+    local, _, domain = email.casefold().partition("@")
+    words = [email.casefold(), local, domain, *re.split(r"[^\w]+", local)]
+    if display_name:
+        words += [display_name.casefold(), *display_name.casefold().split()]
+    return [word for word in dict.fromkeys(words) if len(word) >= 3]
 
 
 def _evaluate(password: str, user_inputs: list[str]) -> dict[str, Any]:

@@ -178,11 +178,10 @@ async def register(
 ) -> User:
     await ctx.limiter.hit(ctx.rules.register_address, client.ip)
     key = email_key(email)
-    local_part = key.partition("@")[0]
     await passwords.check_strength(
         ctx.settings,
         password,
-        user_inputs=[key, local_part, display_name or ""],
+        user_inputs=passwords.personal_words(key, display_name),
         field="password",
     )
     # Hash before the write transaction starts (see the module docstring).
@@ -308,7 +307,7 @@ async def refresh(db: AsyncSession, ctx: Context, *, token: str, client: Client)
     ).first()
     if row is None:
         raise AuthenticationFailed(INVALID_REFRESH)
-    stored, auth_session = row.tuple()
+    stored, auth_session = row
     if auth_session.revoked_at is not None or auth_session.expires_at <= now:
         raise AuthenticationFailed(INVALID_REFRESH)
     if stored.used_at is not None:
@@ -451,8 +450,7 @@ async def _check_current_password(
 
 
 def _strength_inputs(user: User) -> list[str]:
-    key = user.email_key
-    return [key, key.partition("@")[0], user.display_name or ""]
+    return passwords.personal_words(user.email_key, user.display_name)
 
 
 async def _set_password(
@@ -586,7 +584,7 @@ async def confirm_password_reset(
     ).first()
     if row is None:
         raise InvalidResetToken()
-    stored, user = row.tuple()
+    stored, user = row
     if stored.used_at is not None or stored.expires_at <= now or not user.is_active:
         raise InvalidResetToken()
     await ctx.limiter.hit(rules.reset_account, str(user.id))
