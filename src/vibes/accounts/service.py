@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -142,8 +143,8 @@ class ResetMail:
 
 
 def email_key(email: str) -> str:
-    """What makes two addresses the same account: trimmed and case-folded."""
-    return email.strip().casefold()
+    """What makes two addresses the same account: trimmed, NFC and case-folded."""
+    return unicodedata.normalize("NFC", email.strip()).casefold()
 
 
 def _digest(token: str) -> bytes:
