@@ -16,6 +16,7 @@ from vibes.errors import install_error_handlers
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
+from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.keys import load_keyring
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_of
@@ -27,6 +28,10 @@ from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
 
 API_PREFIX = "/api/v1"
+# Request body caps (bytes), checked before a body is read whole. An entry's content is up
+# to 1 MiB of UTF-8, which JSON escaping can roughly double; a batch carries many entries.
+MAX_BODY = 2 * 1024 * 1024
+BODY_LIMITS = {f"{API_PREFIX}/journals/batch": 32 * 1024 * 1024}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
-    # Added inner to outer: rate limit, CORS, security headers, request context.
+    # Added inner to outer: body limit, rate limit, CORS, security headers, request context.
+    app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     if settings.rate_limits_enabled:
         app.add_middleware(
             RateLimitMiddleware,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
@@ -33,7 +33,14 @@ from vibes.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from vibes.errors import PreconditionFailed, problem
+from vibes.errors import problem
+from vibes.platform.concurrency import (
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    etag_for,
+    if_none_match_hits,
+    not_modified,
+)
 
 router = APIRouter(tags=["accounts"])
 
@@ -64,24 +71,9 @@ def _pair(tokens: service.IssuedTokens) -> TokenPair:
     )
 
 
-def _etag(user: User) -> str:
-    return f'"{user.version}"'
-
-
 def _user(response: Response, user: User) -> UserRead:
-    response.headers["ETag"] = _etag(user)
+    response.headers["ETag"] = etag_for(user.version)
     return UserRead.model_validate(user)
-
-
-def _if_match_version(if_match: str | None) -> int | None:
-    """`If-Match: "3"` -> 3; `*` or absent -> None; anything else can never match."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    try:
-        return int(tag)
-    except ValueError:
-        raise PreconditionFailed("If-Match does not match the current version.") from None
 
 
 @router.post(
@@ -261,13 +253,11 @@ async def get_me(
     principal: CurrentPrincipal,
     response: Response,
     db: DbSession,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatchHeader = None,
 ) -> UserRead | Response:
     user = await service.get_user(db, principal.user_id)
-    if if_none_match is not None and _etag(user) in {
-        tag.strip().removeprefix("W/") for tag in if_none_match.split(",")
-    }:
-        return Response(status_code=304, headers={"ETag": _etag(user)})
+    if if_none_match_hits(if_none_match, user.version):
+        return not_modified(user.version)
     return _user(response, user)
 
 
@@ -277,13 +267,13 @@ async def update_me(
     principal: CurrentPrincipal,
     response: Response,
     db: DbSession,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatchHeader = None,
 ) -> UserRead:
     user = await service.update_user(
         db,
         user_id=principal.user_id,
         changes=body.model_dump(exclude_unset=True),
-        if_match=_if_match_version(if_match),
+        if_match=if_match,
     )
     return _user(response, user)
 

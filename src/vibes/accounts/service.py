@@ -37,6 +37,7 @@ from vibes.errors import (
 )
 from vibes.events.outbox import record_event
 from vibes.platform.audit import record_audit
+from vibes.platform.concurrency import check_if_match
 from vibes.platform.keys import KeyRing
 from vibes.platform.mail import mail_configured, send_mail
 from vibes.platform.ratelimit import RateLimiter, Rule
@@ -628,11 +629,11 @@ async def update_user(
     *,
     user_id: uuid.UUID,
     changes: dict[str, Any],
-    if_match: int | None,
+    if_match: str | None = None,
 ) -> User:
+    """Apply the given fields; `if_match` (an If-Match value) guards against lost updates."""
     user = await get_user(db, user_id)
-    if if_match is not None and if_match != user.version:
-        raise PreconditionFailed("The account was changed meanwhile; reload and retry.")
+    check_if_match(if_match, user.version)
     changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
     if not changed:
         return user
