@@ -89,6 +89,23 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator(
+        "rate_limit_default",
+        "rate_limit_login_account",
+        "rate_limit_login_address",
+        "rate_limit_password_account",
+        "rate_limit_password_address",
+        "rate_limit_reset_account",
+        "rate_limit_reset_address",
+        "rate_limit_register_address",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse  # a typo here should stop startup, not the first login
+
+        parse(value)
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -676,3 +676,28 @@ async def delete_account(
         delete(User).where(User.id == user.id).execution_options(synchronize_session=False)
     )
     _audit(db, client, "account.deleted", None)
+
+
+# --- housekeeping ---------------------------------------------------------------------
+
+
+async def purge_expired(db: AsyncSession, *, now: dt.datetime | None = None) -> int:
+    """Delete dead sessions (their refresh tokens cascade) and spent or stale reset tokens.
+
+    For a periodic job. Revoked sessions stay a week, like spent refresh tokens, so the
+    sessions table still explains a recent sign-out; the audit log keeps the history.
+    """
+    now = now or utcnow()
+    sessions_gone = await db.execute(
+        delete(AuthSession)
+        .where(
+            (AuthSession.expires_at <= now) | (AuthSession.revoked_at < now - SPENT_TOKEN_RETENTION)
+        )
+        .execution_options(synchronize_session=False)
+    )
+    resets_gone = await db.execute(
+        delete(PasswordResetToken)
+        .where((PasswordResetToken.expires_at <= now) | PasswordResetToken.used_at.is_not(None))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(sessions_gone, "rowcount", 0)) + int(getattr(resets_gone, "rowcount", 0))

@@ -61,15 +61,28 @@ def make_storage(settings: Settings, redis: Redis | None) -> Storage:
 class RateLimiter:
     """Named per-identifier limits. Disabled limiters let everything through."""
 
-    def __init__(self, storage: Storage, *, key: bytes, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        key: bytes,
+        enabled: bool = True,
+        counter_storage: Storage | None = None,
+    ) -> None:
         self.storage = storage
+        # The general limit's counters. In memory they get their own store: the memory
+        # store sweeps all its keys on a timer, and the moving-window entries of the tight
+        # rules (kept up to an hour) would make that sweep costly on every request.
+        self.counter_storage = counter_storage or storage
         self.enabled = enabled
         self._key = key
         self._moving = MovingWindowRateLimiter(storage)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key: bytes, redis: Redis | None) -> RateLimiter:
-        return cls(make_storage(settings, redis), key=key, enabled=settings.rate_limits_enabled)
+        storage = make_storage(settings, redis)
+        counters = storage if isinstance(storage, RedisStorage) else MemoryStorage()
+        return cls(storage, key=key, enabled=settings.rate_limits_enabled, counter_storage=counters)
 
     def identifier(self, value: str) -> str:
         """A keyed hash of an identifier: stable, not reversible, no personal data."""
@@ -184,7 +197,7 @@ class RateLimitMiddleware:
         reset_at = (window + 1) * self.window
         key = f"general/{limiter.identifier(who)}/{window}"
         try:
-            count = await limiter.storage.incr(key, self.window + 1)
+            count = await limiter.counter_storage.incr(key, self.window + 1)
         except Exception:
             # Fail open: this limit protects capacity, not credentials.
             log.warning("rate limit storage failed; request let through")
