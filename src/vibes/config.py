@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     rate_limit_reset_account: str = "5/hour"
     rate_limit_reset_address: str = "20/hour"
     rate_limit_register_address: str = "20/hour"
+    # Secret-phrase attempts (unlock, and creating or changing a phrase, which also tests
+    # one against the user's other tags).
+    rate_limit_phrase_account: str = "10/15 minutes"
+    rate_limit_phrase_address: str = "30/15 minutes"
 
     # Argon2id cost; the floors are OWASP's minimum. Raising them re-hashes on next login.
     password_hash_memory_kib: int = Field(default=19456, ge=19456, le=4 * 1024 * 1024)
@@ -98,6 +102,8 @@ class Settings(BaseSettings):
         "rate_limit_reset_account",
         "rate_limit_reset_address",
         "rate_limit_register_address",
+        "rate_limit_phrase_account",
+        "rate_limit_phrase_address",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -245,7 +245,7 @@ async def test_destroy_needs_the_password_and_works_while_locked(
     wrong = await client.request(
         "DELETE", url, json={"password": "not my password"}, headers=vault.user.headers
     )
-    assert wrong.status_code == 401
+    assert wrong.status_code == 403
     random_id = await client.request(
         "DELETE",
         f"{API}/secret-tags/{uuid.uuid4()}",
@@ -379,3 +379,21 @@ async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(
     data_key = (await runtime(app).store.lookup([vault.token]))[0].data_key
     assert data_key not in tag.wrapped_key
     assert len(tag.wrapped_key) == 32 + 16  # the key plus the GCM tag
+
+
+async def test_destroy_password_attempts_share_the_password_budget(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    url = f"{API}/secret-tags/{vault.tag_id}"
+    answers = [
+        (
+            await client.request(
+                "DELETE", url, json={"password": "wrong password"}, headers=vault.user.headers
+            )
+        ).status_code
+        for _ in range(6)
+    ]
+    assert answers == [403] * 5 + [429]
+    still_there = await client.get(f"{API}/secret-tags", headers=vault.headers)
+    assert len(still_there.json()["items"]) == 1

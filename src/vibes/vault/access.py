@@ -20,6 +20,7 @@ from vibes.accounts.tokens import AccessClaims
 from vibes.errors import Unauthorized
 from vibes.vault import service
 from vibes.vault.entries import UnlockedTag
+from vibes.vault.ratelimit import Scope
 from vibes.vault.runtime import get_runtime
 
 UNLOCK_HEADER = "x-vibes-unlock"
@@ -113,7 +114,7 @@ async def get_principal_unlocked(request: Request, claims: AccessToken) -> Acces
 SlowPrincipal = Annotated[AccessClaims, Depends(get_principal_unlocked)]
 
 
-async def check_phrase_attempt(request: Request, scope: str, user_id: uuid.UUID) -> None:
+async def check_phrase_attempt(request: Request, scope: Scope, user_id: uuid.UUID) -> None:
     """Count one phrase (or destroy-password) attempt; 429 past the account/address budget."""
     address = request.client.host if request.client else None
     await get_runtime(request.app.state).limiter.hit(scope, user_id=user_id, address=address)

@@ -1,59 +1,40 @@
-"""Tight limits on phrase (and destroy-password) attempts, per account and per address.
+"""Tight limits on secret-phrase and destroy-password attempts, per account and address.
 
-Kept behind one small function (`check_phrase_attempt`) so it can move onto the shared
-platform limiter without touching the routes. Every attempt counts, right or wrong:
-counting only failures would let many concurrent guesses pass the check before the first
-failure is recorded.
+One small object over the shared limiter (`platform.ratelimit`, memory or Redis, keyed
+hashes of identifiers, fail-closed). Phrase attempts count every try, right or wrong:
+counting only failures would let many concurrent guesses pass before the first failure
+is recorded, and a right phrase is rare enough not to matter. Destroying a tag checks the
+account password, so it shares the password rules (and budgets) of the accounts domain.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import time
 import uuid
-
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import Redis
+from typing import Literal
 
 from vibes.config import Settings
-from vibes.errors import TooManyRequests
+from vibes.platform.ratelimit import RateLimiter, Rule
 
-PER_ACCOUNT: tuple[RateLimitItem, ...] = (parse("10/minute"), parse("50/hour"))
-PER_ADDRESS: tuple[RateLimitItem, ...] = (parse("30/minute"), parse("200/hour"))
+Scope = Literal["phrase", "password"]
 
 
 class PhraseLimiter:
-    def __init__(self, settings: Settings, redis: Redis | None, *, key: bytes) -> None:
-        self.enabled = settings.rate_limits_enabled
-        self._key = key
-        storage: Storage
-        if redis is not None and settings.redis_url:
-            # The app's own connection pool: closed with the app, no second pool to leak.
-            storage = RedisStorage(
-                "async+" + settings.redis_url,
-                implementation="redispy",
-                key_prefix=settings.redis_prefix + "vault-limits",
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-            )
+    def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.phrase_account = Rule.of("vault-phrase-account", settings.rate_limit_phrase_account)
+        self.phrase_address = Rule.of("vault-phrase-address", settings.rate_limit_phrase_address)
+        # The same names as the accounts domain's: one password budget for every endpoint.
+        self.password_account = Rule.of("password-account", settings.rate_limit_password_account)
+        self.password_address = Rule.of("password-address", settings.rate_limit_password_address)
+
+    async def hit(self, scope: Scope, *, user_id: uuid.UUID, address: str | None) -> None:
+        """Count one phrase attempt (429 with Retry-After past either budget)."""
+        if scope == "phrase":
+            await self.limiter.hit(self.phrase_address, address or "unknown")
+            await self.limiter.hit(self.phrase_account, str(user_id))
         else:
-            storage = MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(storage)
+            await self.limiter.hit(self.password_address, address or "unknown")
+            await self.limiter.check(self.password_account, str(user_id))
 
-    def _ident(self, value: str) -> str:
-        # A keyed hash: the limiter's storage (Redis) never holds a user id or an address.
-        return hashlib.blake2b(value.encode(), key=self._key, digest_size=16).hexdigest()
-
-    async def hit(self, scope: str, *, user_id: uuid.UUID, address: str | None) -> None:
-        """Count one attempt; raise 429 (with Retry-After) once either budget is spent."""
-        if not self.enabled:
-            return
-        account, place = self._ident(f"u:{user_id}"), self._ident(f"a:{address or 'unknown'}")
-        checks = [(item, ("account", account)) for item in PER_ACCOUNT]
-        checks += [(item, ("address", place)) for item in PER_ADDRESS]
-        for item, ids in checks:
-            if not await self._limiter.hit(item, scope, *ids):
-                stats = await self._limiter.get_window_stats(item, scope, *ids)
-                raise TooManyRequests(math.ceil(stats.reset_time - time.time()))
+    async def password_failed(self, user_id: uuid.UUID) -> None:
+        await self.limiter.count_failure(self.password_account, str(user_id))

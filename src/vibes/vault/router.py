@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
-from vibes.errors import NotFound, PreconditionFailed
+from vibes.errors import Forbidden, NotFound, PreconditionFailed
 from vibes.vault import service
 from vibes.vault.access import (
     SlowPrincipal,
@@ -176,8 +176,10 @@ async def destroy_secret_tag(
 
     The password is checked before the tag is looked up, so without it an id tells nothing.
     """
-    await check_phrase_attempt(request, "destroy", claims.user_id)
+    await check_phrase_attempt(request, "password", claims.user_id)
     async with request.app.state.database.read_sessionmaker() as read_db:
         password_hash = await service.password_hash_of(read_db, claims.user_id)
-    await service.verify_password(password_hash, body.password)
+    if not await service.check_password(request.app.state.settings, password_hash, body.password):
+        await get_runtime(request.app.state).limiter.password_failed(claims.user_id)
+        raise Forbidden("The password is not correct.")
     await service.destroy_tag(db, user_id=claims.user_id, tag_id=tag_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from vibes.config import Settings
 from vibes.platform.keys import KeyRing
+from vibes.platform.ratelimit import RateLimiter
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, PhraseKeys, derive_phrase_keys
 from vibes.vault.ratelimit import PhraseLimiter
 from vibes.vault.unlock import UnlockStore
@@ -16,10 +17,12 @@ KDF_CONCURRENCY = 4
 
 
 class VaultRuntime:
-    def __init__(self, settings: Settings, keyring: KeyRing, redis: Any) -> None:
+    def __init__(
+        self, settings: Settings, keyring: KeyRing, redis: Any, limiter: RateLimiter
+    ) -> None:
         self.lookup_key = keyring.derive("vault-lookup")
         self.store = UnlockStore(settings, keyring.derive("unlock-cache"), redis)
-        self.limiter = PhraseLimiter(settings, redis, key=keyring.derive("vault-limits"))
+        self.limiter = PhraseLimiter(settings, limiter)
         self._kdf_slots = asyncio.Semaphore(KDF_CONCURRENCY)
 
     async def derive(self, phrase: str, salt: bytes, params: KdfParams = DEFAULT_KDF) -> PhraseKeys:
@@ -32,6 +35,6 @@ def get_runtime(state: Any) -> VaultRuntime:
     """The app's vault runtime, made on first use (after the lifespan opened Redis)."""
     runtime: VaultRuntime | None = getattr(state, "vault_runtime", None)
     if runtime is None:
-        runtime = VaultRuntime(state.settings, state.keyring, state.redis)
+        runtime = VaultRuntime(state.settings, state.keyring, state.redis, state.ratelimiter)
         state.vault_runtime = runtime
     return runtime

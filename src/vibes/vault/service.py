@@ -6,17 +6,16 @@ before the first statement so that on SQLite no write lock is held while it comp
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vibes.accounts import passwords
 from vibes.accounts.models import User
+from vibes.config import Settings
 from vibes.db import new_id
 from vibes.errors import Conflict, NotFound, Unauthorized
 from vibes.vault import crypto
@@ -26,7 +25,6 @@ from vibes.vault.models import SecretTag
 Derive = Callable[[str, bytes, KdfParams], Awaitable[PhraseKeys]]
 
 WRONG_PHRASE = "The phrase did not unlock anything."
-WRONG_PASSWORD = "The password is not correct."
 # Worded so it says no more than an unlock with that phrase would (and both are rate-limited
 # alike): the phrase is already in use by one of the caller's own tags.
 PHRASE_TAKEN = "Choose a different phrase."
@@ -228,20 +226,9 @@ async def password_hash_of(session: AsyncSession, user_id: uuid.UUID) -> str | N
     return await session.scalar(select(User.password_hash).where(User.id == user_id))
 
 
-_password_hasher = PasswordHasher()
-
-
-async def verify_password(password_hash: str | None, password: str) -> None:
-    """The account password, checked in a worker thread (Argon2id); 401 when wrong."""
-
-    def check() -> bool:
-        try:
-            return _password_hasher.verify(password_hash or "", password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    if not await asyncio.to_thread(check):
-        raise Unauthorized(WRONG_PASSWORD)
+async def check_password(settings: Settings, password_hash: str | None, password: str) -> bool:
+    """The account password, checked as the accounts domain does (Argon2id in a thread)."""
+    return await passwords.verify_password(settings, password_hash, password)
 
 
 async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid.UUID) -> None:
