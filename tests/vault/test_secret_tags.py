@@ -397,3 +397,25 @@ async def test_destroy_password_attempts_share_the_password_budget(
     assert answers == [403] * 5 + [429]
     still_there = await client.get(f"{API}/secret-tags", headers=vault.headers)
     assert len(still_there.json()["items"]) == 1
+
+
+async def test_browsers_may_send_the_unlock_header_cross_origin(
+    backend: Backend, settings: Settings
+) -> None:
+    from tests.conftest import make_settings
+    from vibes.app import create_app
+
+    custom = make_settings(backend, settings.data_dir, cors_origins=["https://app.example"])
+    application = create_app(custom)
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.options(
+            f"{API}/secret-tags",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization, x-vibes-unlock",
+            },
+        )
+    assert response.status_code == 200
+    assert "x-vibes-unlock" in response.headers["access-control-allow-headers"].lower()

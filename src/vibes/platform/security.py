@@ -95,6 +95,7 @@ def install_cors(app: FastAPI, settings: Settings) -> None:
             "If-None-Match",
             "Idempotency-Key",
             "X-Request-ID",
+            "X-Vibes-Unlock",
         ],
         expose_headers=[
             "ETag",
