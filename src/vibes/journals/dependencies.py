@@ -10,10 +10,12 @@ from fastapi import Depends, Request
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
 from vibes.journals import service
 from vibes.journals.models import Journal
-from vibes.vault.access import unlocked_tags
+from vibes.vault.access import UnlockHeader, unlocked_tags
 
 
-async def get_viewer(request: Request, claims: AccessToken) -> service.Viewer:
+async def get_viewer(
+    request: Request, claims: AccessToken, _unlock: UnlockHeader = None
+) -> service.Viewer:
     """Who is asking and which secret tags the request's `X-Vibes-Unlock` tokens opened
     (tokens of another user or session, or expired ones, open nothing)."""
     unlocked = await unlocked_tags(request, claims)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from vibes.accounts import sessions
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal
@@ -24,6 +24,14 @@ from vibes.vault.ratelimit import Scope
 from vibes.vault.runtime import get_runtime
 
 UNLOCK_HEADER = "x-vibes-unlock"
+# Declared for the API docs; the value is read (every line, comma-split) by unlock_tokens.
+UnlockHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Vibes-Unlock",
+        description="Unlock tokens from POST /secret-tags/unlock, comma-separated.",
+    ),
+]
 MAX_TOKENS = 32
 _MAX_TOKEN_LENGTH = 128
 
@@ -90,7 +98,9 @@ async def unlocked_tags(request: Request, claims: AccessClaims) -> dict[uuid.UUI
     }
 
 
-async def get_vault_access(request: Request, principal: CurrentPrincipal) -> VaultKeys:
+async def get_vault_access(
+    request: Request, principal: CurrentPrincipal, _header: UnlockHeader = None
+) -> VaultKeys:
     return await resolve_vault_keys(request, principal)
 
 
