@@ -60,6 +60,7 @@ async def test_wrong_phrase_is_401_and_the_same_with_or_without_tags(
     second = await unlock(client, without_tags, "not the phrase at all")
     assert first.status_code == second.status_code == 401
     assert first.json() == second.json()
+    assert first.json()["type"].endswith("/wrong-phrase")
     assert "unlock_token" not in first.text
 
 

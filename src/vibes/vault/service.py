@@ -24,7 +24,17 @@ from vibes.vault.models import SecretTag
 
 Derive = Callable[[str, bytes, KdfParams], Awaitable[PhraseKeys]]
 
-WRONG_PHRASE = "The phrase did not unlock anything."
+
+class WrongPhrase(Unauthorized):
+    """401 with its own problem type, so a client can tell a wrong phrase from an expired
+    access token (and not sign the user out). One answer whether or not any tag exists."""
+
+    title, type_suffix = "Wrong phrase", "wrong-phrase"
+
+    def __init__(self) -> None:
+        super().__init__("The phrase did not unlock anything.")
+
+
 # Worded so it says no more than an unlock with that phrase would (and both are rate-limited
 # alike): the phrase is already in use by one of the caller's own tags.
 PHRASE_TAKEN = "Choose a different phrase."
@@ -130,7 +140,7 @@ async def unlock(
     )
     if tag is None:
         await derive(phrase, crypto.new_salt(), DEFAULT_KDF)
-        raise Unauthorized(WRONG_PHRASE)
+        raise WrongPhrase()
     keys = await derive(phrase, tag.kdf_salt, _params(tag))
     data_key = None
     if crypto.check_verifier(keys, tag.verifier_salt, tag.verifier):
@@ -138,7 +148,7 @@ async def unlock(
             keys.kek, tag.wrap_nonce, tag.wrapped_key, user_id=user_id, tag_id=tag.id
         )
     if data_key is None:
-        raise Unauthorized(WRONG_PHRASE)
+        raise WrongPhrase()
     return OpenTag(tag=tag, name=decrypt_name(tag, data_key)), data_key
 
 
