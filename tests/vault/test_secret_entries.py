@@ -265,6 +265,8 @@ async def test_edit_and_move_between_secret_tags_and_out(
     assert (public.json()["title"], public.json()["tags"]) == ("moving", ["t1"])
     tags = await client.get(f"{API}/tags", headers=first.user.headers)
     assert [(t["name"], t["journal_count"]) for t in tags.json()] == [("t1", 1)]
+    found = await client.get(f"{API}/journals", params={"q": "moving"}, headers=first.user.headers)
+    assert [item["id"] for item in found.json()["items"]] == [entry["id"]]
 
     back = await client.patch(
         url, json={"secret_tag_id": first.tag_id, "title": "hidden again"}, headers=first.headers
@@ -274,6 +276,11 @@ async def test_edit_and_move_between_secret_tags_and_out(
     assert (await client.get(url, headers=first.user.headers)).status_code == 404
     tags = await client.get(f"{API}/tags", headers=first.user.headers)
     assert [(t["name"], t["journal_count"]) for t in tags.json()] == [("t1", 0)]
+    for q in ("moving", "hidden"):
+        found = await client.get(f"{API}/journals", params={"q": q}, headers=first.user.headers)
+        assert found.json()["items"] == []
+    found = await client.get(f"{API}/journals", params={"q": "hidden"}, headers=first.headers)
+    assert [item["id"] for item in found.json()["items"]] == [entry["id"]]
 
 
 async def test_phrase_change_keeps_every_entry_readable(
