@@ -7,7 +7,8 @@ tokens and the key cache), `access` (`VaultAccess`: the request's unlocked data 
 
 What each party learns:
 - a copy of the database: that the user has N secret tags and M secret entries (rows,
-  sizes, dates, mood), never a name, title, content or tag link; testing a phrase needs
+  sizes, entry dates, mood, word counts — kept in clear so date/mood filters work without
+  decrypting), never a name, title, content or tag link; testing a phrase needs
   the server key (for the lookup hash) or one Argon2id run (m=64 MiB, t=3) per guess;
 - the server key and the database together: phrases can be tested at HMAC speed through
   the lookup hash, so the server key must be kept apart from database backups (it lives in
