@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import vibes.models  # noqa: F401 - every table registered before the first flush resolves FKs
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
 from vibes.config import Settings

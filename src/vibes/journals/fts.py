@@ -25,11 +25,12 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    String,
     Uuid,
+    bindparam,
     cast,
     column,
     func,
-    literal,
     literal_column,
     select,
     table,
@@ -100,17 +101,27 @@ def _pg_query(q: str) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(_PG_CONFIG, q)
 
 
-def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
-    """True for entries whose title or content matches `q` (use inside a journals query)."""
+# An FTS5 query that matches nothing (an empty phrase), for input with no searchable word.
+NOTHING = '""'
+
+
+def match_value(dialect: str, q: str) -> str:
+    """The value of the `fts_query` parameter of `match_condition` for the user's `q`."""
     if dialect == "postgresql":
-        return _PG_DOCUMENT.op("@@")(_pg_query(q))
-    expression = fts5_query(q)
-    if expression is None:
-        return literal(False)
+        return q
+    return fts5_query(q) or NOTHING
+
+
+def match_condition(dialect: str) -> ColumnElement[bool]:
+    """True for entries whose title or content matches the `fts_query` bind parameter
+    (give it `match_value(dialect, q)`); for use inside a query on `journals`."""
+    param = bindparam("fts_query", type_=String())
+    if dialect == "postgresql":
+        return _PG_DOCUMENT.op("@@")(func.websearch_to_tsquery(_PG_CONFIG, param))
     matching = (
         select(_fts_ids.c.journal_id)
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
-        .where(_FTS_TABLE.op("MATCH")(expression))
+        .where(_FTS_TABLE.op("MATCH")(param))
     )
     return Journal.id.in_(matching)
 

@@ -9,6 +9,7 @@ They return JSON-ready dicts (see `render`) instead of ORM objects.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -17,8 +18,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    String,
     Subquery,
+    Uuid,
+    bindparam,
     exists,
     func,
     insert,
@@ -27,11 +32,11 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from vibes.accounts.models import AuthSession
-from vibes.accounts.sessions import session_alive_clause
 from vibes.accounts.tokens import AccessClaims
-from vibes.db import new_id, utcnow
+from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge, Unauthorized, Unprocessable
 from vibes.events.models import OutboxEvent
 from vibes.events.outbox import record_event
@@ -83,13 +88,23 @@ def visible_journals(viewer: Viewer) -> ColumnElement[bool]:
     404, exactly like a missing entry. Extending visibility means changing only this
     function (and how `Viewer` is built).
     """
-    owned = Journal.user_id == viewer.user_id
+    # Named parameters (values from `viewer_params`), so hot-path statements containing
+    # this condition can be built once and cached; elsewhere the values bound here apply.
+    owned = Journal.user_id == bindparam("viewer_user_id", viewer.user_id, type_=Uuid())
     if viewer.unlocked_secret_tag_ids:
-        return owned & (
-            Journal.secret_tag_id.is_(None)
-            | Journal.secret_tag_id.in_(sorted(viewer.unlocked_secret_tag_ids))
+        unlocked: BindParameter[Any] = bindparam(
+            "viewer_unlocked_ids", sorted(viewer.unlocked_secret_tag_ids), expanding=True
         )
+        return owned & (Journal.secret_tag_id.is_(None) | Journal.secret_tag_id.in_(unlocked))
     return owned & Journal.secret_tag_id.is_(None)
+
+
+def viewer_params(viewer: Viewer) -> dict[str, Any]:
+    """Execution parameters for a cached statement built with `visible_journals`."""
+    params: dict[str, Any] = {"viewer_user_id": viewer.user_id}
+    if viewer.unlocked_secret_tag_ids:
+        params["viewer_unlocked_ids"] = sorted(viewer.unlocked_secret_tag_ids)
+    return params
 
 
 def refuse_secret_tag(
@@ -215,14 +230,29 @@ def _split_tags(joined: str | None) -> list[str]:
     return sorted(joined.split(_TAG_SEPARATOR), key=tag_key)
 
 
-def _with_live_session(claims: AccessClaims, entries: Subquery, dialect: str) -> Select[Any]:
+def _live_session() -> ColumnElement[bool]:
+    """`accounts.sessions.session_alive_clause` with named parameters (`claims_session_id`,
+    `claims_user_id`, `now`), so the statements using it can be cached."""
+    return (
+        (AuthSession.id == bindparam("claims_session_id", type_=Uuid()))
+        & (AuthSession.user_id == bindparam("claims_user_id", type_=Uuid()))
+        & AuthSession.revoked_at.is_(None)
+        & (AuthSession.expires_at > bindparam("now", type_=UTCDateTime()))
+    )
+
+
+def _claims_params(claims: AccessClaims) -> dict[str, Any]:
+    return {
+        "claims_session_id": claims.session_id,
+        "claims_user_id": claims.user_id,
+        "now": utcnow(),
+    }
+
+
+def _with_live_session(entries: Subquery, dialect: str) -> Select[Any]:
     """`entries` LEFT JOINed to the token's live session row: no row at all means the
     session is dead (401); a row with NULL entry columns means no entry matched."""
-    alive = (
-        select(AuthSession.id.label("live_session_id"))
-        .where(session_alive_clause(claims))
-        .subquery("alive")
-    )
+    alive = select(AuthSession.id.label("live_session_id")).where(_live_session()).subquery("alive")
     return (
         select(alive.c.live_session_id, entries, _tag_names_of(dialect, entries.c.id))
         .select_from(alive)
@@ -249,24 +279,6 @@ def _session_dead() -> Unauthorized:
     return Unauthorized("The access token is invalid or has expired.")
 
 
-async def read_one(
-    session: AsyncSession, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
-) -> dict[str, Any]:
-    """One visible entry, rendered; 401 if the session is dead, 404 if not visible."""
-    entries = (
-        select(*_READ_COLUMNS)
-        .where(Journal.id == journal_id, visible_journals(viewer))
-        .subquery("entry")
-    )
-    stmt = _with_live_session(claims, entries, fts.dialect_of(session))
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        raise _session_dead()
-    if row.id is None:
-        raise NotFound()
-    return _view(row)
-
-
 @dataclass(frozen=True, slots=True)
 class JournalFilters:
     tags: Sequence[str] = ()
@@ -279,36 +291,87 @@ class JournalFilters:
     mood_max: int | None = None
 
 
-def filter_conditions(
-    viewer: Viewer, filters: JournalFilters, dialect: str
-) -> list[ColumnElement[bool]]:
-    conditions = [visible_journals(viewer)]
-    for key in sorted({tag_key(name) for name in filters.tags}):
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Everything that changes the SQL of a read (but not its parameter values)."""
+
+    dialect: str
+    unlocked: bool
+    one: bool = False
+    tags: int = 0
+    q: bool = False
+    date_from: bool = False
+    date_to: str = ""  # "", "<=" or "<"
+    mood_min: bool = False
+    mood_max: bool = False
+    cursor: bool = False
+
+
+# Statements are built once per shape: building SQLAlchemy statements (subqueries above
+# all) costs more CPU than the database needs to answer a primary-key lookup.
+@functools.lru_cache(maxsize=512)
+def _read_statement(shape: _Shape) -> Select[Any]:
+    placeholder = Viewer(
+        user_id=uuid.UUID(int=0),
+        unlocked_secret_tag_ids=frozenset({uuid.UUID(int=0)}) if shape.unlocked else frozenset(),
+    )
+    conditions = [visible_journals(placeholder)]
+    if shape.one:
+        conditions.append(Journal.id == bindparam("journal_id", type_=Uuid()))
+        entries = select(*_READ_COLUMNS).where(*conditions).subquery("entry")
+        return _with_live_session(entries, shape.dialect)
+    for i in range(shape.tags):
         conditions.append(
             exists(
                 select(JournalTag.tag_id)
                 .join(Tag, Tag.id == JournalTag.tag_id)
                 .where(
                     JournalTag.journal_id == Journal.id,
-                    Tag.user_id == viewer.user_id,
-                    Tag.name_key == key,
+                    Tag.user_id == Journal.user_id,
+                    Tag.name_key == bindparam(f"tag_{i}", type_=String()),
                 )
             )
         )
-    if filters.q:
-        conditions.append(fts.match_condition(dialect, filters.q))
-    if filters.date_from is not None:
-        conditions.append(Journal.entry_date >= filters.date_from)
-    if filters.date_to is not None:
-        if filters.date_to_exclusive:
-            conditions.append(Journal.entry_date < filters.date_to)
-        else:
-            conditions.append(Journal.entry_date <= filters.date_to)
-    if filters.mood_min is not None:
-        conditions.append(Journal.mood_rating >= filters.mood_min)
-    if filters.mood_max is not None:
-        conditions.append(Journal.mood_rating <= filters.mood_max)
-    return conditions
+    if shape.q:
+        conditions.append(fts.match_condition(shape.dialect))
+    if shape.date_from:
+        conditions.append(Journal.entry_date >= bindparam("date_from", type_=UTCDateTime()))
+    if shape.date_to == "<":
+        conditions.append(Journal.entry_date < bindparam("date_to", type_=UTCDateTime()))
+    elif shape.date_to == "<=":
+        conditions.append(Journal.entry_date <= bindparam("date_to", type_=UTCDateTime()))
+    if shape.mood_min:
+        conditions.append(Journal.mood_rating >= bindparam("mood_min", type_=Integer()))
+    if shape.mood_max:
+        conditions.append(Journal.mood_rating <= bindparam("mood_max", type_=Integer()))
+    if shape.cursor:
+        conditions.append(ENTRIES.after_template())
+    entries = (
+        select(*_READ_COLUMNS)
+        .where(*conditions)
+        .order_by(*ENTRIES.order_by())
+        .limit(bindparam("page_limit", type_=Integer()))
+        .subquery("page")
+    )
+    return _with_live_session(entries, shape.dialect).order_by(
+        entries.c.entry_date.desc(), entries.c.id.desc()
+    )
+
+
+async def read_one(
+    session: AsyncSession, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
+) -> dict[str, Any]:
+    """One visible entry, rendered; 401 if the session is dead, 404 if not visible."""
+    shape = _Shape(
+        dialect=fts.dialect_of(session), unlocked=bool(viewer.unlocked_secret_tag_ids), one=True
+    )
+    params = {**viewer_params(viewer), **_claims_params(claims), "journal_id": journal_id}
+    row = (await session.execute(_read_statement(shape), params)).first()
+    if row is None:
+        raise _session_dead()
+    if row.id is None:
+        raise NotFound()
+    return _view(row)
 
 
 async def read_page(
@@ -320,13 +383,32 @@ async def read_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of visible entries, newest `entry_date` first, in one statement."""
     dialect = fts.dialect_of(session)
-    entries = ENTRIES.apply(
-        select(*_READ_COLUMNS).where(*filter_conditions(viewer, filters, dialect)), page
-    ).subquery("page")
-    stmt = _with_live_session(claims, entries, dialect).order_by(
-        entries.c.entry_date.desc(), entries.c.id.desc()
+    tag_keys = sorted({tag_key(name) for name in filters.tags})
+    params: dict[str, Any] = {
+        **viewer_params(viewer),
+        **_claims_params(claims),
+        "page_limit": page.limit + 1,
+    }
+    params.update({f"tag_{i}": key for i, key in enumerate(tag_keys)})
+    if filters.q:
+        params["fts_query"] = fts.match_value(dialect, filters.q)
+    if page.cursor is not None:
+        params.update(ENTRIES.cursor_params(page.cursor))
+    for name in ("date_from", "date_to", "mood_min", "mood_max"):
+        if getattr(filters, name) is not None:
+            params[name] = getattr(filters, name)
+    shape = _Shape(
+        dialect=dialect,
+        unlocked=bool(viewer.unlocked_secret_tag_ids),
+        tags=len(tag_keys),
+        q=bool(filters.q),
+        date_from=filters.date_from is not None,
+        date_to="" if filters.date_to is None else ("<" if filters.date_to_exclusive else "<="),
+        mood_min=filters.mood_min is not None,
+        mood_max=filters.mood_max is not None,
+        cursor=page.cursor is not None,
     )
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(_read_statement(shape), params)).all()
     if not rows:
         raise _session_dead()
     found = [row for row in rows if row.id is not None]
