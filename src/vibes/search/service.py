@@ -210,14 +210,9 @@ async def _decorate(
         ids[row.type].append(row.id)
     texts: dict[uuid.UUID, tuple[str, fts.Snippet]] = {}
     if ids["journal"]:
-        found = await session.execute(
-            select(Journal.id, Journal.title).where(Journal.id.in_(ids["journal"]))
-        )
-        titles: dict[uuid.UUID, str] = dict(found.all())
         cut = await fts.snippets(session, q, ids["journal"])
         for journal_id in ids["journal"]:
-            title = titles.get(journal_id, "")
-            texts[journal_id] = (title, cut.get(journal_id, fts.Snippet(title, [])))
+            texts[journal_id] = cut.get(journal_id, ("", fts.Snippet("", [])))
     if ids["reminder"]:
         for reminder_id, title, notes in await session.execute(
             select(Reminder.id, Reminder.title, Reminder.notes).where(
