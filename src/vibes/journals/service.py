@@ -203,6 +203,9 @@ _READ_COLUMNS = (
     Journal.mood_rating,
     Journal.word_count,
     Journal.secret_tag_id,
+    # NULL for public entries; what the vault decrypts for an unlocked secret entry.
+    Journal.ciphertext,
+    Journal.nonce,
     Journal.version,
     Journal.created_at,
     Journal.updated_at,
