@@ -265,6 +265,9 @@ def _with_live_session(entries: Subquery, dialect: str) -> Select[Any]:
 
 
 def _view(row: Any) -> dict[str, Any]:
+    # Only public entries are visible today. When the vault unlocks secret entries, a row
+    # with `secret_tag_id` carries `ciphertext`/`nonce` (title, content and tags inside)
+    # to decrypt here, and `secret_tag` is filled in.
     return render(
         id=row.id,
         title=row.title,
