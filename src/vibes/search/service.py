@@ -149,13 +149,6 @@ def _tag_ranks(
     )
 
 
-def _highlight_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
-    if not words:
-        return []
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.I)
-    return [(m.start(), m.end()) for m in pattern.finditer(text)]
-
-
 def _excerpt(text: str, words: Sequence[str]) -> fts.Snippet:
     """A window of `text` around the first match, with the matches marked."""
     lowered = text.casefold()
@@ -165,7 +158,7 @@ def _excerpt(text: str, words: Sequence[str]) -> fts.Snippet:
     prefix = fts.ELLIPSIS if start > 0 else ""
     suffix = fts.ELLIPSIS if start + SNIPPET_CHARS < len(text) else ""
     body = prefix + window + suffix
-    return fts.Snippet(body, _highlight_words(body, words))
+    return fts.highlight_words(body, words)
 
 
 async def search(
@@ -219,13 +212,13 @@ async def _decorate(
                 Reminder.id.in_(ids["reminder"])
             )
         ):
-            source = notes if notes and _highlight_words(notes, words) else title
+            source = notes if notes and fts.highlight_words(notes, words).highlights else title
             texts[reminder_id] = (title, _excerpt(source, words))
     if ids["tag"]:
         for tag_id, name in await session.execute(
             select(Tag.id, Tag.name).where(Tag.id.in_(ids["tag"]))
         ):
-            texts[tag_id] = (name, fts.Snippet(name, _highlight_words(name, words)))
+            texts[tag_id] = (name, fts.highlight_words(name, words))
     hits = []
     for row in rows:
         title, snippet = texts.get(row.id, ("", fts.Snippet("", [])))
