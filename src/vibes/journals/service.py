@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import os
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Integer,
     Select,
@@ -489,21 +493,61 @@ async def create_journal(
     return render_journal(journal, tags)
 
 
+def new_ids(count: int) -> list[uuid.UUID]:
+    """`count` UUIDv7s at once (one clock read, one `urandom`), in ascending order:
+    the millisecond timestamp, then a 12-bit sequence number, then 62 random bits."""
+    ms = time.time_ns() // 1_000_000
+    randomness = os.urandom(8 * count)
+    mask = (1 << 62) - 1
+    ids = []
+    for i in range(count):
+        tail = int.from_bytes(randomness[8 * i : 8 * i + 8], "big") & mask
+        stamp = ms + (i >> 12)  # a 4097th id moves on to the next millisecond
+        value = (stamp << 80) | (0x7 << 76) | ((i & 0xFFF) << 64) | (0b10 << 62) | tail
+        ids.append(uuid.UUID(int=value))
+    return ids
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction.
+
+    PostgreSQL: binary COPY on the session's own asyncpg connection (same transaction,
+    no per-parameter processing in Python); elsewhere a multi-row Core INSERT.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), rows)
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # COPY must not run outside the unit of work: let SQLAlchemy open it first.
+        await session.execute(select(literal(1)))
+    columns = list(rows[0])
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = [
+        tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns) for row in rows
+    ]
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
 async def create_batch(
     session: AsyncSession, viewer: Viewer, items: Sequence[JournalCreate]
 ) -> list[uuid.UUID]:
     """Create many entries in the caller's transaction: all of them or (on any error)
-    none. Bulk statements per table instead of one ORM object per row; the change-log and
+    none. Bulk writes per table instead of one ORM object per row; the change-log and
     outbox rows are the same ones `record_change`/`record_event` write."""
     for index, item in enumerate(items):
         refuse_secret_tag(viewer, item.secret_tag_id, ("items", index))
         check_content_size(item.content)
     now = utcnow()
     user_id = viewer.user_id
-    ids = [new_id() for _ in items]
-    # Core inserts (`Model.__table__`): the ORM's per-row bookkeeping is not needed here.
-    await session.execute(
-        insert(cast(Table, Journal.__table__)),
+    ids = new_ids(len(items))
+    await bulk_insert(
+        session,
+        cast(Table, Journal.__table__),
         [
             {
                 "id": journal_id,
@@ -513,9 +557,6 @@ async def create_batch(
                 "entry_date": item.entry_date or now,
                 "mood_rating": item.mood_rating,
                 "word_count": count_words(item.content),
-                "secret_tag_id": None,
-                "ciphertext": None,
-                "nonce": None,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -528,37 +569,39 @@ async def create_batch(
         user_id,
         [(journal_id, item.tags) for journal_id, item in zip(ids, items, strict=True)],
     )
-    await session.execute(
-        insert(cast(Table, Change.__table__)),
+    change_ids = new_ids(len(ids))
+    await bulk_insert(
+        session,
+        cast(Table, Change.__table__),
         [
             {
-                "id": new_id(),
+                "id": change_id,
                 "user_id": user_id,
                 "kind": "journal",
                 "entity_id": journal_id,
                 "op": "upsert",
                 "version": 1,
-                "secret_tag_id": None,
                 "created_at": now,
                 "updated_at": now,
             }
-            for journal_id in ids
+            for change_id, journal_id in zip(change_ids, ids, strict=True)
         ],
     )
-    await session.execute(
-        insert(cast(Table, OutboxEvent.__table__)),
+    event_ids = new_ids(len(ids))
+    await bulk_insert(
+        session,
+        cast(Table, OutboxEvent.__table__),
         [
             {
-                "id": new_id(),
+                "id": event_id,
                 "user_id": user_id,
                 "type": "journal.created",
                 "data": _event_data(journal_id, 1),
-                "dedupe_key": None,
                 "attempts": 0,
                 "created_at": now,
                 "updated_at": now,
             }
-            for journal_id in ids
+            for event_id, journal_id in zip(event_ids, ids, strict=True)
         ],
     )
     return ids

@@ -123,8 +123,7 @@ async def link_tags(
                     "updated_at": now,
                 }
             )
-    if rows:
-        await session.execute(insert(cast(Table, JournalTag.__table__)), rows)
+    await journal_service.bulk_insert(session, cast(Table, JournalTag.__table__), rows)
     return result
 
 
