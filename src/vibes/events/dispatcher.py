@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,8 +129,17 @@ class StepCounts:
 class Dispatcher:
     """One dispatcher loop; run one per worker process (or inside `vibes serve`)."""
 
-    def __init__(self, database: Database, settings: Settings, broker: Broker) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        broker: Broker,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.database = database
+        # Injectable so tests can walk a schedule across months in a few milliseconds.
+        self.clock = clock
         self.settings = settings
         self.broker = broker
         self.wakeup = asyncio.Event()
@@ -200,7 +209,7 @@ class Dispatcher:
 
     async def fire_due_reminders(self) -> int:
         async with self.database.session_scope() as session:
-            now = utcnow()
+            now = self.clock()
             stmt = (
                 select(Reminder)
                 .where(
@@ -241,7 +250,7 @@ class Dispatcher:
     async def dispatch_events(self) -> int:
         lease = dt.timedelta(seconds=self.settings.dispatcher_lease_seconds)
         async with self.database.session_scope() as session:
-            now = utcnow()
+            now = self.clock()
             stmt = (
                 select(OutboxEvent)
                 .where(
@@ -260,7 +269,7 @@ class Dispatcher:
 
         # Live stream first: it is the fastest channel and needs no Delivery row. A crash
         # after this may publish an event twice; clients drop an id they have seen.
-        published_at = utcnow()
+        published_at = self.clock()
         for event in events:
             try:
                 await self.broker.publish(event.user_id, event_payload(event))
@@ -271,7 +280,7 @@ class Dispatcher:
             metrics.DISPATCH_LAG.labels("stream").observe(max(0.0, lag))
 
         async with self.database.session_scope() as session:
-            now = utcnow()
+            now = self.clock()
             user_ids = {event.user_id for event in events}
             hooks = (
                 await session.scalars(
@@ -339,7 +348,7 @@ class Dispatcher:
         async def attempt(job: Job) -> tuple[Job, Outcome, dt.datetime]:
             async with semaphore:
                 outcome = await self._send(job)
-                return job, outcome, utcnow()
+                return job, outcome, self.clock()
 
         results = await asyncio.gather(*(attempt(job) for job in jobs))
         await self._record(results)
@@ -348,7 +357,7 @@ class Dispatcher:
     async def _claim_deliveries(self) -> list[Job]:
         lease = dt.timedelta(seconds=self.settings.dispatcher_lease_seconds)
         async with self.database.session_scope() as session:
-            now = utcnow()
+            now = self.clock()
             stmt = (
                 select(Delivery)
                 .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
@@ -379,17 +388,12 @@ class Dispatcher:
                 else {}
             )
             mail_users = {d.user_id for d in deliveries if d.channel == "email"}
-            emails = (
-                dict(
-                    (
-                        await session.execute(
-                            select(User.id, User.email).where(User.id.in_(mail_users))
-                        )
-                    ).tuples()
+            emails: dict[uuid.UUID, str] = {}
+            if mail_users:
+                found = await session.execute(
+                    select(User.id, User.email).where(User.id.in_(mail_users))
                 )
-                if mail_users
-                else {}
-            )
+                emails = {user_id: address for user_id, address in found}
             return [
                 await self._job(session, d, events[d.event_id], hooks, emails) for d in deliveries
             ]
@@ -519,7 +523,7 @@ class Dispatcher:
     # Metrics --------------------------------------------------------------------------
 
     async def _maybe_measure_depth(self) -> None:
-        now = utcnow()
+        now = self.clock()
         if self._depth_checked_at and now - self._depth_checked_at < QUEUE_DEPTH_EVERY:
             return
         self._depth_checked_at = now
@@ -527,7 +531,7 @@ class Dispatcher:
 
     async def measure_queue_depth(self) -> dict[str, int]:
         async with self.database.read_sessionmaker() as session:
-            now = utcnow()
+            now = self.clock()
             due = await session.scalar(
                 select(func.count())
                 .select_from(Reminder)

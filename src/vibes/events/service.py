@@ -93,7 +93,7 @@ async def list_deliveries(
         .where(Delivery.webhook_id == hook.id, Delivery.user_id == hook.user_id),
     )
     stmt = DELIVERIES.apply(query, page)
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     items, next_cursor = DELIVERIES.split(rows, page, lambda r: (r[0].created_at, r[0].id))
     attempts: dict[uuid.UUID, list[DeliveryAttempt]] = {}
     if items:

@@ -40,7 +40,8 @@ class RecurrenceError(ValueError):
 
 @functools.cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # The host's own alias files are not zones a user can mean.
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
 def load_zone(name: str) -> ZoneInfo:
