@@ -18,6 +18,7 @@ from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
+from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.keys import load_keyring
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.redis import make_redis
@@ -27,6 +28,10 @@ from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
 
 API_PREFIX = "/api/v1"
+# Request body caps (bytes), checked before a body is read whole. An entry's content is up
+# to 1 MiB of UTF-8, which JSON escaping can roughly double; a batch carries many entries.
+MAX_BODY = 2 * 1024 * 1024
+BODY_LIMITS = {f"{API_PREFIX}/journals/batch": 32 * 1024 * 1024}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health.router)

@@ -1,0 +1,197 @@
+"""Keyset (cursor) pagination, the one way every list in the API is paged.
+
+A list is ordered by a fixed tuple of columns ending in a unique one (usually `id`), e.g.
+`(entry_date DESC, id DESC)`. A page is `WHERE (order columns) < (last row's values)
+ORDER BY ... LIMIT n + 1`: the extra row says whether there is a next page, and rows
+inserted meanwhile never shift a page the way OFFSET would (stable under concurrent
+inserts). The cursor is the last row's key values, base64url-encoded JSON tagged with the
+keyset's name; clients treat it as opaque. A cursor that does not decode, or belongs to
+another list, is a 422 problem (`loc: ["query", "cursor"]`).
+
+Usage::
+
+    ENTRIES = Keyset("journals", KeyColumn(Journal.entry_date, dt.datetime),
+                     KeyColumn(Journal.id, uuid.UUID))
+
+    async def list_entries(page: Page) -> ...:
+        stmt = ENTRIES.apply(select(Journal).where(...), page)
+        rows = (await session.scalars(stmt)).all()
+        items, next_cursor = ENTRIES.split(rows, page, lambda j: (j.entry_date, j.id))
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query
+from sqlalchemy import Select, and_, false, literal, or_, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from vibes.errors import Unprocessable
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# Cursors are small; anything longer is not one of ours.
+MAX_CURSOR_LENGTH = 1024
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Select[Any])
+
+KeyValue = dt.datetime | uuid.UUID | int | float | str | None
+
+
+class InvalidCursor(Unprocessable):
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not valid for this list.",
+            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    """What the client asked for: `limit` rows after `cursor` (raw, decoded per keyset)."""
+
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."),
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor or None)
+
+
+Page = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyColumn:
+    """One column of a keyset order, with the Python type its cursor value decodes to."""
+
+    column: ColumnElement[Any]
+    kind: type
+    descending: bool = True
+    nullable: bool = False
+
+
+def _encode_value(value: KeyValue) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _decode_value(raw: Any, kind: type, nullable: bool) -> KeyValue:
+    if raw is None:
+        if nullable:
+            return None
+        raise ValueError("null key")
+    if kind is dt.datetime:
+        if not isinstance(raw, str):
+            raise ValueError("not a timestamp")
+        value = dt.datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return value
+    if kind is uuid.UUID:
+        if not isinstance(raw, str):
+            raise ValueError("not a uuid")
+        return uuid.UUID(raw)
+    if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError("not a number")
+        return float(raw)
+    if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueError("not an integer")
+        return raw
+    if kind is str:
+        if not isinstance(raw, str):
+            raise ValueError("not a string")
+        return raw
+    raise TypeError(f"unsupported key type {kind!r}")
+
+
+class Keyset:
+    """A named keyset order: builds ORDER BY, the "after cursor" condition, and cursors."""
+
+    def __init__(self, name: str, *columns: KeyColumn) -> None:
+        if not columns:
+            raise ValueError("a keyset needs at least one column")
+        self.name = name
+        self.columns = columns
+
+    # -- cursors ---------------------------------------------------------------------
+    def encode(self, values: Sequence[KeyValue]) -> str:
+        payload = {"k": self.name, "v": [_encode_value(v) for v in values]}
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def decode(self, cursor: str) -> list[KeyValue]:
+        """The key values in `cursor`, or `InvalidCursor` (a 422 problem)."""
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(payload, dict) or payload.get("k") != self.name:
+                raise ValueError("foreign cursor")
+            raw_values = payload.get("v")
+            if not isinstance(raw_values, list) or len(raw_values) != len(self.columns):
+                raise ValueError("wrong arity")
+            return [
+                _decode_value(raw, col.kind, col.nullable)
+                for raw, col in zip(raw_values, self.columns, strict=True)
+            ]
+        except (ValueError, TypeError, UnicodeError, binascii.Error, json.JSONDecodeError):
+            raise InvalidCursor() from None
+
+    # -- SQL -------------------------------------------------------------------------
+    def order_by(self) -> list[ColumnElement[Any]]:
+        return [c.column.desc() if c.descending else c.column.asc() for c in self.columns]
+
+    def after(self, values: Sequence[KeyValue]) -> ColumnElement[bool]:
+        """Rows strictly after `values` in this order."""
+        cols = self.columns
+        typed = [literal(v, type_=c.column.type) for v, c in zip(values, cols, strict=True)]
+        same_direction = len({c.descending for c in cols}) == 1
+        if same_direction and not any(c.nullable for c in cols) and len(cols) > 1:
+            # A row-value comparison lets PostgreSQL walk the (…, key, id) index directly.
+            left = tuple_(*(c.column for c in cols))
+            right = tuple_(*typed)
+            return left < right if cols[0].descending else left > right
+        # Expanded form: (a < x) OR (a = x AND b < y) OR ...
+        clauses: list[ColumnElement[bool]] = []
+        for i, col in enumerate(cols):
+            equal_prefix = [cols[j].column == typed[j] for j in range(i)]
+            step = col.column < typed[i] if col.descending else col.column > typed[i]
+            clauses.append(and_(*equal_prefix, step))
+        return or_(false(), *clauses)
+
+    def apply(self, stmt: S, page: PageParams) -> S:
+        """`stmt` ordered by this keyset, after the page's cursor, limited to limit + 1."""
+        if page.cursor is not None:
+            stmt = stmt.where(self.after(self.decode(page.cursor)))
+        return stmt.order_by(*self.order_by()).limit(page.limit + 1)
+
+    def split(
+        self, rows: Sequence[T], page: PageParams, key: Callable[[T], Sequence[KeyValue]]
+    ) -> tuple[list[T], str | None]:
+        """The page's rows and the cursor of the next page (None on the last page)."""
+        items = list(rows[: page.limit])
+        if len(rows) > page.limit and items:
+            return items, self.encode(key(items[-1]))
+        return items, None
