@@ -45,7 +45,7 @@ class Mailbox:
     port: int
     messages: list[dict[str, Any]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
             {
                 "from": envelope.mail_from,

@@ -23,10 +23,10 @@ def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
 
 
 async def run_until(
-    dispatcher: Dispatcher, done: Callable[[], bool], *, timeout: float = 10.0
+    dispatcher: Dispatcher, done: Callable[[], bool], *, limit: float = 10.0
 ) -> None:
     """Run dispatcher steps until `done()` holds (bounded)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         while not done():
             await dispatcher.run_once()
             await asyncio.sleep(0.02)

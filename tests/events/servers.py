@@ -58,6 +58,13 @@ class Receiver:
     scripts: dict[str, list[int]] = field(default_factory=dict)
     default_status: int = 200
     delay: float = 0.0
+    # Set on every request, so a test can wait for arrivals without polling.
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.requests) < count:
+            self.arrived.clear()
+            await self.arrived.wait()
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -70,6 +77,8 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died mid-request (the SIGKILL test): nothing arrived
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
@@ -80,6 +89,7 @@ class Receiver:
         if self.delay:
             await asyncio.sleep(self.delay)
         self.requests.append(Received(path, headers, body, status))
+        self.arrived.set()
         extra = [(b"location", b"http://127.0.0.1:1/elsewhere")] if 300 <= status < 400 else []
         await send(
             {

@@ -96,7 +96,7 @@ async def test_a_rule_without_occurrences_is_422(app: FastAPI, client: httpx.Asy
         headers=user.headers,
     )
     assert r.status_code == 422
-    assert "no occurrence" in r.json()["detail"]
+    assert "never occurs" in r.json()["errors"][0]["msg"]
 
 
 async def test_complete_walks_a_daily_21h_berlin_reminder_across_both_dst_changes(

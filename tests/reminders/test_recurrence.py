@@ -87,6 +87,7 @@ def test_weekdays_skip_the_weekend() -> None:
         ("BYDAY=MO", "needs FREQ"),
         ("FREQ=DAILY;BYHOUR=25", "hour"),
         ("FREQ=SECONDLY", "SECONDLY"),
+        ("FREQ=MINUTELY", "HOURLY"),
         ("DTSTART:20260101T000000\nRRULE:FREQ=DAILY", "DTSTART"),
         ("FREQ=DAILY;DTSTART=20260101T000000", "DTSTART"),
     ],
@@ -96,9 +97,21 @@ def test_bad_rules_are_refused_with_a_helpful_message(rule: str, hint: str) -> N
         normalize_rule(rule)
 
 
-def test_a_rule_that_never_matches_has_no_occurrence() -> None:
+@pytest.mark.parametrize(
+    "rule", ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MONTHLY;BYMONTH=4,6;BYMONTHDAY=-31"]
+)
+def test_a_rule_that_never_matches_is_refused_without_a_long_search(rule: str) -> None:
+    with pytest.raises(RecurrenceError, match="never occurs"):
+        normalize_rule(rule)
+
+
+def test_a_rule_whose_occurrences_ended_has_none_left() -> None:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert Schedule(start, "UTC", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30").first() is None
+    schedule = Schedule(start, "UTC", normalize_rule("FREQ=DAILY;COUNT=2"))
+    assert schedule.next_after(start + dt.timedelta(days=1)) is None
+    schedule = Schedule(start, "UTC", normalize_rule("FREQ=DAILY;UNTIL=20260102T000000Z"))
+    assert schedule.next_after(start) == start + dt.timedelta(days=1)  # UNTIL is inclusive
+    assert schedule.next_after(start + dt.timedelta(days=1)) is None
 
 
 @pytest.mark.parametrize(

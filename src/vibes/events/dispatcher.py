@@ -393,7 +393,7 @@ class Dispatcher:
                 found = await session.execute(
                     select(User.id, User.email).where(User.id.in_(mail_users))
                 )
-                emails = {user_id: address for user_id, address in found}
+                emails = {row.id: row.email for row in found}
             return [
                 await self._job(session, d, events[d.event_id], hooks, emails) for d in deliveries
             ]
@@ -561,6 +561,7 @@ class Dispatcher:
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """`vibes worker`: the dispatcher alone, until `stop` is set."""
+    import vibes.models  # noqa: F401 - every table mapped, as in the API process
     from vibes.events.broker import make_broker
     from vibes.platform.redis import make_redis
 

@@ -23,8 +23,8 @@ SHORTHANDS = {
     "weekly": "FREQ=WEEKLY",
     "monthly": "FREQ=MONTHLY",
 }
-# A reminder that fires every second would only flood every channel.
-_REFUSED_FREQS = {"SECONDLY"}
+# Expansion walks from the reminder's start, so very fine rules would cost CPU per step.
+_REFUSED_FREQS = {"SECONDLY", "MINUTELY"}
 _UNTIL_UTC = re.compile(r"^(\d{8}T\d{6})Z$")
 # How far back of a local time an expansion starts, so an instant inside a repeated
 # (fall-back) hour still finds the occurrence that follows it.
@@ -98,7 +98,8 @@ def normalize_rule(value: str) -> str:
     if "FREQ" not in parts:
         raise RecurrenceError("An RRULE needs FREQ (for example 'FREQ=DAILY').")
     if parts["FREQ"] in _REFUSED_FREQS:
-        raise RecurrenceError("FREQ=SECONDLY is not supported; the finest is MINUTELY.")
+        raise RecurrenceError(f"FREQ={parts['FREQ']} is not supported; the finest is HOURLY.")
+    _check_satisfiable(parts)
     # Check it with dateutil now so the error names the fault.
     try:
         _build(text, dt.datetime(2026, 1, 1, 9, 0), ZoneInfo("UTC"))
@@ -109,9 +110,53 @@ def normalize_rule(value: str) -> str:
     return text
 
 
-def _build(rule: str, local_start: dt.datetime, zone: ZoneInfo) -> rrule:
+_MONTH_DAYS = {
+    1: 31,
+    2: 29,
+    3: 31,
+    4: 30,
+    5: 31,
+    6: 30,
+    7: 31,
+    8: 31,
+    9: 30,
+    10: 31,
+    11: 30,
+    12: 31,
+}
+
+
+def _check_satisfiable(parts: dict[str, str]) -> None:
+    """Refuse day-of-month rules no month they name can meet (FEBRUARY 30th).
+
+    dateutil searches period by period for a match and, finding none, would walk to the
+    year 9999 (seconds of CPU per request), so such a rule is refused up front.
+    """
+    if "BYMONTHDAY" not in parts:
+        return
+    try:
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
+        months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else []
+    except ValueError:
+        return  # dateutil names the fault
+    months = months or list(_MONTH_DAYS)
+    if not any(abs(d) <= _MONTH_DAYS.get(m, 31) for d in days for m in months if d):
+        raise RecurrenceError(
+            "The recurrence never occurs: no month it names has that day (BYMONTHDAY)."
+        )
+
+
+def _build(
+    rule: str, local_start: dt.datetime, zone: ZoneInfo, cap: dt.datetime | None = None
+) -> rrule | None:
+    """The rule as a dateutil rrule on naive local time.
+
+    With `cap`, it ends there: dateutil searches period by period until a match, so a rule
+    that never matches (or no longer does) would otherwise scan to the year 9999. Returns
+    None when a capped COUNT rule has no occurrence before the cap.
+    """
     text = SHORTHANDS.get(rule, rule)
-    parts = []
+    parts: dict[str, str] = {}
     for part in text.split(";"):
         name, _, val = part.partition("=")
         match = _UNTIL_UTC.match(val) if name == "UNTIL" else None
@@ -119,8 +164,22 @@ def _build(rule: str, local_start: dt.datetime, zone: ZoneInfo) -> rrule:
             # The expansion runs on naive local time, so a UTC UNTIL becomes local time.
             until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
             val = to_local(until, zone).strftime("%Y%m%dT%H%M%S")
-        parts.append(f"{name}={val}")
-    built = rrulestr(";".join(parts), dtstart=local_start, cache=False)
+        parts[name] = val
+    if cap is not None:
+        capped = dict(parts)
+        capped.pop("COUNT", None)
+        cap_text = cap.strftime("%Y%m%dT%H%M%S")
+        capped["UNTIL"] = min(capped.get("UNTIL", cap_text), cap_text)
+        if "COUNT" not in parts:
+            parts = capped
+        elif _parse(capped, local_start).after(local_start, inc=True) is None:
+            return None
+    return _parse(parts, local_start)
+
+
+def _parse(parts: dict[str, str], local_start: dt.datetime) -> rrule:
+    text = ";".join(f"{name}={val}" for name, val in parts.items())
+    built = rrulestr(text, dtstart=local_start, cache=False)
     if not isinstance(built, rrule):  # pragma: no cover - a single RRULE line gives an rrule
         raise RecurrenceError("Give a single RRULE.")
     return built
@@ -144,12 +203,11 @@ class Schedule:
                 yield self.remind_at
             return
         local_start = to_local(self.remind_at, zone)
-        rule = _build(self.recurrence, local_start, zone)
         start = max(to_local(instant, zone) - _LOOKBACK, local_start)
-        horizon = start + _HORIZON
+        rule = _build(self.recurrence, local_start, zone, cap=start + _HORIZON)
+        if rule is None:
+            return
         for local in rule.xafter(start, inc=True):
-            if local > horizon:
-                return
             occurrence = to_instant(local, zone)
             if occurrence > instant or (inclusive and occurrence == instant):
                 yield occurrence
