@@ -24,11 +24,11 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import structlog
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,26 +143,26 @@ class Dispatcher:
         self.settings = settings
         self.broker = broker
         self.wakeup = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None
         self._depth_checked_at: dt.datetime | None = None
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            # No redirects, no proxies from the environment, no connection reuse to an IP
-            # another hook resolved to: each attempt stands alone.
-            self._http = httpx.AsyncClient(
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client. Requests go to a vetted IP address, so a pooled connection
+        would be shared by every site on that address; with none kept alive each attempt
+        stands alone (and an HTTPS one is verified for its own name)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
                 follow_redirects=False,
-                trust_env=False,
+                trust_env=False,  # no proxies from the environment
                 timeout=self.settings.webhook_timeout_seconds,
                 limits=httpx.Limits(max_keepalive_connections=0),
             )
-        return self._http
+        return self._client
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until `stop` is set; the step in flight finishes first (graceful stop)."""
@@ -436,7 +436,7 @@ class Dispatcher:
             return Outcome(ok=False, error=job.cancel_reason, permanent=True)
         if job.channel == "webhook":
             return await send_webhook(
-                self.http,
+                self.client(),
                 self.settings,
                 url=job.url,
                 secret=job.secret,
@@ -446,77 +446,111 @@ class Dispatcher:
         return await send_email(self.settings, to=job.email_to, subject=job.subject, body=job.body)
 
     async def _record(self, results: Sequence[tuple[Job, Outcome, dt.datetime]]) -> None:
-        async with self.database.session_scope() as session:
-            for job, outcome, finished in results:
-                await self._record_one(session, job, outcome, finished)
-
-    async def _record_one(
-        self, session: AsyncSession, job: Job, outcome: Outcome, finished: dt.datetime
-    ) -> None:
-        if job.cancel_reason is None:
-            session.add(
-                DeliveryAttempt(
-                    user_id=job.user_id,
-                    delivery_id=job.delivery_id,
-                    attempt=job.attempt,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
-                )
+        """Write a batch's outcomes in a few statements (one round trip per kind, not per row)."""
+        attempts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        hooks_ok: set[uuid.UUID] = set()
+        hooks_failed: dict[uuid.UUID, int] = {}
+        hooks_gone: dict[uuid.UUID, str] = {}
+        for job, outcome, finished in results:
+            label, row = self._outcome_row(job, outcome, finished)
+            metrics.DELIVERIES.labels(job.channel, label).inc()
+            updates.append(row)
+            if job.cancel_reason is not None:
+                continue
+            attempts.append(
+                {
+                    "id": new_id(),
+                    "user_id": job.user_id,
+                    "delivery_id": job.delivery_id,
+                    "attempt": job.attempt,
+                    "status_code": outcome.status_code,
+                    "error": outcome.error,
+                    "duration_ms": outcome.duration_ms,
+                    "created_at": finished,
+                    "updated_at": finished,
+                }
             )
-        values: dict[str, Any] = {
+            if job.webhook_id is None:
+                continue
+            if outcome.ok:
+                hooks_ok.add(job.webhook_id)
+            else:
+                hooks_failed[job.webhook_id] = hooks_failed.get(job.webhook_id, 0) + 1
+                if outcome.gone:
+                    hooks_gone[job.webhook_id] = outcome.error or "gone"
+        if not updates:
+            return
+        table = cast(Table, Delivery.__table__)
+        async with self.database.session_scope() as session:
+            if attempts:
+                await session.execute(insert(DeliveryAttempt), attempts)
+            # `status = 'pending'` guards against a slow worker whose lease ran out
+            # overwriting the outcome recorded by the worker that took over.
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.status == "pending")
+                .values({name: bindparam(f"b_{name}") for name in updates[0] if name != "id"}),
+                [{f"b_{k}": v for k, v in row.items()} for row in updates],
+            )
+            await self._update_hooks(session, hooks_ok, hooks_failed, hooks_gone)
+
+    def _outcome_row(
+        self, job: Job, outcome: Outcome, finished: dt.datetime
+    ) -> tuple[str, dict[str, Any]]:
+        """The outcome's label and the delivery's new values (same keys for every row)."""
+        row: dict[str, Any] = {
+            "id": job.delivery_id,
+            "status": "pending",
             "attempt_count": job.attempt if job.cancel_reason is None else job.attempt - 1,
             "last_status_code": outcome.status_code,
             "last_error": outcome.error,
             "lease_until": None,
+            "delivered_at": None,
+            "next_attempt_at": finished,
             "updated_at": finished,
         }
         if outcome.ok:
-            outcome_label = "succeeded"
-            values.update(status="succeeded", delivered_at=finished, next_attempt_at=finished)
+            row.update(status="succeeded", delivered_at=finished)
             lag = (finished - job.due_at).total_seconds()
             metrics.DISPATCH_LAG.labels(job.channel).observe(max(0.0, lag))
-        elif job.cancel_reason is not None:
-            outcome_label = "cancelled"
-            values.update(status="cancelled")
-        elif outcome.permanent or job.attempt >= self.settings.delivery_max_attempts:
-            outcome_label = "failed"
-            values.update(status="failed")
-        else:
-            outcome_label = "retry"
-            delay = backoff_seconds(self.settings, job.attempt)
-            values.update(next_attempt_at=finished + dt.timedelta(seconds=delay))
-        metrics.DELIVERIES.labels(job.channel, outcome_label).inc()
-        # `status = 'pending'` guards against a slow worker whose lease ran out
-        # overwriting the outcome recorded by the worker that took over.
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id == job.delivery_id, Delivery.status == "pending")
-            .values(**values)
-        )
-        if job.webhook_id is not None and job.cancel_reason is None:
-            await self._update_hook(session, job.webhook_id, outcome)
+            return "succeeded", row
+        if job.cancel_reason is not None:
+            row["status"] = "cancelled"
+            return "cancelled", row
+        if outcome.permanent or job.attempt >= self.settings.delivery_max_attempts:
+            row["status"] = "failed"
+            return "failed", row
+        delay = backoff_seconds(self.settings, job.attempt)
+        row["next_attempt_at"] = finished + dt.timedelta(seconds=delay)
+        return "retry", row
 
     @staticmethod
-    async def _update_hook(session: AsyncSession, hook_id: uuid.UUID, outcome: Outcome) -> None:
-        if outcome.ok:
+    async def _update_hooks(
+        session: AsyncSession,
+        ok: set[uuid.UUID],
+        failed: dict[uuid.UUID, int],
+        gone: dict[uuid.UUID, str],
+    ) -> None:
+        reset = ok - failed.keys()
+        if reset:
             await session.execute(
                 update(Webhook)
-                .where(Webhook.id == hook_id, Webhook.consecutive_failures != 0)
+                .where(Webhook.id.in_(reset), Webhook.consecutive_failures != 0)
                 .values(consecutive_failures=0)
             )
-            return
-        values: dict[str, Any] = {"consecutive_failures": Webhook.consecutive_failures + 1}
-        if outcome.gone:
-            values.update(
-                is_active=False, disabled_reason=outcome.error, version=Webhook.version + 1
-            )
-        await session.execute(update(Webhook).where(Webhook.id == hook_id).values(**values))
-        if outcome.gone:
+        for hook_id, count in failed.items():
+            values: dict[str, Any] = {"consecutive_failures": Webhook.consecutive_failures + count}
+            if hook_id in gone:
+                values.update(
+                    is_active=False, disabled_reason=gone[hook_id], version=Webhook.version + 1
+                )
+            await session.execute(update(Webhook).where(Webhook.id == hook_id).values(**values))
+        if gone:
             # The receiver is gone: what is still queued for it will never be wanted.
             await session.execute(
                 update(Delivery)
-                .where(Delivery.webhook_id == hook_id, Delivery.status == "pending")
+                .where(Delivery.webhook_id.in_(gone.keys()), Delivery.status == "pending")
                 .values(status="cancelled", last_error="webhook disabled", lease_until=None)
             )
 
