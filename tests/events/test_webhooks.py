@@ -184,3 +184,26 @@ async def test_each_event_reaches_a_hook_once_even_when_dispatched_twice(
     assert len(receiver.to("/once")) == 1
     assert uuid.UUID(ids.pop())
     assert json.loads(receiver.to("/once")[0].body)["type"] == "reminder.created"
+
+
+async def test_a_hook_deleted_mid_delivery_loses_no_other_outcome(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    from vibes.db import utcnow
+
+    user = await make_authed_user(app)
+    doomed = await add_webhook(client, user, receiver.url("/a"), events=["reminder.created"])
+    kept = await add_webhook(client, user, receiver.url("/b"), events=["reminder.created"])
+    await due_reminder(client, user, seconds=3600)
+    dispatcher = dispatcher_for(app)
+    await dispatcher.dispatch_events()
+    jobs = await dispatcher._claim_deliveries()
+    assert len(jobs) == 2
+    r = await client.delete(f"/api/v1/webhooks/{doomed['id']}", headers=user.headers)
+    assert r.status_code == 204
+    results = [(job, await dispatcher._send(job), utcnow()) for job in jobs]
+    await dispatcher._record(results)
+    r = await client.get(f"/api/v1/webhooks/{kept['id']}/deliveries", headers=user.headers)
+    [delivery] = r.json()["items"]
+    assert delivery["status"] == "succeeded"
+    assert len(delivery["attempts"]) == 1

@@ -68,6 +68,13 @@ def claim(stmt: Select[T], session: AsyncSession) -> Select[T]:
     return stmt
 
 
+def lock_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
+    """`FOR UPDATE` on PostgreSQL (waiting, not skipping); SQLite's write lock suffices."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update()
+    return stmt
+
+
 def insert_ignoring_conflicts(
     session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], *, on: Sequence[str]
 ) -> Any:
@@ -483,6 +490,20 @@ class Dispatcher:
             return
         table = cast(Table, Delivery.__table__)
         async with self.database.session_scope() as session:
+            if attempts:
+                # A delivery deleted meanwhile (its webhook or account erased) takes its
+                # attempt log with it; lock the rest so they cannot vanish mid-insert.
+                present = set(
+                    await session.scalars(
+                        lock_rows(
+                            select(Delivery.id).where(
+                                Delivery.id.in_([a["delivery_id"] for a in attempts])
+                            ),
+                            session,
+                        )
+                    )
+                )
+                attempts = [a for a in attempts if a["delivery_id"] in present]
             if attempts:
                 await session.execute(insert(DeliveryAttempt), attempts)
             # `status = 'pending'` guards against a slow worker whose lease ran out

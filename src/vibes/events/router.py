@@ -107,10 +107,15 @@ async def _stream(
     async with broker.subscribe(claims.user_id) as subscription:
         cursor = last_id
         if cursor is not None:
-            for event in await _backlog(database, settings, claims, cursor):
-                cursor = event.id
-                seen.append(str(event.id))
-                yield _sse(event_payload(event))
+            # The whole backlog, a page at a time, before going live.
+            while True:
+                backlog = await _backlog(database, settings, claims, cursor)
+                for event in backlog:
+                    cursor = event.id
+                    seen.append(str(event.id))
+                    yield _sse(event_payload(event))
+                if len(backlog) < settings.events_replay_limit:
+                    break
         elif poll_outbox:
             cursor = new_id()  # UUIDv7: "events from now on"
         next_check = time.monotonic() + check_every
