@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
+from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
 from vibes.db import Database
 from vibes.errors import install_error_handlers
@@ -21,7 +22,9 @@ from vibes.platform import health, metrics
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.keys import load_keyring
 from vibes.platform.middleware import RequestContextMiddleware
+from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_of
 from vibes.platform.redis import make_redis
+from vibes.platform.security import SecurityHeadersMiddleware, install_cors
 from vibes.reminders.router import router as reminders_router
 from vibes.search.router import router as search_router
 from vibes.tags.router import router as tags_router
@@ -41,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings)
         app.state.redis = make_redis(settings)
+        app.state.ratelimiter = RateLimiter.from_settings(
+            settings, key=app.state.keyring.derive("rate-limits"), redis=app.state.redis
+        )
         app.state.broker = make_broker(settings, app.state.redis)
         await app.state.broker.start()
         app.state.dispatcher = None
@@ -75,7 +81,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
+    # Added inner to outer: body limit, rate limit, CORS, security headers, request context.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
+    if settings.rate_limits_enabled:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limit=settings.rate_limit_default,
+            identify=make_subject_reader(app.state.keyring, settings),
+            limiter=limiter_of(app),
+        )
+    install_cors(app, settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health.router)

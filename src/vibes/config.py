@@ -72,6 +72,27 @@ class Settings(BaseSettings):
     events_replay_limit: int = Field(default=500, ge=1, le=10000)
 
     rate_limits_enabled: bool = True
+    # Limits are `limits` strings ("10/15 minutes"). The default applies to every request,
+    # keyed by the token's user (or the client address); the others are the tight limits
+    # on password attempts, per account and per client address.
+    rate_limit_default: str = "1200/minute"
+    rate_limit_login_account: str = "10/15 minutes"
+    rate_limit_login_address: str = "50/15 minutes"
+    rate_limit_password_account: str = "5/15 minutes"
+    rate_limit_password_address: str = "20/15 minutes"
+    rate_limit_reset_account: str = "5/hour"
+    rate_limit_reset_address: str = "20/hour"
+    rate_limit_register_address: str = "20/hour"
+
+    # Argon2id cost; the floors are OWASP's minimum. Raising them re-hashes on next login.
+    password_hash_memory_kib: int = Field(default=19456, ge=19456, le=4 * 1024 * 1024)
+    password_hash_time_cost: int = Field(default=2, ge=2, le=20)
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16)
+    # zxcvbn score (0-4) a new password must reach.
+    password_min_score: int = Field(default=3, ge=0, le=4)
+    password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    # How long Redis may vouch for a live session before the database is asked again.
+    session_cache_seconds: int = Field(default=30, ge=1, le=300)
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -79,6 +100,23 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator(
+        "rate_limit_default",
+        "rate_limit_login_account",
+        "rate_limit_login_address",
+        "rate_limit_password_account",
+        "rate_limit_password_address",
+        "rate_limit_reset_account",
+        "rate_limit_reset_address",
+        "rate_limit_register_address",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse  # a typo here should stop startup, not the first login
+
+        parse(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:

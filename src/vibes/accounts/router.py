@@ -2,6 +2,292 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, BackgroundTasks, Depends, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+from vibes.accounts import service
+from vibes.accounts.dependencies import (
+    AccountsContext,
+    ClientInfo,
+    CurrentPrincipal,
+    DbSession,
+    OptionalPrincipal,
+    ReadSession,
+)
+from vibes.accounts.models import User
+from vibes.accounts.schemas import (
+    AccountDeleteIn,
+    LoginIn,
+    LogoutIn,
+    PasswordChangeIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    RefreshIn,
+    RegisterIn,
+    SessionRead,
+    TokenPair,
+    UserRead,
+    UserUpdate,
+)
+from vibes.errors import problem
+from vibes.platform.concurrency import (
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    etag_for,
+    if_none_match_hits,
+    not_modified,
+)
+
+router = APIRouter(tags=["accounts"])
+
+_PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
+_AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "Invalid credentials", **_PROBLEM},
+    429: {"description": "Too many attempts (see Retry-After)", **_PROBLEM},
+}
+
+
+def _failure(exc: service.AuthenticationFailed) -> JSONResponse:
+    """Answer a 401 by *returning* it, so the unit of work still commits what the service
+    wrote on the way (the audit row, the revoked session)."""
+    return problem(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        type_suffix=exc.type_suffix,
+        headers=exc.headers,
+    )
+
+
+def _pair(tokens: service.IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+def _user(response: Response, user: User) -> UserRead:
+    response.headers["ETag"] = etag_for(user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserRead,
+    responses={409: {"description": "Email already registered", **_PROBLEM}},
+)
+async def register(
+    body: RegisterIn,
+    response: Response,
+    db: DbSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> UserRead:
+    user = await service.register(
+        db,
+        ctx,
+        email=str(body.email),
+        password=body.password,
+        display_name=body.display_name,
+        timezone=body.timezone,
+        client=client,
+    )
+    response.headers["Location"] = "/api/v1/users/me"
+    return _user(response, user)
+
+
+@router.post("/auth/login", response_model=TokenPair, responses=_AUTH_ERRORS)
+async def login(
+    body: LoginIn, db: DbSession, reader: ReadSession, ctx: AccountsContext, client: ClientInfo
+) -> TokenPair | JSONResponse:
+    try:
+        tokens = await service.login(
+            db,
+            reader,
+            ctx,
+            email=body.email,
+            password=body.password,
+            device_name=body.device_name,
+            client=client,
+        )
+    except service.AuthenticationFailed as exc:
+        return _failure(exc)
+    return _pair(tokens)
+
+
+@router.post("/auth/token", response_model=TokenPair, responses=_AUTH_ERRORS)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    db: DbSession,
+    reader: ReadSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> TokenPair | JSONResponse:
+    """The OAuth2 password flow, for the interactive docs' Authorize button."""
+    try:
+        tokens = await service.login(
+            db,
+            reader,
+            ctx,
+            email=form.username[:320],
+            password=form.password[:1024],
+            device_name="API docs",
+            client=client,
+        )
+    except service.AuthenticationFailed as exc:
+        return _failure(exc)
+    return _pair(tokens)
+
+
+@router.post("/auth/refresh", response_model=TokenPair, responses=_AUTH_ERRORS)
+async def refresh(
+    body: RefreshIn, db: DbSession, ctx: AccountsContext, client: ClientInfo
+) -> TokenPair | JSONResponse:
+    try:
+        tokens = await service.refresh(db, ctx, token=body.refresh_token, client=client)
+    except service.AuthenticationFailed as exc:
+        return _failure(exc)
+    return _pair(tokens)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(
+    body: LogoutIn,
+    principal: OptionalPrincipal,
+    db: DbSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> Response:
+    await service.logout(db, ctx, token=body.refresh_token, principal=principal, client=client)
+    return Response(status_code=204)
+
+
+@router.get("/auth/sessions", response_model=list[SessionRead])
+async def list_sessions(principal: CurrentPrincipal, db: DbSession) -> list[SessionRead]:
+    rows = await service.list_sessions(db, principal.user_id)
+    return [
+        SessionRead(
+            id=row.id,
+            device_name=row.device_name,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            current=row.id == principal.session_id,
+        )
+        for row in rows
+    ]
+
+
+@router.delete("/auth/sessions/{session_id}", status_code=204)
+async def revoke_session(
+    session_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> Response:
+    await service.revoke_session(
+        db, ctx, user_id=principal.user_id, session_id=session_id, client=client
+    )
+    return Response(status_code=204)
+
+
+@router.post("/auth/password", status_code=204, responses=_AUTH_ERRORS)
+async def change_password(
+    body: PasswordChangeIn,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    reader: ReadSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> Response:
+    await service.change_password(
+        db,
+        reader,
+        ctx,
+        principal=principal,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        client=client,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/auth/password-reset", status_code=202)
+async def request_password_reset(
+    body: PasswordResetIn,
+    background: BackgroundTasks,
+    db: DbSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> dict[str, str]:
+    mail = await service.request_password_reset(db, ctx, email=body.email, client=client)
+    if mail is not None:
+        # After the answer (and the commit): the time to answer tells nothing.
+        background.add_task(service.send_reset_mail, ctx.settings, mail)
+    return {"detail": "If an account uses this address, a reset link is on its way."}
+
+
+@router.post("/auth/password-reset/confirm", status_code=204)
+async def confirm_password_reset(
+    body: PasswordResetConfirmIn,
+    db: DbSession,
+    reader: ReadSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> Response:
+    await service.confirm_password_reset(
+        db, reader, ctx, token=body.token, new_password=body.new_password, client=client
+    )
+    return Response(status_code=204)
+
+
+@router.get("/users/me", response_model=UserRead, responses={304: {"description": "Unchanged"}})
+async def get_me(
+    principal: CurrentPrincipal,
+    response: Response,
+    db: DbSession,
+    if_none_match: IfNoneMatchHeader = None,
+) -> UserRead | Response:
+    user = await service.get_user(db, principal.user_id)
+    if if_none_match_hits(if_none_match, user.version):
+        return not_modified(user.version)
+    return _user(response, user)
+
+
+@router.patch("/users/me", response_model=UserRead)
+async def update_me(
+    body: UserUpdate,
+    principal: CurrentPrincipal,
+    response: Response,
+    db: DbSession,
+    if_match: IfMatchHeader = None,
+) -> UserRead:
+    user = await service.update_user(
+        db,
+        user_id=principal.user_id,
+        changes=body.model_dump(exclude_unset=True),
+        if_match=if_match,
+    )
+    return _user(response, user)
+
+
+@router.delete("/users/me", status_code=204, responses=_AUTH_ERRORS)
+async def delete_me(
+    body: AccountDeleteIn,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    reader: ReadSession,
+    ctx: AccountsContext,
+    client: ClientInfo,
+) -> Response:
+    await service.delete_account(
+        db, reader, ctx, principal=principal, password=body.password, client=client
+    )
+    return Response(status_code=204)

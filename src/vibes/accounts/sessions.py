@@ -1,15 +1,40 @@
-"""Is this access token's session alive? The check every authenticated request makes."""
+"""Is this access token's session alive? The check every authenticated request makes.
+
+Without Redis the database answers every time: an in-process cache could keep a revoked
+session alive in the other processes, so there is none.
+
+With Redis, one key per session (`session:<sid>`) answers most checks:
+- a live session found in the database is cached as its user id for at most
+  `session_cache_seconds` with SET NX (never overwriting a tombstone);
+- revoking writes a tombstone (`0`) over it, before the revoking transaction commits, and
+  keeps it longer than any racing reader could still be writing its NX entry.
+So a reader that checked the database just before a revocation cannot re-cache the
+session afterwards, and every revocation made through `revoke` bites at once.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
+from vibes.config import Settings
 from vibes.db import utcnow
+from vibes.platform.redis import key as redis_key
+
+log = structlog.get_logger("vibes.sessions")
+
+REVOKED = b"0"
 
 
 def session_alive_clause(claims: AccessClaims) -> Any:
@@ -22,6 +47,77 @@ def session_alive_clause(claims: AccessClaims) -> Any:
     )
 
 
+def _cache_key(settings: Settings, session_id: uuid.UUID) -> str:
+    return redis_key(settings, "session", session_id.hex)
+
+
+def _tombstone_seconds(settings: Settings) -> int:
+    # Outlives every access token of the session and any reader's in-flight NX write.
+    return settings.access_token_minutes * 60 + settings.session_cache_seconds + 60
+
+
 async def is_session_active(state: Any, db: AsyncSession, claims: AccessClaims) -> bool:
-    found = await db.scalar(select(AuthSession.id).where(session_alive_clause(claims)))
-    return found is not None
+    settings: Settings = state.settings
+    redis: Redis | None = state.redis
+    if redis is None:
+        return await _alive_until(db, claims) is not None
+    cache_key = _cache_key(settings, claims.session_id)
+    try:
+        cached = await redis.get(cache_key)
+    except RedisError:
+        cached = None
+    if cached == REVOKED:
+        return False
+    if cached is not None:
+        return bool(cached == claims.user_id.bytes)
+    alive_until = await _alive_until(db, claims)
+    if alive_until is None:
+        return False
+    ttl = min(settings.session_cache_seconds, int((alive_until - utcnow()).total_seconds()))
+    if ttl >= 1:
+        with contextlib.suppress(RedisError):
+            await redis.set(cache_key, claims.user_id.bytes, ex=ttl, nx=True)
+    return True
+
+
+async def _alive_until(db: AsyncSession, claims: AccessClaims) -> dt.datetime | None:
+    found: dt.datetime | None = await db.scalar(
+        select(AuthSession.expires_at).where(session_alive_clause(claims))
+    )
+    return found
+
+
+async def forget(state: Any, session_ids: Iterable[uuid.UUID]) -> None:
+    """Tombstone sessions in the cache (call before the revoking commit)."""
+    redis: Redis | None = state.redis
+    ids = list(session_ids)
+    if redis is None or not ids:
+        return
+    settings: Settings = state.settings
+    ttl = _tombstone_seconds(settings)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.set(_cache_key(settings, session_id), REVOKED, ex=ttl)
+            await pipe.execute()
+    except RedisError:
+        # The database revocation still commits; cached "alive" entries run out within
+        # session_cache_seconds. Readers that cannot reach Redis ask the database.
+        log.error("could not tombstone revoked sessions in Redis", count=len(ids))
+
+
+async def revoke(
+    state: Any, db: AsyncSession, where: ColumnElement[bool], *, reason: str
+) -> list[uuid.UUID]:
+    """Revoke the live sessions matching `where`; their access tokens fail at once."""
+    now = utcnow()
+    result = await db.execute(
+        update(AuthSession)
+        .where(where, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(AuthSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(result.scalars())
+    await forget(state, ids)
+    return ids

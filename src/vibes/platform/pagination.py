@@ -32,6 +32,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
 from sqlalchemy import Select, and_, false, literal, or_, tuple_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from vibes.errors import Unprocessable
@@ -42,7 +43,7 @@ MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 1024
 
 T = TypeVar("T")
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 KeyValue = dt.datetime | uuid.UUID | int | float | str | None
 
@@ -80,7 +81,7 @@ Page = Annotated[PageParams, Depends(page_params)]
 class KeyColumn:
     """One column of a keyset order, with the Python type its cursor value decodes to."""
 
-    column: ColumnElement[Any]
+    column: ColumnElement[Any] | QueryableAttribute[Any]
     kind: type
     descending: bool = True
     nullable: bool = False

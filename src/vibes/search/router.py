@@ -2,6 +2,61 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Query
+
+from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.journals.dependencies import CurrentViewer
+from vibes.journals.schemas import EntryDate
+from vibes.platform.pagination import Page
+from vibes.search import service
+from vibes.search.schemas import SearchHit, SearchPage
+
+router = APIRouter(tags=["search"])
+
+_KINDS: dict[str, tuple[service.Kind, ...]] = {
+    "all": service.ALL_KINDS,
+    "journals": ("journal",),
+    "reminders": ("reminder",),
+    "tags": ("tag",),
+}
+
+
+@router.get("/search", response_model=SearchPage)
+async def search(
+    principal: CurrentPrincipal,
+    viewer: CurrentViewer,
+    db: DbSession,
+    page: Page,
+    q: Annotated[str, Query(min_length=1, max_length=256, description="What to look for.")],
+    type: Annotated[Literal["journals", "reminders", "tags", "all"], Query()] = "all",
+    date_from: Annotated[EntryDate | None, Query(alias="from")] = None,
+    date_to: Annotated[EntryDate | None, Query(alias="to")] = None,
+) -> SearchPage:
+    """Ranked hits among your entries, reminders and tags, best first, with a snippet and
+    the `[start, end)` offsets of the matched words in it."""
+    hits, cursor = await service.search(
+        db,
+        viewer,
+        q=q,
+        kinds=_KINDS[type],
+        date_from=date_from,
+        date_to=date_to,
+        page=page,
+    )
+    return SearchPage(
+        items=[
+            SearchHit(
+                type=h.type,
+                id=h.id,
+                title=h.title,
+                snippet=h.snippet,
+                highlights=h.highlights,
+                score=h.score,
+                created_at=h.created_at,
+            )
+            for h in hits
+        ],
+        next_cursor=cursor,
+    )

@@ -2,6 +2,98 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Response
+
+from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.journals.dependencies import CurrentViewer
+from vibes.journals.service import Viewer
+from vibes.platform.concurrency import (
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    etag_for,
+    if_none_match_hits,
+    not_modified,
+)
+from vibes.tags import service
+from vibes.tags.models import Tag
+from vibes.tags.schemas import TagRead, TagUpdate
+
+router = APIRouter(tags=["tags"])
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+async def get_owned_tag(tag_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> Tag:
+    """The user's tag, or 404 (the same for another user's tag as for a missing one)."""
+    return await service.get_owned_tag(db, principal.user_id, tag_id)
+
+
+OwnedTag = Annotated[Tag, Depends(get_owned_tag)]
+
+
+def _read(tag: Tag, journal_count: int) -> TagRead:
+    return TagRead(
+        id=tag.id,
+        name=tag.name,
+        color=tag.color,
+        journal_count=journal_count,
+        version=tag.version,
+        created_at=tag.created_at,
+        updated_at=tag.updated_at,
+    )
+
+
+@router.get("/tags", response_model=list[TagRead])
+async def list_tags(
+    principal: CurrentPrincipal, viewer: CurrentViewer, db: DbSession
+) -> list[TagRead]:
+    """Every tag of the user, by name; `journal_count` counts only entries you can see."""
+    return [_read(item.tag, item.journal_count) for item in await service.list_tags(db, viewer)]
+
+
+async def _with_count(db: DbSession, viewer: Viewer, tag: Tag, response: Response) -> TagRead:
+    response.headers["ETag"] = etag_for(tag.version)
+    return _read(tag, await service.count_for(db, viewer, tag.id))
+
+
+@router.get(
+    "/tags/{tag_id}",
+    response_model=TagRead,
+    responses={304: {"description": "Not modified"}, 404: _PROBLEM},
+)
+async def get_tag(
+    tag: OwnedTag,
+    viewer: CurrentViewer,
+    db: DbSession,
+    response: Response,
+    if_none_match: IfNoneMatchHeader = None,
+) -> TagRead | Response:
+    if if_none_match_hits(if_none_match, tag.version):
+        return not_modified(tag.version)
+    return await _with_count(db, viewer, tag, response)
+
+
+@router.patch("/tags/{tag_id}", response_model=TagRead, responses={412: _PROBLEM})
+async def update_tag(
+    tag: OwnedTag,
+    body: TagUpdate,
+    viewer: CurrentViewer,
+    db: DbSession,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> TagRead:
+    """Rename and/or recolour. Renaming onto the name of another of your tags merges that
+    tag into this one (its entries are relinked here, then it is deleted)."""
+    updated = await service.update_tag(
+        db, tag, body.model_dump(exclude_unset=True), if_match=if_match
+    )
+    return await _with_count(db, viewer, updated, response)
+
+
+@router.delete("/tags/{tag_id}", status_code=204, responses={412: _PROBLEM})
+async def delete_tag(tag: OwnedTag, db: DbSession, if_match: IfMatchHeader = None) -> Response:
+    """Removes the tag from every entry; deletes no entry."""
+    await service.delete_tag(db, tag, if_match=if_match)
+    return Response(status_code=204)

@@ -1,0 +1,336 @@
+"""HTTP load test of the journal endpoints with wrk, against a seeded database.
+
+    python bench/seed.py --create          # once: 1,000 users, 1,000,000 entries
+    python bench/load.py --duration 10     # then this
+
+Starts, on loopback, first a bare FastAPI app returning a constant (the ratio baseline),
+then `vibes` itself (one uvicorn process, uvloop + httptools, the same flags), and runs
+each scenario with wrk for a bounded time at 64 and at 8 connections: GET by id, first
+page of the list, list filtered by a tag, full-text search, create, batch create (1000
+entries per request). Prints req/s, the ratio to the bare endpoint, p50/p95/p99 latency,
+non-2xx answers and the server's resident memory (RSS) after each scenario.
+
+Access tokens are minted with the server's own key ring (same data folder), one per
+seeded user; every request reads or writes that user's own entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from vibes.accounts.tokens import issue_access_token
+from vibes.config import Settings
+from vibes.platform.keys import load_keyring
+
+ROOT = Path(__file__).resolve().parents[1]
+API = "/api/v1"
+SEARCH_WORDS = ["lighthouse", "harbour", "quiet", "lighthouse harbour", "quiet harbour"]
+TAGS_PER_USER = 20
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests":%d,"duration_us":%d,"p50":%d,"p95":%d,"p99":%d,"non2xx":%d,' ..
+    '"socket_errors":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout))
+end
+"""
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
+
+
+def _lua_array(values: list[str]) -> str:
+    return "{" + ",".join(_lua_string(v) for v in values) + "}"
+
+
+@dataclass
+class Fixture:
+    tokens: list[str]
+    entry_ids: list[str]
+    entry_owner: list[int]  # index into tokens
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _fixture(url: str, settings: Settings, sample: int) -> Fixture:
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        sessions = await conn.fetch("SELECT user_id, id FROM auth_sessions ORDER BY user_id")
+        entries = await conn.fetch(
+            "SELECT id, user_id FROM journals TABLESAMPLE SYSTEM (1) LIMIT $1", sample
+        )
+    finally:
+        await conn.close()
+    keyring = load_keyring(settings)
+    index: dict[Any, int] = {}
+    tokens: list[str] = []
+    for row in sessions:
+        token, _ = issue_access_token(
+            keyring, settings, user_id=row["user_id"], session_id=row["id"]
+        )
+        index[row["user_id"]] = len(tokens)
+        tokens.append(token)
+    return Fixture(
+        tokens=tokens,
+        entry_ids=[str(r["id"]) for r in entries],
+        entry_owner=[index[r["user_id"]] + 1 for r in entries],  # Lua arrays start at 1
+    )
+
+
+def _entry_body(rng: random.Random, i: int) -> dict[str, Any]:
+    words = ["morning", "walk", "harbour", "coffee", "quiet", "rain", "letter", "garden"]
+    return {
+        "title": f"Bench entry {i}",
+        "content": " ".join(rng.choice(words) for _ in range(rng.randint(30, 120))),
+        "tags": rng.sample([f"tag{j}" for j in range(TAGS_PER_USER)], 2),
+        "mood_rating": rng.randint(1, 10),
+    }
+
+
+def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
+    rng = random.Random(7)
+    common = (
+        f"tokens = {_lua_array(fixture.tokens)}\n"
+        f"entries = {_lua_array(fixture.entry_ids)}\n"
+        "owners = {" + ",".join(str(o) for o in fixture.entry_owner) + "}\n"
+        f"words = {_lua_array(SEARCH_WORDS)}\n"
+        "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
+        "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
+        "auth = function(t) return {Authorization = 'Bearer ' .. t} end\n"
+        "json_auth = function(t)\n"
+        "  return {Authorization = 'Bearer ' .. t, ['Content-Type'] = 'application/json'}\n"
+        "end\n"
+    )
+    create_bodies = [json.dumps(_entry_body(rng, i)) for i in range(50)]
+    batch_body = json.dumps({"items": [_entry_body(rng, i) for i in range(1000)]})
+    scenarios = {
+        "bare": "request = function() return wrk.format('GET', '/bare') end\n",
+        "get_by_id": (
+            "request = function()\n"
+            "  local i = math.random(#entries)\n"
+            f"  local path = '{API}/journals/' .. entries[i]\n"
+            "  return wrk.format('GET', path, auth(tokens[owners[i]]))\n"
+            "end\n"
+        ),
+        "list_first_page": (
+            "request = function()\n"
+            f"  return wrk.format('GET', '{API}/journals', auth(tokens[math.random(#tokens)]))\n"
+            "end\n"
+        ),
+        "list_tag_filter": (
+            "request = function()\n"
+            f"  local path = '{API}/journals?tag=tag' .. math.random(0, {TAGS_PER_USER - 1})\n"
+            "  return wrk.format('GET', path, auth(tokens[math.random(#tokens)]))\n"
+            "end\n"
+        ),
+        "search": (
+            "request = function()\n"
+            "  local q = string.gsub(words[math.random(#words)], ' ', '%%20')\n"
+            f"  local path = '{API}/search?type=journals&q=' .. q\n"
+            "  return wrk.format('GET', path, auth(tokens[math.random(#tokens)]))\n"
+            "end\n"
+        ),
+        "create": (
+            f"bodies = {_lua_array(create_bodies)}\n"
+            "request = function()\n"
+            "  local t = tokens[math.random(#tokens)]\n"
+            f"  return wrk.format('POST', '{API}/journals', json_auth(t), "
+            "bodies[math.random(#bodies)])\n"
+            "end\n"
+        ),
+        "batch_create": (
+            f"body = {_lua_string(batch_body)}\n"
+            "request = function()\n"
+            "  local t = tokens[math.random(#tokens)]\n"
+            f"  return wrk.format('POST', '{API}/journals/batch', json_auth(t), body)\n"
+            "end\n"
+        ),
+    }
+    paths = {}
+    for name, body in scenarios.items():
+        path = directory / f"{name}.lua"
+        path.write_text(common + body + LUA_DONE)
+        paths[name] = path
+    return paths
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                *args,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+
+    def wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/vibes_bench"
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--low-connections", type=int, default=8)
+    parser.add_argument("--port", type=int, default=18000)
+    parser.add_argument("--sample", type=int, default=5000, help="entries to GET at random")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="run only these scenarios (plus bare)"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    url = args.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    data_dir = Path(tempfile.mkdtemp(prefix="vibes-bench-"))
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=data_dir, database_url=url, rate_limits_enabled=False
+    )
+    fixture = asyncio.run(_fixture(url, settings, args.sample))
+    scripts = write_scripts(data_dir, fixture)
+    print(f"{len(fixture.tokens)} users, {len(fixture.entry_ids)} sampled entries")
+
+    env = {
+        **os.environ,
+        "VIBES_DATABASE_URL": url,
+        "VIBES_DATA_DIR": str(data_dir),
+        "VIBES_RATE_LIMITS_ENABLED": "false",
+        "VIBES_RUN_DISPATCHER": "false",
+        "VIBES_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    rows: list[tuple[str, int, dict[str, Any], float]] = []
+    base = f"http://127.0.0.1:{args.port}"
+
+    bare = Server(["bare:app", "--app-dir", str(ROOT / "bench")], env, args.port)
+    try:
+        bare.wait_ready("/bare")
+        run_wrk(base, scripts["bare"], args.low_connections, 2)  # warm-up
+        for conns in (args.connections, args.low_connections):
+            rows.append(
+                ("bare", conns, run_wrk(base, scripts["bare"], conns, args.duration), bare.rss_mb())
+            )
+    finally:
+        bare.stop()
+
+    names = [n for n in scripts if n != "bare" and (not args.only or n in args.only)]
+    server = Server(["vibes.app:create_app", "--factory"], env, args.port)
+    try:
+        server.wait_ready("/healthz")
+        for name in names:
+            # Batch requests carry 1000 entries each: few connections are plenty.
+            counts = (4, 2) if name == "batch_create" else (args.connections, args.low_connections)
+            run_wrk(base, scripts[name], counts[1], 2)  # warm-up
+            for conns in counts:
+                result = run_wrk(base, scripts[name], conns, args.duration)
+                rows.append((name, conns, result, server.rss_mb()))
+    finally:
+        server.stop()
+
+    bare_rps = {conns: r["rps"] for name, conns, r, _ in rows if name == "bare"}
+    print()
+    print(
+        f"{'scenario':<16} {'conns':>5} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} "
+        f"{'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MB':>7}"
+    )
+    for name, conns, r, rss in rows:
+        ratio = (
+            f"{r['rps'] / bare_rps[conns]:.0%}"
+            if conns in bare_rps and name not in ("bare", "batch_create")
+            else "-"
+        )
+        extra = f"  ({r['rps'] * 1000:,.0f} entries/s)" if name == "batch_create" else ""
+        print(
+            f"{name:<16} {conns:>5} {r['rps']:>9,.0f} {ratio:>8} {r['p50'] / 1000:>8.2f} "
+            f"{r['p95'] / 1000:>8.2f} {r['p99'] / 1000:>8.2f} {r['non2xx']:>8} {rss:>7.0f}{extra}"
+        )
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Request and response bodies of the accounts domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+import zoneinfo
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+
+# A new password: the length rule is checked here (422 before anything runs), strength in
+# the service. Any Unicode; surrounding spaces are part of the password.
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+# A password being checked: any length up to a cap, so nobody makes us hash megabytes.
+GivenPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DeviceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _valid_zone(value: str | None) -> str | None:
+    if value is not None and value not in _zones():
+        raise ValueError("unknown time zone; use an IANA name such as Europe/Paris")
+    return value
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(_Input):
+    email: EmailStr = Field(max_length=320)
+    password: NewPassword
+    display_name: DisplayName | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+
+    _zone = field_validator("timezone")(_valid_zone)
+
+
+class LoginIn(_Input):
+    # Not EmailStr: a malformed address simply matches no account (401, like any other).
+    email: str = Field(min_length=1, max_length=320)
+    password: GivenPassword
+    device_name: DeviceName | None = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class RefreshIn(_Input):
+    refresh_token: OpaqueToken
+
+
+class LogoutIn(_Input):
+    refresh_token: OpaqueToken
+
+
+class SessionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    device_name: str | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    expires_at: dt.datetime
+    current: bool
+
+
+class PasswordChangeIn(_Input):
+    current_password: GivenPassword
+    new_password: NewPassword
+
+
+class PasswordResetIn(_Input):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class PasswordResetConfirmIn(_Input):
+    token: OpaqueToken
+    new_password: NewPassword
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    timezone: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class UserUpdate(_Input):
+    display_name: DisplayName | None = None
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_required(cls, value: str | None) -> str | None:
+        # Left out means "unchanged"; an explicit null has no meaning for a time zone.
+        if value is None:
+            raise ValueError("timezone cannot be null")
+        return _valid_zone(value)
+
+
+class AccountDeleteIn(_Input):
+    password: GivenPassword

@@ -1,0 +1,205 @@
+"""Full-text search over entries: one interface, two engines.
+
+- PostgreSQL: the stored generated `tsvector` column `journals.fts_document` (configuration
+  `simple`) with a GIN index; `websearch_to_tsquery` parses the user's query (quoted
+  phrases, `or`, `-word`), `ts_rank` scores and `ts_headline` cuts the snippet.
+- SQLite: the FTS5 table `journals_fts` (rowids mapped to journals by `journals_fts_ids`),
+  `MATCH` on a query translated from the same syntax, `bm25` scores (negated, so higher is
+  better on both), `snippet()` cuts the snippet.
+
+Snippets come back as plain text plus `highlights`: `[start, end)` character offsets of
+the matched words in the snippet, so clients never have to trust markup.
+
+The migration `20261127_1100` creates the objects used here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    Uuid,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from vibes.journals.models import Journal
+
+CONFIG = "simple"
+# A literal regconfig (not a bind parameter): the planner needs a constant configuration.
+_PG_CONFIG: ColumnElement[Any] = literal_column(f"'{CONFIG}'::regconfig")
+# Markers for matched words inside a snippet; stripped into `highlights` offsets.
+START, STOP = "\x02", "\x03"
+ELLIPSIS = "…"
+
+_fts = table("journals_fts", column("rowid", Integer))
+_fts_ids = table("journals_fts_ids", column("rowid", Integer), column("journal_id", Uuid))
+_FTS_TABLE: ColumnElement[Any] = literal_column("journals_fts")
+_PG_DOCUMENT = literal_column("journals.fts_document", type_=TSVECTOR)
+
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def fts5_query(q: str) -> str | None:
+    """The user's query as a safe FTS5 expression, with web-search syntax.
+
+    Words and "quoted phrases" must all match; `or` between two terms makes either do;
+    a leading `-` excludes a term. Every term is quoted, so no FTS5 syntax gets through.
+    None when nothing searchable is left.
+    """
+    positive: list[str] = []
+    negative: list[str] = []
+    pending_or = False
+    for match in _TOKEN.finditer(q):
+        phrase, word = match.group(1), match.group(2)
+        if word is not None and word.lower() == "or" and positive:
+            pending_or = True
+            continue
+        exclude = word is not None and word.startswith("-") and len(word) > 1
+        text = phrase if phrase is not None else (word[1:] if exclude else word)
+        words = _WORD.findall(text or "")
+        if not words:
+            continue
+        term = '"' + " ".join(words) + '"'
+        if exclude:
+            negative.append(term)
+        elif pending_or and positive:
+            positive[-1] = f"({positive[-1]} OR {term})"
+        else:
+            positive.append(term)
+        pending_or = False
+    if not positive:
+        return None
+    expression = " AND ".join(positive)
+    for term in negative:
+        expression = f"({expression}) NOT {term}"
+    return expression
+
+
+def _pg_query(q: str) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery(_PG_CONFIG, q)
+
+
+def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
+    """True for entries whose title or content matches `q` (use inside a journals query)."""
+    if dialect == "postgresql":
+        return _PG_DOCUMENT.op("@@")(_pg_query(q))
+    expression = fts5_query(q)
+    if expression is None:
+        return literal(False)
+    matching = (
+        select(_fts_ids.c.journal_id)
+        .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
+        .where(_FTS_TABLE.op("MATCH")(expression))
+    )
+    return Journal.id.in_(matching)
+
+
+def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> Select[Any] | None:
+    """`(id, score, created_at, at)` of matching entries; higher score = better match.
+
+    `conditions` (the visibility rule, date filters) are applied as given. None when the
+    query has nothing searchable in it.
+    """
+    if dialect == "postgresql":
+        score = cast(func.ts_rank(_PG_DOCUMENT, _pg_query(q)), Float)
+        return select(
+            Journal.id, score.label("score"), Journal.created_at, Journal.entry_date
+        ).where(_PG_DOCUMENT.op("@@")(_pg_query(q)), *conditions)
+    expression = fts5_query(q)
+    if expression is None:
+        return None
+    # Title matches weigh twice as much as content matches.
+    score = cast(-func.bm25(_FTS_TABLE, 2.0, 1.0), Float)
+    return (
+        select(Journal.id, score.label("score"), Journal.created_at, Journal.entry_date)
+        .select_from(_fts)
+        .join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid)
+        .join(Journal, Journal.id == _fts_ids.c.journal_id)
+        .where(_FTS_TABLE.op("MATCH")(expression), *conditions)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    text: str
+    highlights: list[tuple[int, int]]
+
+
+def split_marks(marked: str) -> Snippet:
+    """Turn START/STOP-marked text into plain text and highlight offsets."""
+    out: list[str] = []
+    highlights: list[tuple[int, int]] = []
+    length = 0
+    start: int | None = None
+    for ch in marked:
+        if ch == START:
+            start = length
+        elif ch == STOP:
+            if start is not None and length > start:
+                highlights.append((start, length))
+            start = None
+        else:
+            out.append(ch)
+            length += 1
+    return Snippet("".join(out), highlights)
+
+
+async def snippets(
+    session: AsyncSession, q: str, journal_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Snippet]:
+    """A highlighted excerpt for each of these (already matched and visible) entries."""
+    if not journal_ids:
+        return {}
+    if dialect_of(session) == "postgresql":
+        options = (
+            f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=12, '
+            f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
+        )
+        document = func.coalesce(Journal.title, "") + " \n " + func.coalesce(Journal.content, "")
+        rows = await session.execute(
+            select(
+                Journal.id,
+                func.ts_headline(_PG_CONFIG, Journal.content, _pg_query(q), options),
+                func.ts_headline(_PG_CONFIG, document, _pg_query(q), options),
+            ).where(Journal.id.in_(list(journal_ids)))
+        )
+        result: dict[uuid.UUID, Snippet] = {}
+        for journal_id, content_mark, document_mark in rows:
+            # Prefer an excerpt of the content; fall back to one including the title when
+            # only the title matched.
+            chosen = content_mark if START in content_mark else document_mark
+            result[journal_id] = split_marks(chosen)
+        return result
+    expression = fts5_query(q)
+    if expression is None:
+        return {}
+    rows = await session.execute(
+        select(
+            _fts_ids.c.journal_id,
+            func.snippet(_FTS_TABLE, -1, START, STOP, ELLIPSIS, 24),
+        )
+        .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
+        .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(list(journal_ids)))
+    )
+    return {journal_id: split_marks(marked) for journal_id, marked in rows}

@@ -1,0 +1,238 @@
+"""Rate limits with the `limits` library: Redis storage when configured, memory otherwise.
+
+Two pieces:
+- `RateLimiter`: tight, named rules (password attempts, secret-phrase unlocks...) checked
+  by services per account and per client address. Moving window, so a burst cannot be
+  split across a window boundary. Over the limit -> `TooManyRequests` (429 + Retry-After).
+  It only ever delays: the window rolls on, nothing is ever locked for good.
+- `RateLimitMiddleware`: the generous per-client limit on every request, pure ASGI and one
+  storage round trip, which stamps `X-RateLimit-*` on every answer.
+
+Identifiers (emails, user ids, addresses) are replaced by a keyed hash before they reach
+the storage, so Redis never holds personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vibes.config import Settings
+from vibes.errors import ServiceUnavailable, TooManyRequests, problem
+
+log = structlog.get_logger("vibes.ratelimit")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A named limit, e.g. `Rule("login-account", "10/15 minutes")`."""
+
+    name: str
+    limit: RateLimitItem
+
+    @classmethod
+    def of(cls, name: str, spec: str) -> Rule:
+        return cls(name, parse(spec))
+
+
+def make_storage(settings: Settings, redis: Redis | None) -> Storage:
+    """Redis storage sharing the app's connection pool, or process memory."""
+    if redis is not None and settings.redis_url:
+        return RedisStorage(
+            "async+" + settings.redis_url,
+            implementation="redispy",
+            key_prefix=settings.redis_prefix + "limits",
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        )
+    return MemoryStorage()
+
+
+class RateLimiter:
+    """Named per-identifier limits. Disabled limiters let everything through."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        key: bytes,
+        enabled: bool = True,
+        counter_storage: Storage | None = None,
+    ) -> None:
+        self.storage = storage
+        # The general limit's counters. In memory they get their own store: the memory
+        # store sweeps all its keys on a timer, and the moving-window entries of the tight
+        # rules (kept up to an hour) would make that sweep costly on every request.
+        self.counter_storage = counter_storage or storage
+        self.enabled = enabled
+        self._key = key
+        self._moving = MovingWindowRateLimiter(storage)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, key: bytes, redis: Redis | None) -> RateLimiter:
+        storage = make_storage(settings, redis)
+        counters = storage if isinstance(storage, RedisStorage) else MemoryStorage()
+        return cls(storage, key=key, enabled=settings.rate_limits_enabled, counter_storage=counters)
+
+    def identifier(self, value: str) -> str:
+        """A keyed hash of an identifier: stable, not reversible, no personal data."""
+        return hashlib.blake2b(value.encode(), key=self._key, digest_size=16).hexdigest()
+
+    async def hit(self, rule: Rule, value: str | None) -> None:
+        """Count one attempt; raise `TooManyRequests` when it is over the limit."""
+        if not self.enabled or value is None:
+            return
+        ident = self.identifier(value)
+        try:
+            allowed = await self._moving.hit(rule.limit, rule.name, ident)
+        except Exception as exc:
+            raise self._storage_failed(rule, exc) from None
+        if not allowed:
+            raise TooManyRequests(await self._retry_after(rule, ident))
+
+    async def check(self, rule: Rule, value: str | None) -> None:
+        """Raise `TooManyRequests` if the limit is already used up, without counting."""
+        if not self.enabled or value is None:
+            return
+        ident = self.identifier(value)
+        try:
+            allowed = await self._moving.test(rule.limit, rule.name, ident)
+        except Exception as exc:
+            raise self._storage_failed(rule, exc) from None
+        if not allowed:
+            raise TooManyRequests(await self._retry_after(rule, ident))
+
+    async def count_failure(self, rule: Rule, value: str | None) -> None:
+        """Count one attempt and never raise: for failures that already have their answer."""
+        if not self.enabled or value is None:
+            return
+        try:
+            await self._moving.hit(rule.limit, rule.name, self.identifier(value))
+        except Exception:
+            log.warning("rate limit storage failed", rule=rule.name)
+
+    async def reset(self, rule: Rule, value: str) -> None:
+        await self._moving.clear(rule.limit, rule.name, self.identifier(value))
+
+    async def _retry_after(self, rule: Rule, ident: str) -> int:
+        reset_at, _ = await self._moving.get_window_stats(rule.limit, rule.name, ident)
+        return max(1, math.ceil(reset_at - time.time()))
+
+    @staticmethod
+    def _storage_failed(rule: Rule, exc: Exception) -> ServiceUnavailable:
+        # Fail closed: these limits guard passwords; an unreachable store must not turn
+        # them off. (The general limit below fails open: it only protects capacity.)
+        log.error("rate limit storage failed", rule=rule.name, error=type(exc).__name__)
+        return ServiceUnavailable("Try again in a moment.")
+
+
+def client_address(scope: Scope) -> str:
+    """The peer address (uvicorn's --proxy-headers puts the real client here)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+_AUTHORIZATION = b"authorization"
+_BEARER = b"bearer "
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _AUTHORIZATION:
+            if value[:7].lower() == _BEARER:
+                return value[7:].strip().decode("latin-1") or None
+            return None
+    return None
+
+
+class RateLimitMiddleware:
+    """The general per-client limit, with `X-RateLimit-*` headers on every answer.
+
+    A clock-aligned fixed window counted with one atomic increment in the limiter's
+    storage (one Redis round trip, or none in memory). Keyed by the access token's user
+    when the token's signature checks out (no database), else by the client address, so a
+    forged `sub` cannot spend someone else's budget. `X-RateLimit-Reset` is the Unix time
+    (seconds) at which the window resets.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: str,
+        identify: Callable[[str], str | None],
+        limiter: Callable[[], RateLimiter | None],
+    ) -> None:
+        self.app = app
+        self.item = parse(limit)
+        self.identify = identify
+        self.limiter = limiter
+        self.window = self.item.get_expiry()
+        self.amount = self.item.amount
+        self.limit_header = str(self.amount).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limiter = self.limiter()
+        if limiter is None or not limiter.enabled:
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope)
+        subject = self.identify(token) if token else None
+        who = f"u:{subject}" if subject else f"a:{client_address(scope)}"
+        now = time.time()
+        window = int(now // self.window)
+        reset_at = (window + 1) * self.window
+        key = f"general/{limiter.identifier(who)}/{window}"
+        try:
+            count = await limiter.counter_storage.incr(key, self.window + 1)
+        except Exception:
+            # Fail open: this limit protects capacity, not credentials.
+            log.warning("rate limit storage failed; request let through")
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"x-ratelimit-limit", self.limit_header),
+            (b"x-ratelimit-remaining", str(max(0, self.amount - count)).encode()),
+            (b"x-ratelimit-reset", str(reset_at).encode()),
+        ]
+        if count > self.amount:
+            retry_after = max(1, math.ceil(reset_at - now))
+            response = problem(
+                429,
+                title="Too many requests",
+                detail="Too many requests. Try again later.",
+                type_suffix="rate-limited",
+                headers={"Retry-After": str(retry_after)},
+            )
+            response.raw_headers.extend(headers)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def limiter_of(app: Any) -> Callable[[], RateLimiter | None]:
+    """Finds the limiter the lifespan put on `app.state` (None before startup)."""
+
+    def get() -> RateLimiter | None:
+        return getattr(app.state, "ratelimiter", None)
+
+    return get

@@ -1,0 +1,163 @@
+"""Batch create (all or nothing) and Idempotency-Key on the journal POSTs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from tests.factories import AuthedUser
+from tests.journals.conftest import API, count_journals, is_problem
+from vibes.db import Database
+from vibes.events.models import OutboxEvent
+from vibes.sync.models import Change
+
+
+def _items(n: int, **extra: Any) -> list[dict[str, Any]]:
+    return [{"title": f"entry {i}", "content": f"words {i}", **extra} for i in range(n)]
+
+
+async def test_batch_creates_every_item_with_tags_events_and_changes(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    items = _items(30, tags=["Batch"])
+    items[0]["tags"] = ["batch", "first"]
+    response = await client.post(
+        f"{API}/journals/batch", json={"items": items}, headers=alice.headers
+    )
+    assert response.status_code == 201
+    ids = response.json()["ids"]
+    assert len(ids) == 30
+    first = (await client.get(f"{API}/journals/{ids[0]}", headers=alice.headers)).json()
+    assert first["title"] == "entry 0"
+    # The first spelling seen creates the tag.
+    assert first["tags"] == ["batch", "first"]
+    assert first["word_count"] == 2
+    tags = (await client.get(f"{API}/tags", headers=alice.headers)).json()
+    assert {t["name"]: t["journal_count"] for t in tags} == {"batch": 30, "first": 1}
+    async with database.read_sessionmaker() as session:
+        created = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.user_id == alice.id, OutboxEvent.type == "journal.created")
+        )
+        changes = await session.scalar(
+            select(func.count())
+            .select_from(Change)
+            .where(Change.user_id == alice.id, Change.kind == "journal")
+        )
+    assert created == changes == 30
+
+
+async def test_batch_of_1000_is_accepted_and_1001_refused(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    too_many = await client.post(
+        f"{API}/journals/batch", json={"items": _items(1001)}, headers=alice.headers
+    )
+    assert is_problem(too_many, 422)
+    assert await count_journals(database) == 0
+    ok = await client.post(
+        f"{API}/journals/batch", json={"items": _items(1000, tags=["x"])}, headers=alice.headers
+    )
+    assert ok.status_code == 201
+    assert await count_journals(database) == 1000
+
+
+async def test_failed_batch_writes_nothing(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    invalid = _items(10, tags=["new-tag"])
+    invalid[7]["mood_rating"] = 42
+    response = await client.post(
+        f"{API}/journals/batch", json={"items": invalid}, headers=alice.headers
+    )
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"][:3] == ["body", "items", "7"]
+
+    secret = _items(5, tags=["new-tag"])
+    secret[3]["secret_tag_id"] = str(uuid.uuid4())
+    response = await client.post(
+        f"{API}/journals/batch", json={"items": secret}, headers=alice.headers
+    )
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"] == ["body", "items", 3, "secret_tag_id"]
+
+    big = _items(3, tags=["new-tag"])
+    big[2]["content"] = "é" * (600 * 1024)
+    response = await client.post(
+        f"{API}/journals/batch", json={"items": big}, headers=alice.headers
+    )
+    assert is_problem(response, 413)
+
+    empty = await client.post(f"{API}/journals/batch", json={"items": []}, headers=alice.headers)
+    assert is_problem(empty, 422)
+
+    assert await count_journals(database) == 0
+    assert (await client.get(f"{API}/tags", headers=alice.headers)).json() == []
+    async with database.read_sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+
+
+async def test_create_with_idempotency_key_replays_the_first_answer(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "create-1"}
+    body = {"title": "once", "content": "only once", "tags": ["t"]}
+    first = await client.post(f"{API}/journals", json=body, headers=headers)
+    second = await client.post(f"{API}/journals", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["etag"] == first.headers["etag"]
+    assert await count_journals(database) == 1
+    other = await client.post(f"{API}/journals", json={**body, "title": "twice"}, headers=headers)
+    assert is_problem(other, 422)
+    assert await count_journals(database) == 1
+
+
+async def test_ten_concurrent_identical_creates_make_one_entry(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"title": "burst", "content": "c", "tags": ["burst-tag"]}
+    answers = await asyncio.gather(
+        *(client.post(f"{API}/journals", json=body, headers=headers) for _ in range(10))
+    )
+    assert [a.status_code for a in answers] == [201] * 10
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await count_journals(database) == 1
+
+
+async def test_ten_concurrent_creates_of_one_new_tag_name_all_succeed(
+    client: httpx.AsyncClient, alice: AuthedUser
+) -> None:
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"{API}/journals",
+                json={"title": f"t{i}", "content": "c", "tags": ["Fresh" if i % 2 else "fresh"]},
+                headers=alice.headers,
+            )
+            for i in range(10)
+        )
+    )
+    assert [a.status_code for a in answers] == [201] * 10
+    tags = (await client.get(f"{API}/tags", headers=alice.headers)).json()
+    assert len(tags) == 1
+    assert tags[0]["journal_count"] == 10
+    assert {tuple(a.json()["tags"]) for a in answers} == {(tags[0]["name"],)}
+
+
+async def test_batch_with_idempotency_key_replays(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "batch-1"}
+    first = await client.post(f"{API}/journals/batch", json={"items": _items(3)}, headers=headers)
+    second = await client.post(f"{API}/journals/batch", json={"items": _items(3)}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert await count_journals(database) == 3

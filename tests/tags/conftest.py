@@ -1,0 +1,3 @@
+from tests.journals.conftest import alice, bob
+
+__all__ = ["alice", "bob"]
