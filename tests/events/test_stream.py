@@ -11,15 +11,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.events.helpers import iso
 from tests.events.servers import serving
 from tests.factories import AuthedUser, make_authed_user
+from vibes.accounts import sessions
 from vibes.accounts.models import AuthSession
 from vibes.app import create_app
 from vibes.config import Settings
-from vibes.db import Database, utcnow
+from vibes.db import Database
 from vibes.events.models import OutboxEvent
 
 
@@ -138,10 +139,8 @@ async def test_user_a_gets_their_due_reminder_within_5s_never_bs_and_resumes(
         # A revoked session's stream ends (checked at each heartbeat).
         async with reader.stream("GET", "/api/v1/events", headers=alice.headers) as response:
             async with database.session_scope() as s:
-                await s.execute(
-                    update(AuthSession)
-                    .where(AuthSession.id == alice.session_id)
-                    .values(revoked_at=utcnow())
+                await sessions.revoke(
+                    api_app.state, s, AuthSession.id == alice.session_id, reason="test"
                 )
             async with asyncio.timeout(5):
                 async for _ in sse_events(response, pings):

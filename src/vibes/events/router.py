@@ -72,6 +72,7 @@ async def stream_events(
     settings: Settings = state.settings
     return EventSourceResponse(
         _stream(
+            state,
             state.database,
             state.broker,
             settings,
@@ -92,6 +93,7 @@ def _needs_outbox_poll(state: Any) -> bool:
 
 
 async def _stream(
+    state: Any,
     database: Database,
     broker: Broker,
     settings: Settings,
@@ -135,7 +137,7 @@ async def _stream(
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + check_every
                 async with database.read_sessionmaker() as session:
-                    alive = await sessions.is_session_active(None, session, claims)
+                    alive = await sessions.is_session_active(state, session, claims)
                 if not alive:
                     return
 
