@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Live stream: ping period, and how often a stream re-checks that its session lives.
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     events_replay_limit: int = Field(default=500, ge=1, le=10000)
+    # Dispatched events (and their delivery logs) are kept this long, for Last-Event-ID
+    # resumes and GET /webhooks/{id}/deliveries; then the dispatcher deletes them.
+    events_retention_days: int = Field(default=30, ge=1, le=3650)
 
     rate_limits_enabled: bool = True
     # Limits are `limits` strings ("10/15 minutes"). The default applies to every request,

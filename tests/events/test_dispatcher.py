@@ -275,3 +275,19 @@ async def test_queue_depth_and_delivery_metrics_are_exposed(
     assert "vibes_deliveries_total" in text
     async with app.state.database.read_sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxEvent)) == 2
+
+
+async def test_dispatched_events_past_retention_are_purged_undispatched_kept(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    database: Database = app.state.database
+    await due_reminder(client, user, seconds=3600)
+    await dispatcher_for(app).dispatch_events()  # reminder.created: dispatched
+    await due_reminder(client, user, seconds=3600)  # its event: not yet dispatched
+    days = app.state.settings.events_retention_days
+    future = dispatcher_for(app, clock=lambda: utcnow() + dt.timedelta(days=days, hours=1))
+    assert await future.purge_old_events() == 1
+    async with database.read_sessionmaker() as s:
+        left = (await s.scalars(select(OutboxEvent))).all()
+    assert [e.dispatched_at for e in left] == [None]

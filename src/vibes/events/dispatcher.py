@@ -28,7 +28,7 @@ from typing import Any, TypeVar, cast
 
 import httpx
 import structlog
-from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +54,7 @@ log = structlog.get_logger("vibes.events.dispatcher")
 T = TypeVar("T", bound=Any)
 EMAIL_TARGET = "email"
 QUEUE_DEPTH_EVERY = dt.timedelta(seconds=5)
+PURGE_EVERY = dt.timedelta(minutes=10)
 
 
 def claim(stmt: Select[T], session: AsyncSession) -> Select[T]:
@@ -152,6 +153,7 @@ class Dispatcher:
         self.wakeup = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self._depth_checked_at: dt.datetime | None = None
+        self._purged_at: dt.datetime | None = None
 
     def client(self) -> httpx.AsyncClient:
         """The HTTP client. Requests go to a vetted IP address, so a pooled connection
@@ -210,6 +212,7 @@ class Dispatcher:
         counts.dispatched = await self.dispatch_events()
         counts.delivered = await self.deliver_due()
         await self._maybe_measure_depth()
+        await self._maybe_purge()
         return counts
 
     # Step 1 ---------------------------------------------------------------------------
@@ -576,6 +579,26 @@ class Dispatcher:
             )
 
     # Metrics --------------------------------------------------------------------------
+
+    async def _maybe_purge(self) -> None:
+        now = self.clock()
+        if self._purged_at and now - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = now
+        await self.purge_old_events()
+
+    async def purge_old_events(self) -> int:
+        """Delete dispatched events past the retention (their deliveries and attempt log go
+        with them), a bounded chunk at a time so no run holds locks for long."""
+        cutoff = self.clock() - dt.timedelta(days=self.settings.events_retention_days)
+        async with self.database.session_scope() as session:
+            old = (
+                select(OutboxEvent.id)
+                .where(OutboxEvent.dispatched_at.is_not(None), OutboxEvent.created_at < cutoff)
+                .limit(5000)
+            )
+            result = await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(old)))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _maybe_measure_depth(self) -> None:
         now = self.clock()
