@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
@@ -136,19 +137,39 @@ async def _stream(
                         yield _sse(event_payload(event))
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + check_every
-                async with database.read_sessionmaker() as session:
-                    alive = await sessions.is_session_active(state, session, claims)
-                if not alive:
+                if not await _shielded(_session_alive(state, database, claims)):
                     return
+
+
+T = TypeVar("T")
+
+
+async def _shielded(work: Coroutine[Any, Any, T]) -> T:
+    """Run a database read so a client hanging up cannot cancel it halfway.
+
+    The stream is cancelled when its client goes; a query cancelled mid-flight can leave
+    its pooled connection neither returned nor closed. Shielded, the read finishes and
+    gives its connection back; only the stream stops waiting for it.
+    """
+    return await asyncio.shield(asyncio.ensure_future(work))
+
+
+async def _session_alive(state: Any, database: Database, claims: AccessClaims) -> bool:
+    async with database.read_sessionmaker() as session:
+        return await sessions.is_session_active(state, session, claims)
 
 
 async def _backlog(
     database: Database, settings: Settings, claims: AccessClaims, after: uuid.UUID
 ) -> list[Any]:
-    async with database.read_sessionmaker() as session:
-        return list(
-            await service.events_after(session, claims.user_id, after, settings.events_replay_limit)
-        )
+    async def read() -> list[Any]:
+        async with database.read_sessionmaker() as session:
+            found = await service.events_after(
+                session, claims.user_id, after, settings.events_replay_limit
+            )
+            return list(found)
+
+    return await _shielded(read())
 
 
 # Webhooks -------------------------------------------------------------------------------
