@@ -29,7 +29,7 @@ def _summary(name: str, samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     return (
-        f"{name:<28} median {statistics.median(ordered) * 1000:7.1f} ms"
+        f"{name:<32} median {statistics.median(ordered) * 1000:7.1f} ms"
         f"   p95 {p95 * 1000:7.1f} ms   (n={len(ordered)})"
     )
 

@@ -9,6 +9,7 @@ hashing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import unicodedata
@@ -109,24 +110,20 @@ class Rules:
         )
 
 
-_RULES_CACHE: dict[tuple[str, ...], Rules] = {}
+_RULE_NAMES = (
+    "login-account",
+    "login-address",
+    "password-account",
+    "password-address",
+    "reset-account",
+    "reset-address",
+    "register-address",
+)
 
 
+@functools.lru_cache(maxsize=8)
 def _rules(*specs: str) -> Rules:
-    rules = _RULES_CACHE.get(specs)
-    if rules is None:
-        names = (
-            "login-account",
-            "login-address",
-            "password-account",
-            "password-address",
-            "reset-account",
-            "reset-address",
-            "register-address",
-        )
-        rules = Rules(*(Rule.of(name, spec) for name, spec in zip(names, specs, strict=True)))
-        _RULES_CACHE[specs] = rules
-    return rules
+    return Rules(*(Rule.of(name, spec) for name, spec in zip(_RULE_NAMES, specs, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
