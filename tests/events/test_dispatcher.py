@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -291,3 +292,21 @@ async def test_dispatched_events_past_retention_are_purged_undispatched_kept(
     async with database.read_sessionmaker() as s:
         left = (await s.scalars(select(OutboxEvent))).all()
     assert [e.dispatched_at for e in left] == [None]
+
+
+async def test_the_dispatcher_runs_in_process_on_the_embedded_default(tmp_path: Path) -> None:
+    from vibes.app import create_app
+    from vibes.config import Settings
+
+    embedded = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    assert embedded.is_sqlite
+    assert embedded.dispatcher_in_process
+    pg = Settings(_env_file=None, database_url="postgresql+asyncpg://h/db")  # type: ignore[call-arg]
+    assert not pg.dispatcher_in_process  # clusters run `vibes worker`s
+    from vibes import migrations
+
+    embedded.data_dir.mkdir()
+    await migrations.upgrade(embedded.resolved_database_url)
+    app = create_app(embedded)
+    async with app.router.lifespan_context(app):
+        assert isinstance(app.state.dispatcher, Dispatcher)

@@ -160,3 +160,26 @@ async def test_the_stream_needs_a_token(settings: Settings) -> None:
         assert r.status_code == 401
         r = await http.get("/api/v1/events", headers={"Authorization": f"Bearer {uuid.uuid4()}"})
         assert r.status_code == 401
+
+
+async def test_a_resume_replays_the_whole_backlog_page_by_page(settings: Settings) -> None:
+    from tests.events.helpers import dispatcher_for
+
+    app = create_app(settings.model_copy(update={"events_replay_limit": 2}))
+    pings: list[float] = []
+    async with (
+        serving(app, lifespan="on") as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        user = await make_authed_user(app)
+        created = [await _create(http, user, in_seconds=3600) for _ in range(5)]
+        await dispatcher_for(app).dispatch_events()
+        headers = user.headers | {"Last-Event-ID": str(uuid.UUID(int=0))}
+        got: list[str] = []
+        async with http.stream("GET", "/api/v1/events", headers=headers) as response:
+            async with asyncio.timeout(5):
+                async for event in sse_events(response, pings):
+                    got.append(event["data"]["data"]["reminder_id"])
+                    if len(got) == len(created):
+                        break
+        assert got == created
