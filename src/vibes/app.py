@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import vibes.models  # noqa: F401 - every table registered before the first flush resolves FKs
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
 from vibes.db import Database
 from vibes.errors import install_error_handlers
+from vibes.events.broker import make_broker
+from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
@@ -44,11 +48,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ratelimiter = RateLimiter.from_settings(
             settings, key=app.state.keyring.derive("rate-limits"), redis=app.state.redis
         )
+        app.state.broker = make_broker(settings, app.state.redis)
+        await app.state.broker.start()
+        app.state.dispatcher = None
+        dispatcher_stop = asyncio.Event()
+        dispatcher_task = None
+        if settings.dispatcher_in_process:
+            # The embedded default: this process also fires reminders and delivers events.
+            app.state.dispatcher = Dispatcher(app.state.database, settings, app.state.broker)
+            dispatcher_task = asyncio.create_task(
+                app.state.dispatcher.run(dispatcher_stop), name="vibes-dispatcher"
+            )
         try:
             yield
         finally:
             # Graceful shutdown: uvicorn has stopped taking requests and drained the open
-            # ones; now release connections.
+            # ones; the dispatcher finishes its step in flight; then connections go.
+            if dispatcher_task is not None:
+                dispatcher_stop.set()
+                await dispatcher_task
+            await app.state.broker.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await app.state.database.dispose()

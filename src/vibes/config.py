@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     # On the embedded default the dispatcher runs inside `vibes serve`.
     run_dispatcher: bool | None = None
     dispatcher_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A claimed outbox event or delivery is another worker's to take once this runs out,
+    # so a killed worker loses nothing; keep it above the slowest delivery attempt.
+    dispatcher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    dispatcher_batch_size: int = Field(default=200, ge=1, le=5000)
+    dispatcher_concurrency: int = Field(default=50, ge=1, le=1000)
+    # Retries: base * 2**(attempt-1), capped, with +-50% jitter; give up after max attempts.
+    delivery_max_attempts: int = Field(default=8, ge=1, le=50)
+    delivery_retry_base_seconds: float = Field(default=10.0, gt=0, le=3600)
+    delivery_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # Live stream: ping period, and how often a stream re-checks that its session lives.
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    events_replay_limit: int = Field(default=500, ge=1, le=10000)
+    # Dispatched events (and their delivery logs) are kept this long, for Last-Event-ID
+    # resumes and GET /webhooks/{id}/deliveries; then the dispatcher deletes them.
+    events_retention_days: int = Field(default=30, ge=1, le=3650)
 
     rate_limits_enabled: bool = True
     # Limits are `limits` strings ("10/15 minutes"). The default applies to every request,

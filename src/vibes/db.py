@@ -156,6 +156,8 @@ class Database:
         )
         # Reads run without BEGIN/COMMIT round trips: one statement, one snapshot.
         read_engine = _autocommit(self.engine, self.is_sqlite)
+        # For hot read paths that skip the ORM session: a Core connection, no transaction.
+        self.read_engine = read_engine
         self.replica_engines = [
             make_engine(url, pool_size=settings.database_pool_size)
             for url in settings.database_replica_urls

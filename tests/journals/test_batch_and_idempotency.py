@@ -7,12 +7,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from tests.factories import AuthedUser
 from tests.journals.conftest import API, count_journals, is_problem
 from vibes.db import Database
 from vibes.events.models import OutboxEvent
+from vibes.journals.schemas import JournalCreate
+from vibes.journals.service import Viewer, create_batch, new_ids
 from vibes.sync.models import Change
 
 
@@ -161,3 +164,33 @@ async def test_batch_with_idempotency_key_replays(
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert await count_journals(database) == 3
+
+
+def test_bulk_ids_are_ascending_unique_uuid7() -> None:
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    assert ids == sorted(ids)
+    assert {i.version for i in ids} == {7}
+    assert {i.variant for i in ids} == {uuid.RFC_4122}
+
+
+async def test_bulk_writes_roll_back_with_their_transaction(
+    alice: AuthedUser, database: Database
+) -> None:
+    items = [JournalCreate(title=f"t{i}", content="c", tags=["x"]) for i in range(20)]
+
+    class Boom(Exception):
+        pass
+
+    async def write_then_fail() -> None:
+        async with database.session_scope() as session:
+            ids = await create_batch(session, Viewer(user_id=alice.id), items)
+            assert len(ids) == 20
+            raise Boom()
+
+    with pytest.raises(Boom):
+        await write_then_fail()
+    assert await count_journals(database) == 0
+    async with database.read_sessionmaker() as session:
+        for model in (OutboxEvent, Change):
+            assert await session.scalar(select(func.count()).select_from(model)) == 0

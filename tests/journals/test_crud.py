@@ -318,6 +318,20 @@ async def test_revoked_session_cannot_read_even_on_the_one_query_path(
     assert is_problem(missing, 401)
 
 
+async def test_expired_session_cannot_read(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    entry = await create_entry(client, alice)
+    async with database.session_scope() as session:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == alice.session_id)
+            .values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert is_problem(await client.get(f"{API}/journals/{entry['id']}", headers=alice.headers), 401)
+    assert is_problem(await client.get(f"{API}/journals", headers=alice.headers), 401)
+
+
 async def test_no_token_is_401(client: httpx.AsyncClient) -> None:
     assert is_problem(await client.get(f"{API}/journals"), 401)
     assert is_problem(await client.get(f"{API}/journals/{uuid.uuid4()}"), 401)

@@ -51,6 +51,28 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run the dispatcher alone: fire due reminders, deliver events. Stops on SIGTERM/SIGINT
+    after the step in flight (run several on one PostgreSQL database to share the work)."""
+    import signal
+
+    from vibes.events.dispatcher import run_worker
+    from vibes.platform.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(main())
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Upgrade the database to REVISION (default: the newest)."""

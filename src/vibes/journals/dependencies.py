@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
+from vibes.db import Database
 from vibes.journals import service
 from vibes.journals.models import Journal
 from vibes.vault.access import UnlockHeader, unlocked_tags
@@ -37,3 +41,11 @@ async def get_owned_journal(
 
 
 OwnedJournal = Annotated[Journal, Depends(get_owned_journal)]
+
+
+@asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A Core connection without a transaction, for the one-statement hot reads."""
+    database: Database = request.app.state.database
+    async with database.read_engine.connect() as conn:
+        yield conn

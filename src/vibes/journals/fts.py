@@ -25,11 +25,12 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    String,
     Uuid,
+    bindparam,
     cast,
     column,
     func,
-    literal,
     literal_column,
     select,
     table,
@@ -100,17 +101,27 @@ def _pg_query(q: str) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(_PG_CONFIG, q)
 
 
-def match_condition(dialect: str, q: str) -> ColumnElement[bool]:
-    """True for entries whose title or content matches `q` (use inside a journals query)."""
+# An FTS5 query that matches nothing (an empty phrase), for input with no searchable word.
+NOTHING = '""'
+
+
+def match_value(dialect: str, q: str) -> str:
+    """The value of the `fts_query` parameter of `match_condition` for the user's `q`."""
     if dialect == "postgresql":
-        return _PG_DOCUMENT.op("@@")(_pg_query(q))
-    expression = fts5_query(q)
-    if expression is None:
-        return literal(False)
+        return q
+    return fts5_query(q) or NOTHING
+
+
+def match_condition(dialect: str) -> ColumnElement[bool]:
+    """True for entries whose title or content matches the `fts_query` bind parameter
+    (give it `match_value(dialect, q)`); for use inside a query on `journals`."""
+    param = bindparam("fts_query", type_=String())
+    if dialect == "postgresql":
+        return _PG_DOCUMENT.op("@@")(func.websearch_to_tsquery(_PG_CONFIG, param))
     matching = (
         select(_fts_ids.c.journal_id)
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
-        .where(_FTS_TABLE.op("MATCH")(expression))
+        .where(_FTS_TABLE.op("MATCH")(param))
     )
     return Journal.id.in_(matching)
 
@@ -165,41 +176,51 @@ def split_marks(marked: str) -> Snippet:
     return Snippet("".join(out), highlights)
 
 
+def highlight_words(text: str, words: Sequence[str]) -> Snippet:
+    """`text` with every case-insensitive occurrence of `words` highlighted."""
+    terms = sorted({w.casefold() for w in words if w}, key=len, reverse=True)
+    if not terms:
+        return Snippet(text, [])
+    pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
+    return Snippet(text, [(m.start(), m.end()) for m in pattern.finditer(text)])
+
+
 async def snippets(
     session: AsyncSession, q: str, journal_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Snippet]:
-    """A highlighted excerpt for each of these (already matched and visible) entries."""
+) -> dict[uuid.UUID, tuple[str, Snippet]]:
+    """Title and a highlighted excerpt for each of these (matched, visible) entries, in
+    one statement."""
     if not journal_ids:
         return {}
+    ids = list(journal_ids)
     if dialect_of(session) == "postgresql":
         options = (
             f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=12, '
             f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
         )
-        document = func.coalesce(Journal.title, "") + " \n " + func.coalesce(Journal.content, "")
         rows = await session.execute(
             select(
                 Journal.id,
+                Journal.title,
                 func.ts_headline(_PG_CONFIG, Journal.content, _pg_query(q), options),
-                func.ts_headline(_PG_CONFIG, document, _pg_query(q), options),
-            ).where(Journal.id.in_(list(journal_ids)))
+            ).where(Journal.id.in_(ids))
         )
-        result: dict[uuid.UUID, Snippet] = {}
-        for journal_id, content_mark, document_mark in rows:
-            # Prefer an excerpt of the content; fall back to one including the title when
-            # only the title matched.
-            chosen = content_mark if START in content_mark else document_mark
-            result[journal_id] = split_marks(chosen)
+        words = _WORD.findall(q)
+        result: dict[uuid.UUID, tuple[str, Snippet]] = {}
+        for journal_id, title, marked in rows:
+            # Only the title matched: show the title, highlighted.
+            snippet = split_marks(marked) if START in marked else highlight_words(title, words)
+            result[journal_id] = (title, snippet)
         return result
-    expression = fts5_query(q)
-    if expression is None:
-        return {}
+    expression = fts5_query(q) or NOTHING
     rows = await session.execute(
         select(
             _fts_ids.c.journal_id,
+            Journal.title,
             func.snippet(_FTS_TABLE, -1, START, STOP, ELLIPSIS, 24),
         )
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
-        .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(list(journal_ids)))
+        .join(Journal, Journal.id == _fts_ids.c.journal_id)
+        .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(ids))
     )
-    return {journal_id: split_marks(marked) for journal_id, marked in rows}
+    return {journal_id: (title, split_marks(marked)) for journal_id, title, marked in rows}

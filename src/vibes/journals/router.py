@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
 from vibes.errors import Unprocessable
 from vibes.journals import service
-from vibes.journals.dependencies import CurrentViewer, OwnedJournal
+from vibes.journals.dependencies import CurrentViewer, OwnedJournal, read_connection
 from vibes.journals.schemas import (
     JournalBatchCreate,
     JournalBatchCreated,
@@ -164,9 +164,9 @@ async def create_journals_batch(
     responses={200: {"model": JournalPage, "description": "A page of entries"}},
 )
 async def list_journals(
+    request: Request,
     claims: AccessToken,
     viewer: CurrentViewer,
-    db: DbSession,
     page: Page,
     tag: Annotated[
         list[str], Query(max_length=20, description="Repeatable; every tag must match.")
@@ -194,7 +194,8 @@ async def list_journals(
         mood_min=mood_min,
         mood_max=mood_max,
     )
-    items, cursor = await service.read_page(db, claims, viewer, filters, page)
+    async with read_connection(request) as conn:
+        items, cursor = await service.read_page(conn, claims, viewer, filters, page)
     return _json({"items": items, "next_cursor": cursor})
 
 
@@ -208,14 +209,15 @@ async def list_journals(
     },
 )
 async def get_journal(
+    request: Request,
     journal_id: uuid.UUID,
     claims: AccessToken,
     viewer: CurrentViewer,
-    db: DbSession,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     """One database round trip: the session check and the tags are in the same query."""
-    view = await service.read_one(db, claims, viewer, journal_id)
+    async with read_connection(request) as conn:
+        view = await service.read_one(conn, claims, viewer, journal_id)
     if if_none_match_hits(if_none_match, view["version"]):
         return not_modified(view["version"])
     return _json(view, headers={"ETag": etag_for(view["version"])})

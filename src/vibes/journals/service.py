@@ -9,16 +9,26 @@ They return JSON-ready dicts (see `render`) instead of ORM objects.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+import os
 import re
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
+    Integer,
     Select,
+    String,
     Subquery,
+    Table,
+    Uuid,
+    bindparam,
     exists,
     func,
     insert,
@@ -26,12 +36,12 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from vibes.accounts.models import AuthSession
-from vibes.accounts.sessions import session_alive_clause
 from vibes.accounts.tokens import AccessClaims
-from vibes.db import new_id, utcnow
+from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge, Unauthorized, Unprocessable
 from vibes.events.models import OutboxEvent
 from vibes.events.outbox import record_event
@@ -94,13 +104,23 @@ def visible_journals(viewer: Viewer) -> ColumnElement[bool]:
     404, exactly like a missing entry. Extending visibility means changing only this
     function (and how `Viewer` is built).
     """
-    owned = Journal.user_id == viewer.user_id
+    # Named parameters (values from `viewer_params`), so hot-path statements containing
+    # this condition can be built once and cached; elsewhere the values bound here apply.
+    owned = Journal.user_id == bindparam("viewer_user_id", viewer.user_id, type_=Uuid())
     if viewer.unlocked_secret_tag_ids:
-        return owned & (
-            Journal.secret_tag_id.is_(None)
-            | Journal.secret_tag_id.in_(sorted(viewer.unlocked_secret_tag_ids))
+        unlocked: BindParameter[Any] = bindparam(
+            "viewer_unlocked_ids", sorted(viewer.unlocked_secret_tag_ids), expanding=True
         )
+        return owned & (Journal.secret_tag_id.is_(None) | Journal.secret_tag_id.in_(unlocked))
     return owned & Journal.secret_tag_id.is_(None)
+
+
+def viewer_params(viewer: Viewer) -> dict[str, Any]:
+    """Execution parameters for a cached statement built with `visible_journals`."""
+    params: dict[str, Any] = {"viewer_user_id": viewer.user_id}
+    if viewer.unlocked_secret_tag_ids:
+        params["viewer_unlocked_ids"] = sorted(viewer.unlocked_secret_tag_ids)
+    return params
 
 
 def check_secret_tag(
@@ -183,12 +203,8 @@ def render_journal(
     secret_tag = None
     if secret is not None:
         unlocked, opened = secret
-        title, content, tags, secret_tag = (
-            opened.title,
-            opened.content,
-            list(opened.tags),
-            unlocked.ref,
-        )
+        title, content, tags = opened.title, opened.content, list(opened.tags)
+        secret_tag = unlocked.ref
     return render(
         id=journal.id,
         title=title,
@@ -267,11 +283,12 @@ _READ_COLUMNS = (
     Journal.mood_rating,
     Journal.word_count,
     Journal.secret_tag_id,
+    # NULL for public entries; what the vault decrypts for an unlocked secret entry.
+    Journal.ciphertext,
+    Journal.nonce,
     Journal.version,
     Journal.created_at,
     Journal.updated_at,
-    Journal.nonce,
-    Journal.ciphertext,
 )
 
 
@@ -297,14 +314,29 @@ def _split_tags(joined: str | None) -> list[str]:
     return sorted(joined.split(_TAG_SEPARATOR), key=tag_key)
 
 
-def _with_live_session(claims: AccessClaims, entries: Subquery, dialect: str) -> Select[Any]:
+def _live_session() -> ColumnElement[bool]:
+    """`accounts.sessions.session_alive_clause` with named parameters (`claims_session_id`,
+    `claims_user_id`, `now`), so the statements using it can be cached."""
+    return (
+        (AuthSession.id == bindparam("claims_session_id", type_=Uuid()))
+        & (AuthSession.user_id == bindparam("claims_user_id", type_=Uuid()))
+        & AuthSession.revoked_at.is_(None)
+        & (AuthSession.expires_at > bindparam("now", type_=UTCDateTime()))
+    )
+
+
+def _claims_params(claims: AccessClaims) -> dict[str, Any]:
+    return {
+        "claims_session_id": claims.session_id,
+        "claims_user_id": claims.user_id,
+        "now": utcnow(),
+    }
+
+
+def _with_live_session(entries: Subquery, dialect: str) -> Select[Any]:
     """`entries` LEFT JOINed to the token's live session row: no row at all means the
     session is dead (401); a row with NULL entry columns means no entry matched."""
-    alive = (
-        select(AuthSession.id.label("live_session_id"))
-        .where(session_alive_clause(claims))
-        .subquery("alive")
-    )
+    alive = select(AuthSession.id.label("live_session_id")).where(_live_session()).subquery("alive")
     return (
         select(alive.c.live_session_id, entries, _tag_names_of(dialect, entries.c.id))
         .select_from(alive)
@@ -340,24 +372,6 @@ def _session_dead() -> Unauthorized:
     return Unauthorized("The access token is invalid or has expired.")
 
 
-async def read_one(
-    session: AsyncSession, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
-) -> dict[str, Any]:
-    """One visible entry, rendered; 401 if the session is dead, 404 if not visible."""
-    entries = (
-        select(*_READ_COLUMNS)
-        .where(Journal.id == journal_id, visible_journals(viewer))
-        .subquery("entry")
-    )
-    stmt = _with_live_session(claims, entries, fts.dialect_of(session))
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        raise _session_dead()
-    if row.id is None:
-        raise NotFound()
-    return _view(row, viewer)
-
-
 @dataclass(frozen=True, slots=True)
 class JournalFilters:
     tags: Sequence[str] = ()
@@ -370,24 +384,153 @@ class JournalFilters:
     mood_max: int | None = None
 
 
-def filter_conditions(
-    viewer: Viewer, filters: JournalFilters, dialect: str
-) -> list[ColumnElement[bool]]:
-    conditions = [visible_journals(viewer)]
-    for key in sorted({tag_key(name) for name in filters.tags}):
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Everything that changes the SQL of a read (but not its parameter values)."""
+
+    dialect: str
+    unlocked: bool
+    one: bool = False
+    tags: int = 0
+    q: bool = False
+    date_from: bool = False
+    date_to: str = ""  # "", "<=" or "<"
+    mood_min: bool = False
+    mood_max: bool = False
+    cursor: bool = False
+
+
+# Statements are built once per shape: building SQLAlchemy statements (subqueries above
+# all) costs more CPU than the database needs to answer a primary-key lookup.
+@functools.lru_cache(maxsize=512)
+def _read_statement(shape: _Shape) -> Select[Any]:
+    placeholder = Viewer(
+        user_id=uuid.UUID(int=0),
+        unlocked_secret_tag_ids=frozenset({uuid.UUID(int=0)}) if shape.unlocked else frozenset(),
+    )
+    conditions = [visible_journals(placeholder)]
+    if shape.one:
+        conditions.append(Journal.id == bindparam("journal_id", type_=Uuid()))
+        entries = select(*_READ_COLUMNS).where(*conditions).subquery("entry")
+        return _with_live_session(entries, shape.dialect)
+    for i in range(shape.tags):
         conditions.append(
             exists(
                 select(JournalTag.tag_id)
                 .join(Tag, Tag.id == JournalTag.tag_id)
                 .where(
                     JournalTag.journal_id == Journal.id,
-                    Tag.user_id == viewer.user_id,
-                    Tag.name_key == key,
+                    Tag.user_id == Journal.user_id,
+                    Tag.name_key == bindparam(f"tag_{i}", type_=String()),
                 )
             )
         )
+    if shape.q:
+        conditions.append(fts.match_condition(shape.dialect))
+    if shape.date_from:
+        conditions.append(Journal.entry_date >= bindparam("date_from", type_=UTCDateTime()))
+    if shape.date_to == "<":
+        conditions.append(Journal.entry_date < bindparam("date_to", type_=UTCDateTime()))
+    elif shape.date_to == "<=":
+        conditions.append(Journal.entry_date <= bindparam("date_to", type_=UTCDateTime()))
+    if shape.mood_min:
+        conditions.append(Journal.mood_rating >= bindparam("mood_min", type_=Integer()))
+    if shape.mood_max:
+        conditions.append(Journal.mood_rating <= bindparam("mood_max", type_=Integer()))
+    if shape.cursor:
+        conditions.append(ENTRIES.after_template())
+    entries = (
+        select(*_READ_COLUMNS)
+        .where(*conditions)
+        .order_by(*ENTRIES.order_by())
+        .limit(bindparam("page_limit", type_=Integer()))
+        .subquery("page")
+    )
+    return _with_live_session(entries, shape.dialect).order_by(
+        entries.c.entry_date.desc(), entries.c.id.desc()
+    )
+
+
+async def read_one(
+    conn: AsyncConnection, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
+) -> dict[str, Any]:
+    """One visible entry, rendered; 401 if the session is dead, 404 if not visible.
+
+    Takes a Core connection (see `Database.read_engine`), not an ORM session: this is the
+    hottest read, and the session's bookkeeping would cost more than the query itself.
+    """
+    shape = _Shape(
+        dialect=conn.dialect.name, unlocked=bool(viewer.unlocked_secret_tag_ids), one=True
+    )
+    params = {**viewer_params(viewer), **_claims_params(claims), "journal_id": journal_id}
+    row = (await conn.execute(_read_statement(shape), params)).first()
+    if row is None:
+        raise _session_dead()
+    if row.id is None:
+        raise NotFound()
+    return _view(row, viewer)
+
+
+async def read_page(
+    conn: AsyncConnection,
+    claims: AccessClaims,
+    viewer: Viewer,
+    filters: JournalFilters,
+    page: PageParams,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of visible entries, newest `entry_date` first, in one statement (on a Core
+    connection, like `read_one`)."""
+    dialect = conn.dialect.name
+    tag_keys = sorted({tag_key(name) for name in filters.tags})
+    params: dict[str, Any] = {
+        **viewer_params(viewer),
+        **_claims_params(claims),
+        "page_limit": page.limit + 1,
+    }
+    params.update({f"tag_{i}": key for i, key in enumerate(tag_keys)})
     if filters.q:
-        conditions.append(fts.match_condition(dialect, filters.q))
+        params["fts_query"] = fts.match_value(dialect, filters.q)
+    if page.cursor is not None:
+        params.update(ENTRIES.cursor_params(page.cursor))
+    for name in ("date_from", "date_to", "mood_min", "mood_max"):
+        if getattr(filters, name) is not None:
+            params[name] = getattr(filters, name)
+    shape = _Shape(
+        dialect=dialect,
+        unlocked=bool(viewer.unlocked_secret_tag_ids),
+        tags=len(tag_keys),
+        q=bool(filters.q),
+        date_from=filters.date_from is not None,
+        date_to="" if filters.date_to is None else ("<" if filters.date_to_exclusive else "<="),
+        mood_min=filters.mood_min is not None,
+        mood_max=filters.mood_max is not None,
+        cursor=page.cursor is not None,
+    )
+    rows = (await conn.execute(_read_statement(shape), params)).all()
+    if not rows:
+        raise _session_dead()
+    found: list[tuple[Any, SecretContent | None]] = [
+        (row, None) for row in rows if row.id is not None
+    ]
+    if viewer.secret_tags and (filters.tags or filters.q):
+        # The tag links and the index hold nothing of secret entries: match the unlocked
+        # tags' entries in memory and merge them into the page, in the same order.
+        found += await _secret_matches(conn, viewer, filters, page)
+        found.sort(key=lambda item: (item[0].entry_date, item[0].id), reverse=True)
+        found = found[: page.limit + 1]
+    items, cursor = ENTRIES.split(found, page, lambda item: (item[0].entry_date, item[0].id))
+    return [_view(row, viewer, opened) for row, opened in items], cursor
+
+
+async def _secret_matches(
+    conn: AsyncConnection, viewer: Viewer, filters: JournalFilters, page: PageParams
+) -> list[tuple[Any, SecretContent]]:
+    """Up to limit + 1 unlocked secret entries after the cursor that match the tag and
+    full-text filters, decrypted (the other filters are applied by the database)."""
+    conditions = [
+        visible_journals(viewer),
+        Journal.secret_tag_id.in_(sorted(viewer.secret_tags)),
+    ]
     if filters.date_from is not None:
         conditions.append(Journal.entry_date >= filters.date_from)
     if filters.date_to is not None:
@@ -399,63 +542,13 @@ def filter_conditions(
         conditions.append(Journal.mood_rating >= filters.mood_min)
     if filters.mood_max is not None:
         conditions.append(Journal.mood_rating <= filters.mood_max)
-    return conditions
-
-
-async def read_page(
-    session: AsyncSession,
-    claims: AccessClaims,
-    viewer: Viewer,
-    filters: JournalFilters,
-    page: PageParams,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of visible entries, newest `entry_date` first, in one statement."""
-    dialect = fts.dialect_of(session)
-    entries = ENTRIES.apply(
-        select(*_READ_COLUMNS).where(*filter_conditions(viewer, filters, dialect)), page
-    ).subquery("page")
-    stmt = _with_live_session(claims, entries, dialect).order_by(
-        entries.c.entry_date.desc(), entries.c.id.desc()
-    )
-    rows = (await session.execute(stmt)).all()
-    if not rows:
-        raise _session_dead()
-    found: list[tuple[Any, SecretContent | None]] = [
-        (row, None) for row in rows if row.id is not None
-    ]
-    if viewer.secret_tags and (filters.tags or filters.q):
-        # The tag links and the index hold nothing of secret entries: match the unlocked
-        # tags' entries in memory and merge them into the page, in the same order.
-        found += await _secret_matches(session, viewer, filters, page)
-        found.sort(key=lambda item: (item[0].entry_date, item[0].id), reverse=True)
-        found = found[: page.limit + 1]
-    items, cursor = ENTRIES.split(found, page, lambda item: (item[0].entry_date, item[0].id))
-    return [_view(row, viewer, opened) for row, opened in items], cursor
-
-
-async def _secret_matches(
-    session: AsyncSession, viewer: Viewer, filters: JournalFilters, page: PageParams
-) -> list[tuple[Any, SecretContent]]:
-    """Up to limit + 1 unlocked secret entries after the cursor that match the tag and
-    full-text filters, decrypted (the other filters are applied by the database)."""
-    plain = JournalFilters(
-        date_from=filters.date_from,
-        date_to=filters.date_to,
-        date_to_exclusive=filters.date_to_exclusive,
-        mood_min=filters.mood_min,
-        mood_max=filters.mood_max,
-    )
-    stmt = ENTRIES.apply(
-        select(*_READ_COLUMNS).where(
-            *filter_conditions(viewer, plain, fts.dialect_of(session)),
-            Journal.secret_tag_id.in_(sorted(viewer.secret_tags)),
-        ),
-        page,
-    ).limit(None)
+    if page.cursor is not None:
+        conditions.append(ENTRIES.after(ENTRIES.decode(page.cursor)))
+    stmt = select(*_READ_COLUMNS).where(*conditions).order_by(*ENTRIES.order_by())
     wanted_tags = {tag_key(name) for name in filters.tags}
     query = parse_query(filters.q) if filters.q else None
     matches: list[tuple[Any, SecretContent]] = []
-    for row in (await session.execute(stmt)).all():
+    for row in (await conn.execute(stmt)).all():
         _, opened = reveal(viewer, row)
         if not wanted_tags <= {tag_key(name) for name in opened.tags}:
             continue
@@ -550,11 +643,51 @@ async def create_journal(
     return render_journal(journal, tags)
 
 
+def new_ids(count: int) -> list[uuid.UUID]:
+    """`count` UUIDv7s at once (one clock read, one `urandom`), in ascending order:
+    the millisecond timestamp, then a 12-bit sequence number, then 62 random bits."""
+    ms = time.time_ns() // 1_000_000
+    randomness = os.urandom(8 * count)
+    mask = (1 << 62) - 1
+    ids = []
+    for i in range(count):
+        tail = int.from_bytes(randomness[8 * i : 8 * i + 8], "big") & mask
+        stamp = ms + (i >> 12)  # a 4097th id moves on to the next millisecond
+        value = (stamp << 80) | (0x7 << 76) | ((i & 0xFFF) << 64) | (0b10 << 62) | tail
+        ids.append(uuid.UUID(int=value))
+    return ids
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction.
+
+    PostgreSQL: binary COPY on the session's own asyncpg connection (same transaction,
+    no per-parameter processing in Python); elsewhere a multi-row Core INSERT.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), rows)
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # COPY must not run outside the unit of work: let SQLAlchemy open it first.
+        await session.execute(select(literal(1)))
+    columns = list(rows[0])
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = [
+        tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns) for row in rows
+    ]
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
 async def create_batch(
     session: AsyncSession, viewer: Viewer, items: Sequence[JournalCreate]
 ) -> list[uuid.UUID]:
     """Create many entries in the caller's transaction: all of them or (on any error)
-    none. Bulk statements per table instead of one ORM object per row; the change-log and
+    none. Bulk writes per table instead of one ORM object per row; the change-log and
     outbox rows are the same ones `record_change`/`record_event` write. Secret items
     (unlocked tags only) are sealed as in `create_journal`: no links, no events."""
     vaults = [
@@ -565,7 +698,7 @@ async def create_batch(
         check_content_size(item.content)
     now = utcnow()
     user_id = viewer.user_id
-    ids = [new_id() for _ in items]
+    ids = new_ids(len(items))
     rows = []
     for journal_id, item, unlocked in zip(ids, items, vaults, strict=True):
         row: dict[str, Any] = {
@@ -596,7 +729,7 @@ async def create_batch(
             )
             row.update(secret_tag_id=unlocked.id, title="", content="")
         rows.append(row)
-    await session.execute(insert(Journal), rows)
+    await bulk_insert(session, cast(Table, Journal.__table__), rows)
     public = [
         journal_id for journal_id, unlocked in zip(ids, vaults, strict=True) if unlocked is None
     ]
@@ -609,11 +742,13 @@ async def create_batch(
             if unlocked is None
         ],
     )
-    await session.execute(
-        insert(Change),
+    change_ids = new_ids(len(ids))
+    await bulk_insert(
+        session,
+        cast(Table, Change.__table__),
         [
             {
-                "id": new_id(),
+                "id": change_id,
                 "user_id": user_id,
                 "kind": "journal",
                 "entity_id": journal_id,
@@ -623,26 +758,26 @@ async def create_batch(
                 "created_at": now,
                 "updated_at": now,
             }
-            for journal_id, unlocked in zip(ids, vaults, strict=True)
+            for change_id, journal_id, unlocked in zip(change_ids, ids, vaults, strict=True)
         ],
     )
-    if public:
-        await session.execute(
-            insert(OutboxEvent),
-            [
-                {
-                    "id": new_id(),
-                    "user_id": user_id,
-                    "type": "journal.created",
-                    "data": _event_data(journal_id, 1),
-                    "dedupe_key": None,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for journal_id in public
-            ],
-        )
+    event_ids = new_ids(len(public))
+    await bulk_insert(
+        session,
+        cast(Table, OutboxEvent.__table__),
+        [
+            {
+                "id": event_id,
+                "user_id": user_id,
+                "type": "journal.created",
+                "data": _event_data(journal_id, 1),
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for event_id, journal_id in zip(event_ids, public, strict=True)
+        ],
+    )
     return ids
 
 

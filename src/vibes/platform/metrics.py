@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter(
     "vibes_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -13,6 +13,25 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request",
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# The dispatcher's figures: how late events reach each channel, how deliveries end, and
+# how much work is waiting.
+DISPATCH_LAG = Histogram(
+    "vibes_dispatch_lag_seconds",
+    "From the instant an event was due (a reminder's fire time) to its delivery",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 3600),
+)
+DELIVERIES = Counter(
+    "vibes_deliveries_total",
+    "Delivery attempts by channel and outcome",
+    ["channel", "outcome"],
+)
+QUEUE_DEPTH = Gauge(
+    "vibes_dispatch_queue_depth",
+    "Work waiting for the dispatcher: due reminders, undispatched events, pending deliveries",
+    ["queue"],
 )
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
-from sqlalchemy import Select, and_, false, literal, or_, tuple_
+from sqlalchemy import Select, and_, bindparam, false, literal, or_, tuple_
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -166,8 +166,22 @@ class Keyset:
 
     def after(self, values: Sequence[KeyValue]) -> ColumnElement[bool]:
         """Rows strictly after `values` in this order."""
+        typed = [literal(v, type_=c.column.type) for v, c in zip(values, self.columns, strict=True)]
+        return self._after(typed)
+
+    def after_template(self, prefix: str = "cursor") -> ColumnElement[bool]:
+        """`after` with named bind parameters (`cursor_0`, `cursor_1`, …), for statements
+        built once and executed many times; values come from `cursor_params`."""
+        return self._after(
+            [bindparam(f"{prefix}_{i}", type_=c.column.type) for i, c in enumerate(self.columns)]
+        )
+
+    def cursor_params(self, cursor: str, prefix: str = "cursor") -> dict[str, KeyValue]:
+        """Execution parameters for `after_template`, decoded from `cursor` (or 422)."""
+        return {f"{prefix}_{i}": v for i, v in enumerate(self.decode(cursor))}
+
+    def _after(self, typed: Sequence[ColumnElement[Any]]) -> ColumnElement[bool]:
         cols = self.columns
-        typed = [literal(v, type_=c.column.type) for v, c in zip(values, cols, strict=True)]
         same_direction = len({c.descending for c in cols}) == 1
         if same_direction and not any(c.nullable for c in cols) and len(cols) > 1:
             # A row-value comparison lets PostgreSQL walk the (…, key, id) index directly.

@@ -2,6 +2,171 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.platform.concurrency import (
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    check_if_match,
+    etag_for,
+    if_none_match_hits,
+    not_modified,
+)
+from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
+from vibes.platform.pagination import KeyColumn, Keyset, Page
+from vibes.reminders import service
+from vibes.reminders.models import Reminder
+from vibes.reminders.schemas import (
+    ReminderCreate,
+    ReminderPage,
+    ReminderRead,
+    ReminderUpdate,
+    SnoozeRequest,
+    dump,
+)
+
+router = APIRouter(prefix="/reminders", tags=["reminders"])
+
+REMINDERS = Keyset(
+    "reminders",
+    KeyColumn(service.sort_key_column(), dt.datetime, descending=False),
+    KeyColumn(Reminder.id.expression, uuid.UUID, descending=False),
+)
+
+
+async def owned_reminder(
+    reminder_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal
+) -> Reminder:
+    """The current user's reminder, or 404 exactly like a missing one."""
+    return await service.get_reminder(db, principal.user_id, reminder_id)
+
+
+OwnedReminder = Annotated[Reminder, Depends(owned_reminder)]
+
+
+def _answer(reminder: Reminder, status_code: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        dump(reminder),
+        status_code=status_code,
+        headers={"ETag": etag_for(reminder.version), **headers},
+    )
+
+
+@router.post("", status_code=201, response_model=ReminderRead)
+async def create_reminder(
+    request: Request,
+    body: ReminderCreate,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Create a reminder. A bad RRULE or time zone is a 422 that says what is wrong."""
+
+    async def produce() -> Response:
+        reminder = await service.create_reminder(db, principal.user_id, body)
+        return _answer(reminder, 201, Location=f"{request.url.path}/{reminder.id}")
+
+    return await idempotent(
+        db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
+    )
+
+
+@router.get("", response_model=ReminderPage)
+async def list_reminders(
+    db: DbSession,
+    principal: CurrentPrincipal,
+    page: Page,
+    status: Literal["pending", "completed", "all"] = "pending",
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: Annotated[AwareDatetime | None, Query()] = None,
+) -> ReminderPage:
+    """By `next_fire_at` (soonest first; fired or completed ones, with none, last).
+    `from`/`to` bound `next_fire_at` (from inclusive, to exclusive)."""
+    stmt = REMINDERS.apply(
+        service.list_query(principal.user_id, status=status, from_=from_, to=to), page
+    )
+    rows = (await db.scalars(stmt)).all()
+    items, next_cursor = REMINDERS.split(rows, page, service.sort_key)
+    return ReminderPage(
+        items=[ReminderRead.model_validate(r) for r in items], next_cursor=next_cursor
+    )
+
+
+@router.get("/{reminder_id}", response_model=ReminderRead)
+async def get_reminder(
+    reminder: OwnedReminder, if_none_match: IfNoneMatchHeader = None
+) -> Response:
+    if if_none_match_hits(if_none_match, reminder.version):
+        return not_modified(reminder.version)
+    return _answer(reminder)
+
+
+@router.patch("/{reminder_id}", response_model=ReminderRead)
+async def update_reminder(
+    reminder: OwnedReminder,
+    body: ReminderUpdate,
+    db: DbSession,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    check_if_match(if_match, reminder.version)
+    await service.update_reminder(db, reminder, body)
+    return _answer(reminder)
+
+
+@router.delete("/{reminder_id}", status_code=204)
+async def delete_reminder(
+    reminder: OwnedReminder, db: DbSession, if_match: IfMatchHeader = None
+) -> Response:
+    check_if_match(if_match, reminder.version)
+    await service.delete_reminder(db, reminder)
+    return Response(status_code=204)
+
+
+@router.post("/{reminder_id}/complete", response_model=ReminderRead)
+async def complete_reminder(
+    request: Request,
+    reminder: OwnedReminder,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Done with this occurrence: a recurring reminder moves to its next one."""
+
+    async def produce() -> Response:
+        check_if_match(if_match, reminder.version)
+        await service.complete_reminder(db, reminder)
+        return _answer(reminder)
+
+    return await idempotent(
+        db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
+    )
+
+
+@router.post("/{reminder_id}/snooze", response_model=ReminderRead)
+async def snooze_reminder(
+    request: Request,
+    reminder: OwnedReminder,
+    body: SnoozeRequest,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Delay this occurrence (`until` an instant, or by `minutes`); later ones keep their time."""
+
+    async def produce() -> Response:
+        check_if_match(if_match, reminder.version)
+        await service.snooze_reminder(db, reminder, until=body.until, minutes=body.minutes)
+        return _answer(reminder)
+
+    return await idempotent(
+        db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
+    )

@@ -151,13 +151,6 @@ def _tag_ranks(
     )
 
 
-def _highlight_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
-    if not words:
-        return []
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.I)
-    return [(m.start(), m.end()) for m in pattern.finditer(text)]
-
-
 def _excerpt(text: str, words: Sequence[str]) -> fts.Snippet:
     """A window of `text` around the first match, with the matches marked."""
     lowered = text.casefold()
@@ -167,7 +160,7 @@ def _excerpt(text: str, words: Sequence[str]) -> fts.Snippet:
     prefix = fts.ELLIPSIS if start > 0 else ""
     suffix = fts.ELLIPSIS if start + SNIPPET_CHARS < len(text) else ""
     body = prefix + window + suffix
-    return fts.Snippet(body, _highlight_words(body, words))
+    return fts.highlight_words(body, words)
 
 
 async def search(
@@ -291,27 +284,22 @@ async def _decorate(
         else:
             ids[row.type].append(row.id)
     if ids["journal"]:
-        found = await session.execute(
-            select(Journal.id, Journal.title).where(Journal.id.in_(ids["journal"]))
-        )
-        titles: dict[uuid.UUID, str] = dict(found.all())
         cut = await fts.snippets(session, q, ids["journal"])
         for journal_id in ids["journal"]:
-            title = titles.get(journal_id, "")
-            texts[journal_id] = (title, cut.get(journal_id, fts.Snippet(title, [])))
+            texts[journal_id] = cut.get(journal_id, ("", fts.Snippet("", [])))
     if ids["reminder"]:
         for reminder_id, title, notes in await session.execute(
             select(Reminder.id, Reminder.title, Reminder.notes).where(
                 Reminder.id.in_(ids["reminder"])
             )
         ):
-            source = notes if notes and _highlight_words(notes, words) else title
+            source = notes if notes and fts.highlight_words(notes, words).highlights else title
             texts[reminder_id] = (title, _excerpt(source, words))
     if ids["tag"]:
         for tag_id, name in await session.execute(
             select(Tag.id, Tag.name).where(Tag.id.in_(ids["tag"]))
         ):
-            texts[tag_id] = (name, fts.Snippet(name, _highlight_words(name, words)))
+            texts[tag_id] = (name, fts.highlight_words(name, words))
     hits = []
     for row in rows:
         title, snippet = texts.get(row.id, ("", fts.Snippet("", [])))

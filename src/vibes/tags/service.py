@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,7 @@ def _dialect_insert(session: AsyncSession) -> Any:
 def unique_names(names: Iterable[str]) -> list[str]:
     """Cleaned names, one per key, in first-seen order and spelling."""
     seen: dict[str, str] = {}
-    for raw in names:
+    for raw in dict.fromkeys(names):  # distinct, first-seen order
         name = clean_tag_name(raw)
         seen.setdefault(tag_key(name), name)
     return list(seen.values())
@@ -106,10 +106,12 @@ async def link_tags(
     if not all_names:
         return result
     ids = await ensure_tags(session, user_id, all_names)
+    # A batch repeats a few names many times: clean and fold each distinct name once.
+    keys = {name: tag_key(name) for name in set(all_names)}
     now = utcnow()
     rows = []
     for journal_id, names in links:
-        for key in sorted({tag_key(name) for name in names}):
+        for key in sorted({keys[name] for name in names}):
             tag_id, stored_name = ids[key]
             result[journal_id].append(stored_name)
             rows.append(
@@ -121,8 +123,7 @@ async def link_tags(
                     "updated_at": now,
                 }
             )
-    if rows:
-        await session.execute(insert(JournalTag), rows)
+    await journal_service.bulk_insert(session, cast(Table, JournalTag.__table__), rows)
     return result
 
 

@@ -1,0 +1,222 @@
+"""Dispatcher benchmark: N reminders due at the same second, delivered by `vibes worker`s.
+
+Each reminder goes to a signed webhook on a loopback receiver in this process; the figures
+are reminders delivered per second (from the due instant to the last delivery) and the
+due-to-delivered lag (p50, p99, max) as the receiver saw it.
+
+    python bench/dispatcher_bench.py                                  # SQLite, 1 worker
+    python bench/dispatcher_bench.py --database-url postgresql+asyncpg://postgres@127.0.0.1/bench \
+        --workers 3 --reminders 5000
+
+The PostgreSQL database must exist; it is migrated and its tables emptied first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import delete, func, select
+from starlette.types import Receive, Scope, Send
+
+import vibes.models  # noqa: F401 - every table mapped
+from vibes import migrations
+from vibes.accounts.models import User
+from vibes.config import Settings
+from vibes.db import Base, Database, new_id, utcnow
+from vibes.events.channels import new_webhook_secret
+from vibes.events.models import Delivery, OutboxEvent, Webhook
+from vibes.reminders.models import Reminder
+
+
+class Receiver:
+    def __init__(self, expected: int) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        headers = dict(scope["headers"])
+        self.arrivals.setdefault(headers[b"webhook-id"].decode(), time.time())
+        if len(self.arrivals) >= self.expected:
+            self.done.set()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def wait_dispatched(database: Database, total: int) -> None:
+    while True:
+        async with database.read_sessionmaker() as s:
+            done = await s.scalar(
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.type == "reminder.due", OutboxEvent.dispatched_at.is_not(None))
+            )
+        if done >= total:
+            return
+        await asyncio.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def seed(
+    database: Database, url: str | None, reminders: int, users: int, due: dt.datetime
+) -> None:
+    async with database.session_scope() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            await s.execute(delete(table))
+    per_user = reminders // users
+    for u in range(users):
+        async with database.session_scope() as s:
+            user = User(
+                id=new_id(),
+                email=f"bench{u}@example.com",
+                email_key=f"bench{u}@example.com",
+                password_hash="x",
+                timezone="UTC",
+            )
+            s.add(user)
+            await s.flush()
+            if url is not None:
+                s.add(
+                    Webhook(
+                        user_id=user.id,
+                        url=url,
+                        events=["reminder.due"],
+                        secret=new_webhook_secret(),
+                        is_active=True,
+                    )
+                )
+            s.add_all(
+                Reminder(
+                    user_id=user.id,
+                    title=f"r{i}",
+                    priority=2,
+                    remind_at=due,
+                    timezone="UTC",
+                    occurrence_at=due,
+                    next_fire_at=due,
+                    is_completed=False,
+                )
+                for i in range(per_user)
+            )
+
+
+async def main(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="vibes-bench-"))
+    database_url = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'vibes.db'}"
+    workers = args.workers if not database_url.startswith("sqlite") else 1
+    await migrations.upgrade(database_url)
+    settings = Settings(_env_file=None, database_url=database_url, data_dir=data_dir)  # type: ignore[call-arg]
+    database = Database(settings)
+
+    total = args.reminders - args.reminders % args.users
+    receiver = Receiver(total)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(receiver, host="127.0.0.1", port=port, lifespan="off", log_level="error")
+    )
+    serve = asyncio.create_task(server.serve())
+    await asyncio.sleep(0.5)  # uvicorn binds its socket within milliseconds
+    due = utcnow().replace(microsecond=0) + dt.timedelta(seconds=args.lead)
+    hook_url = f"http://127.0.0.1:{port}/hook" if args.channel == "webhook" else None
+    await seed(database, hook_url, total, args.users, due)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
+    env.update(
+        VIBES_DATABASE_URL=database_url,
+        VIBES_DATA_DIR=str(data_dir),
+        VIBES_WEBHOOKS_ALLOW_PRIVATE="1",
+        VIBES_DISPATCHER_POLL_SECONDS=str(args.poll),
+        VIBES_DISPATCHER_BATCH_SIZE=str(args.batch),
+        VIBES_LOG_LEVEL="WARNING",
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "vibes.cli.main", "worker", env=env
+        )
+        for _ in range(workers)
+    ]
+    try:
+        with contextlib.suppress(TimeoutError):
+            if args.channel == "webhook":
+                await asyncio.wait_for(receiver.done.wait(), args.lead + args.timeout)
+            else:
+                await asyncio.wait_for(wait_dispatched(database, total), args.lead + args.timeout)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            await asyncio.wait_for(proc.wait(), 30)
+        server.should_exit = True
+        await serve
+
+    async with database.read_sessionmaker() as s:
+        succeeded = await s.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.status == "succeeded")
+        )
+        dispatched = (
+            await s.scalars(
+                select(OutboxEvent.dispatched_at).where(
+                    OutboxEvent.type == "reminder.due", OutboxEvent.dispatched_at.is_not(None)
+                )
+            )
+        ).all()
+    await database.dispose()
+
+    due_ts = due.timestamp()
+    if args.channel == "webhook":
+        arrivals = list(receiver.arrivals.values())
+    else:
+        # Published to the live stream just before dispatched_at is written.
+        arrivals = [d.timestamp() for d in dispatched if d is not None]
+    lags = sorted(max(0.0, t - due_ts) for t in arrivals)
+    if not lags:
+        print("nothing delivered")
+        return
+    span = max(lags[-1], 1e-9)
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    print(f"backend              {backend}, {workers} worker process(es), batch {args.batch}")
+    channel = "1 webhook each" if args.channel == "webhook" else "live stream only"
+    print(f"reminders due        {total} at the same second ({args.users} users, {channel})")
+    print(f"delivered            {len(lags)} (Delivery rows succeeded: {succeeded})")
+    print(f"throughput           {len(lags) / span:,.0f} reminders delivered per second")
+    print(f"lag p50 / p99 / max  {statistics.median(lags):.3f} s / {p99:.3f} s / {lags[-1]:.3f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--reminders", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--lead", type=float, default=5.0, help="seconds until they are due")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--channel",
+        choices=["webhook", "stream"],
+        default="webhook",
+        help="webhook: signed POSTs to a loopback receiver; stream: fire and publish only",
+    )
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,146 @@
+"""The channels an event leaves by: signed webhooks and email (the live stream is broker.py).
+
+Each send makes one attempt and reports its outcome; retries are the dispatcher's business.
+No database work happens here, so no transaction is held open across the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import time
+from base64 import b64encode
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from standardwebhooks import Webhook as StandardWebhook
+
+from vibes import __version__
+from vibes.config import Settings
+from vibes.events.models import OutboxEvent
+from vibes.events.netguard import DestinationRefused, resolve
+from vibes.platform.mail import send_mail
+
+USER_AGENT = f"Vibes-Webhooks/{__version__}"
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: "whsec_" and 32 random bytes in base64."""
+    return "whsec_" + b64encode(secrets.token_bytes(32)).decode()
+
+
+def event_payload(event: OutboxEvent) -> dict[str, Any]:
+    """The thin document every channel sees: ids and metadata, never an entry's text."""
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "created_at": event.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "data": event.data,
+    }
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    # The receiver said the hook is gone (410): disable it, retry nothing.
+    gone: bool = False
+    # A failure that no retry can fix.
+    permanent: bool = False
+
+
+def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt."""
+    signature = StandardWebhook(secret).sign(msg_id, at, body)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+async def send_webhook(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    url: str,
+    secret: str,
+    msg_id: str,
+    body: str,
+) -> Outcome:
+    """POST one signed event to `url`, connecting to the address vetted just now."""
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    try:
+        destination = await resolve(url, allow_private=settings.webhooks_allow_private)
+    except DestinationRefused as exc:
+        return Outcome(ok=False, error=str(exc), duration_ms=elapsed())
+    original = httpx.URL(url)
+    # Connect to the vetted address (no second DNS lookup to rebind), keep the name for
+    # the Host header and for TLS (SNI and certificate checks).
+    target = original.copy_with(host=str(destination.addresses[0]))
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "host": original.netloc.decode("ascii"),
+        **sign_headers(secret, msg_id=msg_id, body=body, at=dt.datetime.now(dt.UTC)),
+    }
+    extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
+    timeout = settings.webhook_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            request = client.build_request(
+                "POST", target, content=body.encode(), headers=headers, extensions=extensions
+            )
+            # Streamed and never read: a receiver cannot make us download a large body.
+            response = await client.send(request, follow_redirects=False, stream=True)
+            await response.aclose()
+    except TimeoutError:
+        return Outcome(ok=False, error=f"timed out after {timeout:g} s", duration_ms=elapsed())
+    except httpx.HTTPError as exc:
+        return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:500], duration_ms=elapsed())
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(ok=True, status_code=status, duration_ms=elapsed())
+    if status == 410:
+        return Outcome(
+            ok=False,
+            status_code=status,
+            error="receiver answered 410 Gone",
+            gone=True,
+            permanent=True,
+            duration_ms=elapsed(),
+        )
+    error = "redirect not followed" if 300 <= status < 400 else f"HTTP {status}"
+    return Outcome(ok=False, status_code=status, error=error, duration_ms=elapsed())
+
+
+async def send_email(settings: Settings, *, to: str, subject: str, body: str) -> Outcome:
+    started = time.perf_counter()
+    try:
+        sent = await send_mail(settings, to=to, subject=subject, body=body)
+    except Exception as exc:
+        # aiosmtplib raises its own errors and OSError subclasses; every one is retried.
+        return Outcome(
+            ok=False,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+    duration = int((time.perf_counter() - started) * 1000)
+    if not sent:
+        return Outcome(
+            ok=False, error="SMTP is not configured", permanent=True, duration_ms=duration
+        )
+    return Outcome(ok=True, duration_ms=duration)

@@ -1,0 +1,223 @@
+"""Recurrence: RFC 5545 RRULEs (python-dateutil) expanded on local wall time in an IANA zone.
+
+Occurrences are computed on naive local times and only then turned into UTC instants, so
+"every day at 21:00" in Europe/Berlin is 21:00 local on both sides of a DST change (20:00
+UTC in winter, 19:00 UTC in summer), which an expansion in UTC would get wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from dateutil.rrule import rrule, rrulestr
+
+SHORTHANDS = {
+    "daily": "FREQ=DAILY",
+    "weekdays": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+    "weekends": "FREQ=WEEKLY;BYDAY=SA,SU",
+    "weekly": "FREQ=WEEKLY",
+    "monthly": "FREQ=MONTHLY",
+}
+# Expansion walks from the reminder's start, so very fine rules would cost CPU per step.
+_REFUSED_FREQS = {"SECONDLY", "MINUTELY"}
+_UNTIL_UTC = re.compile(r"^(\d{8}T\d{6})Z$")
+# How far back of a local time an expansion starts, so an instant inside a repeated
+# (fall-back) hour still finds the occurrence that follows it.
+_LOOKBACK = dt.timedelta(hours=3)
+# A rule with no occurrence this far ahead counts as finished; it also keeps a rule that
+# never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) from scanning until the year 9999.
+_HORIZON = dt.timedelta(days=366 * 10)
+
+
+class RecurrenceError(ValueError):
+    """A rule or zone the API refuses; the message is shown to the user as is."""
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    # The host's own alias files are not zones a user can mean.
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The IANA zone called `name`, or a RecurrenceError saying what is accepted."""
+    # Only names of the IANA database: never a path, never the host's "localtime".
+    if name not in _zone_names():
+        raise RecurrenceError(f"Unknown time zone {name!r}: use an IANA name like 'Europe/Berlin'.")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # pragma: no cover - listed above
+        raise RecurrenceError(f"Unknown time zone {name!r}.") from None
+
+
+def to_local(instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """The naive wall-clock time of a UTC instant in `zone`."""
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def to_instant(local: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """The UTC instant of a naive wall-clock time in `zone`.
+
+    A time that falls in a spring-forward gap is read with the offset before the change
+    (02:30 becomes 03:30 summer time); a repeated fall-back time takes its first instance.
+    """
+    return local.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
+
+
+def normalize_rule(value: str) -> str:
+    """The stored form of a recurrence: a lower-case shorthand, or the RRULE upper-cased
+    without its optional `RRULE:` prefix. Raises RecurrenceError when it is not valid."""
+    text = value.strip()
+    if text.lower() in SHORTHANDS:
+        return text.lower()
+    if "\n" in text or "\r" in text:
+        raise RecurrenceError(
+            "Give one RRULE line, without DTSTART: the reminder's remind_at is its start."
+        )
+    if text.upper().startswith("RRULE:"):
+        text = text[len("RRULE:") :]
+    text = text.upper()
+    if not text:
+        raise RecurrenceError("The recurrence is empty.")
+    parts: dict[str, str] = {}
+    for part in text.split(";"):
+        name, sep, val = part.partition("=")
+        if not sep or not name or not val:
+            raise RecurrenceError(
+                f"Not an RRULE: {part!r} is not NAME=VALUE. Example:"
+                " 'FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=21', or one of: " + ", ".join(SHORTHANDS) + "."
+            )
+        if name == "DTSTART":
+            raise RecurrenceError("DTSTART is not allowed: remind_at is the reminder's start.")
+        parts[name] = val
+    if "FREQ" not in parts:
+        raise RecurrenceError("An RRULE needs FREQ (for example 'FREQ=DAILY').")
+    if parts["FREQ"] in _REFUSED_FREQS:
+        raise RecurrenceError(f"FREQ={parts['FREQ']} is not supported; the finest is HOURLY.")
+    _check_satisfiable(parts)
+    # Check it with dateutil now so the error names the fault.
+    try:
+        _build(text, dt.datetime(2026, 1, 1, 9, 0), ZoneInfo("UTC"))
+    except RecurrenceError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise RecurrenceError(f"Invalid RRULE {text!r}: {exc}.") from None
+    return text
+
+
+_MONTH_DAYS = {
+    1: 31,
+    2: 29,
+    3: 31,
+    4: 30,
+    5: 31,
+    6: 30,
+    7: 31,
+    8: 31,
+    9: 30,
+    10: 31,
+    11: 30,
+    12: 31,
+}
+
+
+def _check_satisfiable(parts: dict[str, str]) -> None:
+    """Refuse day-of-month rules no month they name can meet (FEBRUARY 30th).
+
+    dateutil searches period by period for a match and, finding none, would walk to the
+    year 9999 (seconds of CPU per request), so such a rule is refused up front.
+    """
+    if "BYMONTHDAY" not in parts:
+        return
+    try:
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
+        months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else []
+    except ValueError:
+        return  # dateutil names the fault
+    months = months or list(_MONTH_DAYS)
+    if not any(abs(d) <= _MONTH_DAYS.get(m, 31) for d in days for m in months if d):
+        raise RecurrenceError(
+            "The recurrence never occurs: no month it names has that day (BYMONTHDAY)."
+        )
+
+
+def _build(
+    rule: str, local_start: dt.datetime, zone: ZoneInfo, cap: dt.datetime | None = None
+) -> rrule | None:
+    """The rule as a dateutil rrule on naive local time.
+
+    With `cap`, it ends there: dateutil searches period by period until a match, so a rule
+    that never matches (or no longer does) would otherwise scan to the year 9999. Returns
+    None when a capped COUNT rule has no occurrence before the cap.
+    """
+    text = SHORTHANDS.get(rule, rule)
+    parts: dict[str, str] = {}
+    for part in text.split(";"):
+        name, _, val = part.partition("=")
+        match = _UNTIL_UTC.match(val) if name == "UNTIL" else None
+        if match:
+            # The expansion runs on naive local time, so a UTC UNTIL becomes local time.
+            until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+            val = to_local(until, zone).strftime("%Y%m%dT%H%M%S")
+        parts[name] = val
+    if cap is not None:
+        capped = dict(parts)
+        capped.pop("COUNT", None)
+        cap_text = cap.strftime("%Y%m%dT%H%M%S")
+        capped["UNTIL"] = min(capped.get("UNTIL", cap_text), cap_text)
+        if "COUNT" not in parts:
+            parts = capped
+        elif _parse(capped, local_start).after(local_start, inc=True) is None:
+            return None
+    return _parse(parts, local_start)
+
+
+def _parse(parts: dict[str, str], local_start: dt.datetime) -> rrule:
+    text = ";".join(f"{name}={val}" for name, val in parts.items())
+    built = rrulestr(text, dtstart=local_start, cache=False)
+    if not isinstance(built, rrule):  # pragma: no cover - a single RRULE line gives an rrule
+        raise RecurrenceError("Give a single RRULE.")
+    return built
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A reminder's timing: the start instant, its zone, and an optional rule."""
+
+    remind_at: dt.datetime
+    timezone: str
+    recurrence: str | None
+
+    def occurrences_after(
+        self, instant: dt.datetime, *, inclusive: bool = False
+    ) -> Iterator[dt.datetime]:
+        """Occurrences (UTC instants) after `instant`, in order."""
+        zone = load_zone(self.timezone)
+        if self.recurrence is None:
+            if self.remind_at > instant or (inclusive and self.remind_at == instant):
+                yield self.remind_at
+            return
+        local_start = to_local(self.remind_at, zone)
+        start = max(to_local(instant, zone) - _LOOKBACK, local_start)
+        rule = _build(self.recurrence, local_start, zone, cap=start + _HORIZON)
+        if rule is None:
+            return
+        for local in rule.xafter(start, inc=True):
+            occurrence = to_instant(local, zone)
+            if occurrence > instant or (inclusive and occurrence == instant):
+                yield occurrence
+
+    def first(self) -> dt.datetime | None:
+        """The first occurrence at or after remind_at (None when the rule yields none)."""
+        return next(self.occurrences_after(self.remind_at, inclusive=True), None)
+
+    def next_after(self, instant: dt.datetime) -> dt.datetime | None:
+        """The first occurrence strictly after `instant`, or None when there is none."""
+        if self.recurrence is None:
+            return None
+        return next(self.occurrences_after(instant), None)

@@ -1,0 +1,362 @@
+"""The rules of reminders: scheduling, completing, snoozing, and firing occurrences.
+
+State of a reminder, in three columns:
+- `occurrence_at`: the occurrence of the rule that is pending (or, once a one-off has
+  fired, the one that fired);
+- `snoozed_until`: set while the user has delayed an occurrence;
+- `next_fire_at`: when the dispatcher fires next: `snoozed_until` or `occurrence_at`,
+  NULL when nothing is left.
+
+Firing an occurrence writes one `reminder.due` event keyed by
+`reminder.due:<id>:<occurrence>` (plus `:snoozed:<until>` for a snoozed re-fire), so one
+occurrence can only ever become one event, whatever the number of dispatchers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vibes.accounts.models import User
+from vibes.db import UTCDateTime, utcnow
+from vibes.errors import Conflict, NotFound, Unprocessable
+from vibes.events.outbox import record_event
+from vibes.journals.models import Journal
+from vibes.reminders.models import Reminder
+from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
+from vibes.reminders.schemas import ReminderCreate, ReminderUpdate
+from vibes.sync.service import record_change
+
+Status = Literal["pending", "completed", "all"]
+# NULL next_fire_at (fired one-offs, completed reminders) sorts after every instant, the
+# same way on both databases.
+FAR_FUTURE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
+def iso(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def schedule_of(reminder: Reminder) -> Schedule:
+    return Schedule(reminder.remind_at, reminder.timezone, reminder.recurrence)
+
+
+def _field_error(field: str, message: str) -> Unprocessable:
+    return Unprocessable(
+        message, errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
+    )
+
+
+def _first_occurrence(schedule: Schedule, now: dt.datetime) -> dt.datetime:
+    """Where a new or rescheduled reminder starts: a one-off at remind_at (even if past:
+    it is overdue and fires at once); a recurring one at its first occurrence that is
+    not already behind us."""
+    try:
+        if schedule.recurrence is None:
+            return schedule.remind_at
+        start = max(schedule.remind_at, now)
+        first = next(schedule.occurrences_after(start, inclusive=True), None)
+    except RecurrenceError as exc:
+        raise _field_error("recurrence", str(exc)) from None
+    if first is None:
+        raise _field_error(
+            "recurrence", "The recurrence has no occurrence at or after remind_at (or now)."
+        )
+    return first
+
+
+async def _check_journal(session: AsyncSession, user_id: uuid.UUID, journal_id: uuid.UUID) -> None:
+    # One answer for "missing" and "someone else's": the id's existence never leaks.
+    found = await session.scalar(
+        select(Journal.id).where(Journal.id == journal_id, Journal.user_id == user_id)
+    )
+    if found is None:
+        raise _field_error("journal_id", "journal_id does not name one of your journal entries.")
+
+
+def _record(session: AsyncSession, reminder: Reminder, op: Literal["upsert", "delete"]) -> None:
+    record_change(
+        session,
+        user_id=reminder.user_id,
+        kind="reminder",
+        entity_id=reminder.id,
+        op=op,
+        version=reminder.version,
+    )
+
+
+async def create_reminder(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    data: ReminderCreate,
+    *,
+    now: dt.datetime | None = None,
+) -> Reminder:
+    now = now or utcnow()
+    zone = data.timezone
+    if zone is None:
+        zone = await session.scalar(select(User.timezone).where(User.id == user_id)) or "UTC"
+        try:
+            load_zone(zone)
+        except RecurrenceError:
+            zone = "UTC"
+    if data.journal_id is not None:
+        await _check_journal(session, user_id, data.journal_id)
+    schedule = Schedule(data.remind_at.astimezone(dt.UTC), zone, data.recurrence)
+    first = _first_occurrence(schedule, now)
+    reminder = Reminder(
+        user_id=user_id,
+        title=data.title,
+        notes=data.notes,
+        priority=data.priority,
+        remind_at=schedule.remind_at,
+        timezone=zone,
+        recurrence=data.recurrence,
+        journal_id=data.journal_id,
+        occurrence_at=first,
+        next_fire_at=first,
+        is_completed=False,
+    )
+    session.add(reminder)
+    await session.flush()
+    _record(session, reminder, "upsert")
+    record_event(
+        session,
+        user_id=user_id,
+        type="reminder.created",
+        data={"reminder_id": str(reminder.id), "next_fire_at": iso(first)},
+    )
+    return reminder
+
+
+async def get_reminder(
+    session: AsyncSession, user_id: uuid.UUID, reminder_id: uuid.UUID
+) -> Reminder:
+    reminder = await session.scalar(
+        select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
+    )
+    if reminder is None:
+        raise NotFound()
+    return reminder
+
+
+def list_query(
+    user_id: uuid.UUID,
+    *,
+    status: Status = "pending",
+    from_: dt.datetime | None = None,
+    to: dt.datetime | None = None,
+) -> Select[Reminder]:
+    """Reminders of one user by next_fire_at; the router pages it with the keyset below."""
+    stmt = select(Reminder).where(Reminder.user_id == user_id)
+    if status == "pending":
+        stmt = stmt.where(Reminder.is_completed.is_(False))
+    elif status == "completed":
+        stmt = stmt.where(Reminder.is_completed.is_(True))
+    if from_ is not None:
+        stmt = stmt.where(Reminder.next_fire_at >= from_)
+    if to is not None:
+        stmt = stmt.where(Reminder.next_fire_at < to)
+    return stmt
+
+
+def sort_key_column() -> Any:
+    return func.coalesce(Reminder.next_fire_at, literal(FAR_FUTURE, type_=UTCDateTime()))
+
+
+def sort_key(reminder: Reminder) -> tuple[dt.datetime, uuid.UUID]:
+    return (reminder.next_fire_at or FAR_FUTURE, reminder.id)
+
+
+async def update_reminder(
+    session: AsyncSession,
+    reminder: Reminder,
+    data: ReminderUpdate,
+    *,
+    now: dt.datetime | None = None,
+) -> Reminder:
+    now = now or utcnow()
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("journal_id") is not None and changes["journal_id"] != reminder.journal_id:
+        await _check_journal(session, reminder.user_id, changes["journal_id"])
+    timing = {"remind_at", "timezone", "recurrence"} & changes.keys()
+    for name, value in changes.items():
+        if name == "remind_at":
+            value = value.astimezone(dt.UTC)
+        setattr(reminder, name, value)
+    if timing and not reminder.is_completed:
+        # A new schedule starts afresh: a pending snooze belonged to the old one.
+        first = _first_occurrence(schedule_of(reminder), now)
+        reminder.occurrence_at = first
+        reminder.next_fire_at = first
+        reminder.snoozed_until = None
+    elif timing:
+        # Validate even when completed, so a bad rule is never stored.
+        _first_occurrence(schedule_of(reminder), now)
+    if changes:
+        await session.flush()
+        _record(session, reminder, "upsert")
+    return reminder
+
+
+async def delete_reminder(session: AsyncSession, reminder: Reminder) -> None:
+    version = reminder.version
+    await session.delete(reminder)
+    await session.flush()
+    record_change(
+        session,
+        user_id=reminder.user_id,
+        kind="reminder",
+        entity_id=reminder.id,
+        op="delete",
+        version=version + 1,
+    )
+
+
+async def complete_reminder(
+    session: AsyncSession, reminder: Reminder, *, now: dt.datetime | None = None
+) -> Reminder:
+    """Mark the current occurrence done: a recurring reminder moves on to its next
+    occurrence, a one-off one is completed. Completing twice changes nothing."""
+    now = now or utcnow()
+    if reminder.is_completed:
+        return reminder
+    completed_occurrence = reminder.occurrence_at
+    if reminder.recurrence is None:
+        reminder.is_completed = True
+        reminder.next_fire_at = None
+    else:
+        fired_unacknowledged = reminder.last_fired_at is not None and (
+            reminder.completed_at is None or reminder.completed_at < reminder.last_fired_at
+        )
+        if (
+            fired_unacknowledged
+            and reminder.occurrence_at is not None
+            and reminder.occurrence_at > now
+        ):
+            # The occurrence that fired is the one being completed; the dispatcher has
+            # already scheduled the next one, which must not be skipped.
+            reminder.next_fire_at = reminder.occurrence_at
+        else:
+            base = max(reminder.occurrence_at or reminder.remind_at, now)
+            upcoming = schedule_of(reminder).next_after(base)
+            if upcoming is None:
+                reminder.is_completed = True
+                reminder.next_fire_at = None
+            else:
+                reminder.occurrence_at = upcoming
+                reminder.next_fire_at = upcoming
+    reminder.snoozed_until = None
+    reminder.completed_at = now
+    await session.flush()
+    _record(session, reminder, "upsert")
+    record_event(
+        session,
+        user_id=reminder.user_id,
+        type="reminder.completed",
+        data={
+            "reminder_id": str(reminder.id),
+            "occurrence_at": iso(completed_occurrence) if completed_occurrence else None,
+            "next_fire_at": iso(reminder.next_fire_at) if reminder.next_fire_at else None,
+        },
+    )
+    return reminder
+
+
+async def snooze_reminder(
+    session: AsyncSession,
+    reminder: Reminder,
+    *,
+    until: dt.datetime | None = None,
+    minutes: int | None = None,
+    now: dt.datetime | None = None,
+) -> Reminder:
+    """Delay this occurrence only; the rule's later occurrences keep their times."""
+    now = now or utcnow()
+    if reminder.is_completed:
+        raise Conflict("A completed reminder cannot be snoozed.")
+    target = (
+        until.astimezone(dt.UTC) if until is not None else now + dt.timedelta(minutes=minutes or 0)
+    )
+    if target <= now:
+        raise _field_error("until", "until must be in the future.")
+    if reminder.occurrence_at is None:
+        reminder.occurrence_at = reminder.remind_at
+    reminder.snoozed_until = target
+    reminder.next_fire_at = target
+    await session.flush()
+    _record(session, reminder, "upsert")
+    return reminder
+
+
+@dataclass(frozen=True)
+class Due:
+    """A fired occurrence: its event's dedupe key and (thin) data."""
+
+    dedupe_key: str
+    data: dict[str, Any]
+
+
+def fire(reminder: Reminder, now: dt.datetime) -> Due:
+    """Turn the reminder's due occurrence into its event and move the reminder on.
+
+    The caller holds the row (claimed), inserts the event with the dedupe key, and
+    flushes; nothing here touches the database.
+    """
+    due_at = reminder.next_fire_at or now
+    occurrence = reminder.occurrence_at or due_at
+    snoozed = reminder.snoozed_until
+    key = f"reminder.due:{reminder.id}:{iso(occurrence)}"
+    if snoozed is not None:
+        key += f":snoozed:{iso(snoozed)}"
+    data = {
+        "reminder_id": str(reminder.id),
+        "occurrence_at": iso(occurrence),
+        "due_at": iso(due_at),
+        "priority": reminder.priority,
+        "snoozed": snoozed is not None,
+    }
+    if snoozed is not None and occurrence > snoozed:
+        # A re-fire of an occurrence that already fired: the pending one keeps its time.
+        reminder.next_fire_at = occurrence
+    else:
+        upcoming = schedule_of(reminder).next_after(max(occurrence, now))
+        if upcoming is not None:
+            reminder.occurrence_at = upcoming
+        reminder.next_fire_at = upcoming
+    reminder.snoozed_until = None
+    reminder.last_fired_at = now
+    return Due(dedupe_key=key, data=data)
+
+
+def record_fired(session: AsyncSession, reminders: list[Reminder]) -> None:
+    """Sync change-log rows for reminders the dispatcher moved on (after its flush)."""
+    for reminder in reminders:
+        _record(session, reminder, "upsert")
+
+
+async def due_email(session: AsyncSession, data: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of the email for a `reminder.due` event."""
+    reminder = None
+    raw_id = data.get("reminder_id")
+    if isinstance(raw_id, str):
+        try:
+            reminder = await session.get(Reminder, uuid.UUID(raw_id))
+        except ValueError:
+            reminder = None
+    if reminder is None:
+        return "Reminder", "A reminder of yours is due.\n"
+    due = dt.datetime.fromisoformat(str(data.get("due_at") or iso(utcnow())))
+    local = due.astimezone(load_zone(reminder.timezone))
+    body = (
+        f"{reminder.title}\n\n"
+        f"Due {local:%A %d %B %Y, %H:%M} ({reminder.timezone}). Priority {reminder.priority}.\n"
+    )
+    if reminder.notes:
+        body += f"\n{reminder.notes}\n"
+    return f"Reminder: {reminder.title}", body

@@ -1,0 +1,57 @@
+"""Small helpers shared by the events tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+
+import httpx
+from fastapi import FastAPI
+
+from tests.factories import AuthedUser
+from vibes.events.dispatcher import Dispatcher
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
+    state = app.state
+    return Dispatcher(state.database, state.settings, state.broker, **kwargs)  # type: ignore[arg-type]
+
+
+async def run_until(
+    dispatcher: Dispatcher, done: Callable[[], bool], *, limit: float = 10.0
+) -> None:
+    """Run dispatcher steps until `done()` holds (bounded)."""
+    async with asyncio.timeout(limit):
+        while not done():
+            await dispatcher.run_once()
+            await asyncio.sleep(0.02)
+
+
+async def due_reminder(
+    client: httpx.AsyncClient, user: AuthedUser, *, title: str = "Stretch", seconds: float = -1
+) -> str:
+    """A one-off reminder due `seconds` from now (past by default); returns its id."""
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    r = await client.post(
+        "/api/v1/reminders", json={"title": title, "remind_at": iso(at)}, headers=user.headers
+    )
+    assert r.status_code == 201, r.text
+    rid: str = r.json()["id"]
+    return rid
+
+
+async def add_webhook(
+    client: httpx.AsyncClient, user: AuthedUser, url: str, events: list[str] | None = None
+) -> dict[str, object]:
+    body: dict[str, object] = {"url": url}
+    if events is not None:
+        body["events"] = events
+    r = await client.post("/api/v1/webhooks", json=body, headers=user.headers)
+    assert r.status_code == 201, r.text
+    created: dict[str, object] = r.json()
+    return created
