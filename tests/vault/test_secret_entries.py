@@ -445,3 +445,33 @@ async def test_moving_in_and_out_of_the_vault_looks_like_delete_and_create(
         "journal.created",
     ]
     assert all(set(data) == {"id", "version"} for _, data in journal_events)
+
+
+async def test_reminders_cannot_link_or_reveal_a_locked_secret_entry(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await secret_entry(client, vault, title="linked")
+    body = {"title": "call", "remind_at": "2030-01-01T09:00:00Z", "journal_id": entry["id"]}
+
+    locked = await client.post(f"{API}/reminders", json=body, headers=vault.user.headers)
+    random_id = await client.post(
+        f"{API}/reminders",
+        json={**body, "journal_id": str(uuid.uuid4())},
+        headers=vault.user.headers,
+    )
+    assert locked.status_code == random_id.status_code == 422
+    assert locked.json() == random_id.json()
+
+    linked = await client.post(f"{API}/reminders", json=body, headers=vault.headers)
+    assert linked.status_code == 201, linked.text
+    assert linked.json()["journal_id"] == entry["id"]
+    url = f"{API}/reminders/{linked.json()['id']}"
+    assert (await client.get(url, headers=vault.headers)).json()["journal_id"] == entry["id"]
+    assert (await client.get(url, headers=vault.user.headers)).json()["journal_id"] is None
+    listed = await client.get(f"{API}/reminders", headers=vault.user.headers)
+    assert [item["journal_id"] for item in listed.json()["items"]] == [None]
+    patched = await client.patch(url, json={"title": "call back"}, headers=vault.user.headers)
+    assert patched.json()["journal_id"] is None
+    unlocked = await client.get(url, headers=vault.headers)
+    assert unlocked.json()["journal_id"] == entry["id"]  # a locked edit kept the link

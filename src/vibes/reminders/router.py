@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.journals.dependencies import CurrentViewer
+from vibes.journals.service import Viewer
 from vibes.platform.concurrency import (
     IfMatchHeader,
     IfNoneMatchHeader,
@@ -51,9 +54,22 @@ async def owned_reminder(
 OwnedReminder = Annotated[Reminder, Depends(owned_reminder)]
 
 
-def _answer(reminder: Reminder, status_code: int = 200, **headers: str) -> JSONResponse:
+async def _hidden(db: DbSession, viewer: Viewer, reminders: Sequence[Reminder]) -> set[uuid.UUID]:
+    """Linked entries this request may not see (no query when nothing is linked)."""
+    linked = {r.journal_id for r in reminders if r.journal_id is not None}
+    return await service.hidden_journal_ids(
+        db, viewer.user_id, viewer.unlocked_secret_tag_ids, linked
+    )
+
+
+async def _answer(
+    db: DbSession, viewer: Viewer, reminder: Reminder, status_code: int = 200, **headers: str
+) -> JSONResponse:
+    body = dump(reminder)
+    if reminder.journal_id in await _hidden(db, viewer, [reminder]):
+        body["journal_id"] = None  # a locked secret entry, as if it did not exist
     return JSONResponse(
-        dump(reminder),
+        body,
         status_code=status_code,
         headers={"ETag": etag_for(reminder.version), **headers},
     )
@@ -65,13 +81,18 @@ async def create_reminder(
     body: ReminderCreate,
     db: DbSession,
     principal: CurrentPrincipal,
+    viewer: CurrentViewer,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Create a reminder. A bad RRULE or time zone is a 422 that says what is wrong."""
 
     async def produce() -> Response:
-        reminder = await service.create_reminder(db, principal.user_id, body)
-        return _answer(reminder, 201, Location=f"{request.url.path}/{reminder.id}")
+        reminder = await service.create_reminder(
+            db, principal.user_id, body, unlocked=viewer.unlocked_secret_tag_ids
+        )
+        return await _answer(
+            db, viewer, reminder, 201, Location=f"{request.url.path}/{reminder.id}"
+        )
 
     return await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
@@ -82,6 +103,7 @@ async def create_reminder(
 async def list_reminders(
     db: DbSession,
     principal: CurrentPrincipal,
+    viewer: CurrentViewer,
     page: Page,
     status: Literal["pending", "completed", "all"] = "pending",
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
@@ -94,18 +116,28 @@ async def list_reminders(
     )
     rows = (await db.scalars(stmt)).all()
     items, next_cursor = REMINDERS.split(rows, page, service.sort_key)
+    hidden = await _hidden(db, viewer, items)
     return ReminderPage(
-        items=[ReminderRead.model_validate(r) for r in items], next_cursor=next_cursor
+        items=[
+            ReminderRead.model_validate(r).model_copy(update={"journal_id": None})
+            if r.journal_id in hidden
+            else ReminderRead.model_validate(r)
+            for r in items
+        ],
+        next_cursor=next_cursor,
     )
 
 
 @router.get("/{reminder_id}", response_model=ReminderRead)
 async def get_reminder(
-    reminder: OwnedReminder, if_none_match: IfNoneMatchHeader = None
+    reminder: OwnedReminder,
+    db: DbSession,
+    viewer: CurrentViewer,
+    if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     if if_none_match_hits(if_none_match, reminder.version):
         return not_modified(reminder.version)
-    return _answer(reminder)
+    return await _answer(db, viewer, reminder)
 
 
 @router.patch("/{reminder_id}", response_model=ReminderRead)
@@ -113,11 +145,12 @@ async def update_reminder(
     reminder: OwnedReminder,
     body: ReminderUpdate,
     db: DbSession,
+    viewer: CurrentViewer,
     if_match: IfMatchHeader = None,
 ) -> Response:
     check_if_match(if_match, reminder.version)
-    await service.update_reminder(db, reminder, body)
-    return _answer(reminder)
+    await service.update_reminder(db, reminder, body, unlocked=viewer.unlocked_secret_tag_ids)
+    return await _answer(db, viewer, reminder)
 
 
 @router.delete("/{reminder_id}", status_code=204)
@@ -135,6 +168,7 @@ async def complete_reminder(
     reminder: OwnedReminder,
     db: DbSession,
     principal: CurrentPrincipal,
+    viewer: CurrentViewer,
     if_match: IfMatchHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -143,7 +177,7 @@ async def complete_reminder(
     async def produce() -> Response:
         check_if_match(if_match, reminder.version)
         await service.complete_reminder(db, reminder)
-        return _answer(reminder)
+        return await _answer(db, viewer, reminder)
 
     return await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
@@ -157,6 +191,7 @@ async def snooze_reminder(
     body: SnoozeRequest,
     db: DbSession,
     principal: CurrentPrincipal,
+    viewer: CurrentViewer,
     if_match: IfMatchHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -165,7 +200,7 @@ async def snooze_reminder(
     async def produce() -> Response:
         check_if_match(if_match, reminder.version)
         await service.snooze_reminder(db, reminder, until=body.until, minutes=body.minutes)
-        return _answer(reminder)
+        return await _answer(db, viewer, reminder)
 
     return await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce

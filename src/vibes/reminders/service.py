@@ -26,6 +26,7 @@ from vibes.accounts.models import User
 from vibes.db import UTCDateTime, utcnow
 from vibes.errors import Conflict, NotFound, Unprocessable
 from vibes.events.outbox import record_event
+from vibes.journals import service as journal_service
 from vibes.journals.models import Journal
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
@@ -70,10 +71,23 @@ def _first_occurrence(schedule: Schedule, now: dt.datetime) -> dt.datetime:
     return first
 
 
-async def _check_journal(session: AsyncSession, user_id: uuid.UUID, journal_id: uuid.UUID) -> None:
-    # One answer for "missing" and "someone else's": the id's existence never leaks.
+def _viewer(user_id: uuid.UUID, unlocked: frozenset[uuid.UUID]) -> journal_service.Viewer:
+    return journal_service.Viewer(user_id=user_id, unlocked_secret_tag_ids=unlocked)
+
+
+async def _check_journal(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    journal_id: uuid.UUID,
+    unlocked: frozenset[uuid.UUID] = frozenset(),
+) -> None:
+    # One answer for "missing", "someone else's" and "in a locked secret tag": the journals'
+    # visibility rule decides, so the id's existence never leaks.
     found = await session.scalar(
-        select(Journal.id).where(Journal.id == journal_id, Journal.user_id == user_id)
+        select(Journal.id).where(
+            Journal.id == journal_id,
+            journal_service.visible_journals(_viewer(user_id, unlocked)),
+        )
     )
     if found is None:
         raise _field_error("journal_id", "journal_id does not name one of your journal entries.")
@@ -90,12 +104,32 @@ def _record(session: AsyncSession, reminder: Reminder, op: Literal["upsert", "de
     )
 
 
+async def hidden_journal_ids(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    unlocked: frozenset[uuid.UUID],
+    journal_ids: set[uuid.UUID],
+) -> set[uuid.UUID]:
+    """Which of these linked entries the request may not see (secret entries of locked
+    tags): their reminders answer `journal_id: null`, as if the entry did not exist."""
+    if not journal_ids:
+        return set()
+    visible = await session.scalars(
+        select(Journal.id).where(
+            Journal.id.in_(sorted(journal_ids)),
+            journal_service.visible_journals(_viewer(user_id, unlocked)),
+        )
+    )
+    return journal_ids - set(visible)
+
+
 async def create_reminder(
     session: AsyncSession,
     user_id: uuid.UUID,
     data: ReminderCreate,
     *,
     now: dt.datetime | None = None,
+    unlocked: frozenset[uuid.UUID] = frozenset(),
 ) -> Reminder:
     now = now or utcnow()
     zone = data.timezone
@@ -106,7 +140,7 @@ async def create_reminder(
         except RecurrenceError:
             zone = "UTC"
     if data.journal_id is not None:
-        await _check_journal(session, user_id, data.journal_id)
+        await _check_journal(session, user_id, data.journal_id, unlocked)
     schedule = Schedule(data.remind_at.astimezone(dt.UTC), zone, data.recurrence)
     first = _first_occurrence(schedule, now)
     reminder = Reminder(
@@ -179,11 +213,12 @@ async def update_reminder(
     data: ReminderUpdate,
     *,
     now: dt.datetime | None = None,
+    unlocked: frozenset[uuid.UUID] = frozenset(),
 ) -> Reminder:
     now = now or utcnow()
     changes = data.model_dump(exclude_unset=True)
     if changes.get("journal_id") is not None and changes["journal_id"] != reminder.journal_id:
-        await _check_journal(session, reminder.user_id, changes["journal_id"])
+        await _check_journal(session, reminder.user_id, changes["journal_id"], unlocked)
     timing = {"remind_at", "timezone", "recurrence"} & changes.keys()
     for name, value in changes.items():
         if name == "remind_at":
