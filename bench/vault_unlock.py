@@ -34,7 +34,9 @@ def bench_kdf() -> list[float]:
 async def bench_http(data_dir: Path) -> tuple[list[float], list[float]]:
     from tests.factories import make_authed_user
 
-    settings = Settings(_env_file=None, data_dir=data_dir, rate_limits_enabled=False)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=data_dir, rate_limits_enabled=False, run_dispatcher=False
+    )
     await migrations.upgrade(settings.resolved_database_url)
     app = create_app(settings)
     right, wrong = [], []
