@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +20,12 @@ from vibes.platform.keys import KeyRing
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "sid", "typ"]
+LEEWAY = 5
+# Verified tokens remembered per key ring (see `_verified`): a client sends the same token
+# for its whole lifetime, and checking its signature is most of an authenticated GET's
+# CPU. Bounded; tokens longer than ours never take a slot.
+VERIFIED_CACHE_SIZE = 4096
+_MAX_CACHED_TOKEN = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +58,37 @@ def issue_access_token(
     return token, lifetime
 
 
+# {key ring: {(token, issuer, audience): (claims, exp)}}. Keyed by the ring (by value: the
+# same keys verify the same tokens), so a token checked under one ring never counts for
+# another. Only successful verifications are stored, and a hit is re-checked for expiry,
+# so the cache answers exactly what a fresh verification would until the token expires.
+# Session revocation is not a property of the token: callers check it per request.
+_verified: weakref.WeakKeyDictionary[KeyRing, dict[tuple[str, str, str], tuple[AccessClaims, int]]]
+_verified = weakref.WeakKeyDictionary()
+
+
 def decode_access_token(keyring: KeyRing, settings: Settings, token: str) -> AccessClaims:
     """Verify signature, algorithm, issuer, audience, lifetime and type; or raise 401."""
+    cache = _verified.get(keyring)
+    if cache is None:
+        cache = _verified.setdefault(keyring, {})
+    key = (token, settings.jwt_issuer, settings.jwt_audience)
+    hit = cache.get(key)
+    if hit is not None:
+        claims, expires = hit
+        if time.time() < expires + LEEWAY:  # PyJWT's own rule: expired once exp <= now - leeway
+            return claims
+        del cache[key]
+        raise Unauthorized("The access token is invalid or has expired.")
+    claims, expires = _verify(keyring, settings, token)
+    if len(token) <= _MAX_CACHED_TOKEN:
+        if len(cache) >= VERIFIED_CACHE_SIZE:
+            del cache[next(iter(cache))]  # oldest first
+        cache[key] = (claims, expires)
+    return claims
+
+
+def _verify(keyring: KeyRing, settings: Settings, token: str) -> tuple[AccessClaims, int]:
     invalid = Unauthorized("The access token is invalid or has expired.")
     try:
         header = jwt.get_unverified_header(token)
@@ -69,7 +106,7 @@ def decode_access_token(keyring: KeyRing, settings: Settings, token: str) -> Acc
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
-            leeway=5,
+            leeway=LEEWAY,
         )
     except jwt.PyJWTError:
         raise invalid from None
@@ -80,12 +117,14 @@ def decode_access_token(keyring: KeyRing, settings: Settings, token: str) -> Acc
         session_id = uuid.UUID(str(claims["sid"]))
     except ValueError:
         raise invalid from None
-    return AccessClaims(
+    expires = int(claims["exp"])
+    verified = AccessClaims(
         user_id=user_id,
         session_id=session_id,
         issued_at=dt.datetime.fromtimestamp(int(claims["iat"]), dt.UTC),
-        expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+        expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
     )
+    return verified, expires
 
 
 def make_subject_reader(
