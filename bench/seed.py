@@ -36,8 +36,8 @@ CHUNK = 50_000
 # Dropped before the load, rebuilt after: (index name, CREATE statement).
 INDEXES = [
     (
-        "journals_fts_document_gin",
-        "CREATE INDEX journals_fts_document_gin ON journals USING gin (fts_document)",
+        "journals_fts_user_document_gin",
+        "CREATE INDEX journals_fts_user_document_gin ON journals USING gin (user_id, fts_document)",
     ),
     (
         "ix_journals_user_id_entry_date_id",

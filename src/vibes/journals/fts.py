@@ -10,7 +10,8 @@
 Snippets come back as plain text plus `highlights`: `[start, end)` character offsets of
 the matched words in the snippet, so clients never have to trust markup.
 
-The migration `20261127_1100` creates the objects used here.
+The migrations `20261127_1100` and `20261127_1500` (the per-user GIN index) create the
+objects used here.
 """
 
 from __future__ import annotations

@@ -35,9 +35,25 @@ QUEUE_DEPTH = Gauge(
 )
 
 
+# The labelled children per (method, route, status): `labels()` takes a lock and builds
+# its key on every call, which costs more than the observation itself. Bounded by the
+# routes the app declares ("unmatched" covers every unknown path) times the methods and
+# statuses they answer (httptools only parses standard methods): no more series than
+# the labelled metrics themselves already hold.
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+        )
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 router = APIRouter(include_in_schema=False)
