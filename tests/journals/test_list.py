@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -179,19 +180,47 @@ async def test_full_text_filter_matches_title_and_content(
     assert await titles('"unbalanced AND (NEAR* ^') == []
 
 
-@contextmanager
-def count_statements(database: Database) -> Iterator[list[str]]:
+@asynccontextmanager
+async def count_statements(database: Database) -> AsyncIterator[list[str]]:
+    """Every statement sent to the database meanwhile, BEGIN/COMMIT included.
+
+    On PostgreSQL counted by the driver itself (asyncpg's query logger on each connection
+    checked out of the pool), since the hot reads run on the pooled asyncpg connection
+    without SQLAlchemy's execution events; on SQLite by SQLAlchemy's cursor events.
+    """
     statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
     engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    if engine.dialect.name != "postgresql":
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return
+
+    def log(query: Any) -> None:
+        statements.append(query.query)
+
+    watched: list[Any] = []
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if driver not in watched:
+            driver.add_query_logger(log)
+            watched.append(driver)
+
+    event.listen(engine, "checkout", checkout)
     try:
         yield statements
+        await asyncio.sleep(0)  # the driver reports each query in a loop callback
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", checkout)
+        for driver in watched:
+            driver.remove_query_logger(log)
 
 
 async def test_a_page_costs_one_statement_whatever_its_size(
@@ -204,14 +233,14 @@ async def test_a_page_costs_one_statement_whatever_its_size(
     )
     counts = {}
     for limit in (5, 50):
-        with count_statements(database) as statements:
+        async with count_statements(database) as statements:
             response = await client.get(f"{API}/journals?limit={limit}", headers=alice.headers)
         assert response.status_code == 200
         assert len(response.json()["items"]) == limit
         assert all(len(i["tags"]) == 2 for i in response.json()["items"])
         counts[limit] = [s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
     assert len(counts[5]) == len(counts[50]) == 1
-    with count_statements(database) as statements:
+    async with count_statements(database) as statements:
         filtered = await client.get(f"{API}/journals?limit=50&tag=all&q=c", headers=alice.headers)
     assert filtered.status_code == 200
     assert len(statements) == 1
@@ -221,7 +250,7 @@ async def test_get_by_id_is_one_statement_without_a_transaction(
     client: httpx.AsyncClient, alice: AuthedUser, database: Database
 ) -> None:
     entry = await create_entry(client, alice, tags=["a", "b"])
-    with count_statements(database) as statements:
+    async with count_statements(database) as statements:
         response = await client.get(f"{API}/journals/{entry['id']}", headers=alice.headers)
     assert response.status_code == 200
     assert len(statements) == 1, statements

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
 from vibes.errors import Unprocessable
 from vibes.journals import service
-from vibes.journals.dependencies import CurrentViewer, OwnedJournal, read_connection
+from vibes.journals.dependencies import CurrentViewer, OwnedJournal
 from vibes.journals.schemas import (
     JournalBatchCreate,
     JournalBatchCreated,
@@ -194,8 +194,9 @@ async def list_journals(
         mood_min=mood_min,
         mood_max=mood_max,
     )
-    async with read_connection(request) as conn:
-        items, cursor = await service.read_page(conn, claims, viewer, filters, page)
+    items, cursor = await service.read_page(
+        request.app.state.database, claims, viewer, filters, page
+    )
     return _json({"items": items, "next_cursor": cursor})
 
 
@@ -216,8 +217,7 @@ async def get_journal(
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     """One database round trip: the session check and the tags are in the same query."""
-    async with read_connection(request) as conn:
-        view = await service.read_one(conn, claims, viewer, journal_id)
+    view = await service.read_one(request.app.state.database, claims, viewer, journal_id)
     if if_none_match_hits(if_none_match, view["version"]):
         return not_modified(view["version"])
     return _json(view, headers={"ETag": etag_for(view["version"])})

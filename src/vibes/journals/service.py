@@ -15,6 +15,7 @@ import os
 import re
 import time
 import uuid
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -36,12 +37,13 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
-from vibes.db import UTCDateTime, new_id, utcnow
+from vibes.db import Database, UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge, Unauthorized, Unprocessable
 from vibes.events.models import OutboxEvent
 from vibes.events.outbox import record_event
@@ -451,19 +453,74 @@ def _read_statement(shape: _Shape) -> Select[Any]:
     )
 
 
+_PG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+@functools.lru_cache(maxsize=512)
+def _driver_statement(shape: _Shape) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """The cached statement of `shape` compiled once for asyncpg: its SQL, the names of
+    its positional parameters, and the values of the constants in it."""
+    compiled = _read_statement(shape).compile(dialect=_PG_DIALECT)
+    constants = {name: bind.value for name, bind in compiled.binds.items()}
+    return str(compiled), tuple(compiled.positiontup or ()), constants
+
+
+@functools.lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    # Attribute access like SQLAlchemy's Row, so `_view` and the cursor take either.
+    return namedtuple("ReadRow", names)
+
+
+async def _fetch(database: Database, shape: _Shape, params: dict[str, Any]) -> Sequence[Any]:
+    """Run a cached read statement in autocommit mode, no transaction.
+
+    PostgreSQL without unlocked secret tags (expanding IN lists are compiled per call):
+    straight on the pooled asyncpg connection. SQLAlchemy's Connection, its events and
+    its per-checkout isolation switch cost more CPU than the database needs for a
+    primary-key lookup; the statement, its parameters and the pool are the same ones.
+    Elsewhere: a Core connection on `Database.read_engine`.
+    """
+    if shape.dialect == "postgresql" and not shape.unlocked:
+        sql, names, constants = _driver_statement(shape)
+        values = {**constants, **params}
+        args = [values[name] for name in names]
+        engine: AsyncEngine = database.read_engine
+        pooled = await engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None
+            records = await driver.fetch(sql, *args)
+        except BaseException:
+            # Cancelled or failed mid-statement: never hand the connection to another
+            # request in an unknown state.
+            pooled.invalidate()
+            raise
+        finally:
+            pooled.close()
+        if not records:
+            return []
+        row = _row_type(tuple(records[0].keys()))
+        return [row(*record) for record in records]
+    async with database.read_engine.connect() as conn:
+        return list((await conn.execute(_read_statement(shape), params)).all())
+
+
 async def read_one(
-    conn: AsyncConnection, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
+    database: Database, claims: AccessClaims, viewer: Viewer, journal_id: uuid.UUID
 ) -> dict[str, Any]:
     """One visible entry, rendered; 401 if the session is dead, 404 if not visible.
 
-    Takes a Core connection (see `Database.read_engine`), not an ORM session: this is the
-    hottest read, and the session's bookkeeping would cost more than the query itself.
+    Runs without an ORM session or transaction (see `_fetch`): this is the hottest read,
+    and the session's bookkeeping would cost more than the query itself.
     """
     shape = _Shape(
-        dialect=conn.dialect.name, unlocked=bool(viewer.unlocked_secret_tag_ids), one=True
+        dialect=database.read_engine.dialect.name,
+        unlocked=bool(viewer.unlocked_secret_tag_ids),
+        one=True,
     )
     params = {**viewer_params(viewer), **_claims_params(claims), "journal_id": journal_id}
-    row = (await conn.execute(_read_statement(shape), params)).first()
+    rows = await _fetch(database, shape, params)
+    row = rows[0] if rows else None
     if row is None:
         raise _session_dead()
     if row.id is None:
@@ -472,15 +529,15 @@ async def read_one(
 
 
 async def read_page(
-    conn: AsyncConnection,
+    database: Database,
     claims: AccessClaims,
     viewer: Viewer,
     filters: JournalFilters,
     page: PageParams,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of visible entries, newest `entry_date` first, in one statement (on a Core
-    connection, like `read_one`)."""
-    dialect = conn.dialect.name
+    """A page of visible entries, newest `entry_date` first, in one statement (without a
+    session or transaction, like `read_one`)."""
+    dialect = database.read_engine.dialect.name
     tag_keys = sorted({tag_key(name) for name in filters.tags})
     params: dict[str, Any] = {
         **viewer_params(viewer),
@@ -506,7 +563,7 @@ async def read_page(
         mood_max=filters.mood_max is not None,
         cursor=page.cursor is not None,
     )
-    rows = (await conn.execute(_read_statement(shape), params)).all()
+    rows = await _fetch(database, shape, params)
     if not rows:
         raise _session_dead()
     found: list[tuple[Any, SecretContent | None]] = [
@@ -515,7 +572,8 @@ async def read_page(
     if viewer.secret_tags and (filters.tags or filters.q):
         # The tag links and the index hold nothing of secret entries: match the unlocked
         # tags' entries in memory and merge them into the page, in the same order.
-        found += await _secret_matches(conn, viewer, filters, page)
+        async with database.read_engine.connect() as conn:
+            found += await _secret_matches(conn, viewer, filters, page)
         found.sort(key=lambda item: (item[0].entry_date, item[0].id), reverse=True)
         found = found[: page.limit + 1]
     items, cursor = ENTRIES.split(found, page, lambda item: (item[0].entry_date, item[0].id))
