@@ -124,10 +124,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
+    # As many connections as before (pool_size, plus as many again under load), but all
+    # of them kept: QueuePool closes an overflow connection when it comes back, so under
+    # sustained load every request past `pool_size` paid for a new server connection
+    # (a backend process, TLS negotiation) and its teardown. Opened lazily either way.
     return create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
     )

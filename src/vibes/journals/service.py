@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.util import greenlet_spawn
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
@@ -493,10 +494,11 @@ async def _fetch(database: Database, shape: _Shape, params: dict[str, Any]) -> S
         except BaseException:
             # Cancelled or failed mid-statement: never hand the connection to another
             # request in an unknown state.
-            pooled.invalidate()
+            await greenlet_spawn(pooled.invalidate)
             raise
         finally:
-            pooled.close()
+            # Checked in from a greenlet: the pool may close (await) the connection.
+            await greenlet_spawn(pooled.close)
         if not records:
             return []
         row = _row_type(tuple(records[0].keys()))
