@@ -271,6 +271,7 @@ def main() -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=data_dir, database_url=url, rate_limits_enabled=False
     )
+    print(_when("start"))
     fixture = asyncio.run(_fixture(url, settings, args.sample))
     scripts = write_scripts(data_dir, fixture)
     print(f"{len(fixture.tokens)} users, {len(fixture.entry_ids)} sampled entries")
@@ -329,7 +330,16 @@ def main() -> None:
             f"{name:<16} {conns:>5} {r['rps']:>9,.0f} {ratio:>8} {r['p50'] / 1000:>8.2f} "
             f"{r['p95'] / 1000:>8.2f} {r['p99'] / 1000:>8.2f} {r['non2xx']:>8} {rss:>7.0f}{extra}"
         )
+    print(_when("end"))
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _when(label: str) -> str:
+    """Wall-clock time and load average: figures from a busy machine are not comparable."""
+    one, five, fifteen = os.getloadavg()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    cpus = os.cpu_count()
+    return f"{label}: {stamp}, load average {one:.2f} {five:.2f} {fifteen:.2f} ({cpus} CPUs)"
 
 
 if __name__ == "__main__":
