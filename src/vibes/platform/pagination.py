@@ -64,7 +64,9 @@ class PageParams:
     cursor: str | None = None
 
 
-def page_params(
+# `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker
+# thread, a thread hand-off per list request for two query parameters.
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
