@@ -22,6 +22,7 @@ from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.keys import load_keyring
+from vibes.platform.memory import freeze_startup_objects
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_of
 from vibes.platform.redis import make_redis
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_task = asyncio.create_task(
                 app.state.dispatcher.run(dispatcher_stop), name="vibes-dispatcher"
             )
+        freeze_startup_objects()
         try:
             yield
         finally:
