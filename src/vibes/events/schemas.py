@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vibes.platform.fields import Line, Unicode
+
 EventType = Literal[
     "journal.created",
     "journal.updated",
@@ -23,12 +25,14 @@ EventType = Literal[
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[str, Field(min_length=8, max_length=2048, examples=["https://example.com/hook"])]
+    url: Annotated[
+        Unicode, Field(min_length=8, max_length=2048, examples=["https://example.com/hook"])
+    ]
     events: Annotated[
         list[EventType] | None,
         Field(max_length=20, description="Event types to send; omitted or empty: all of them."),
     ] = None
-    description: Annotated[str | None, Field(max_length=500)] = None
+    description: Annotated[Line | None, Field(max_length=500)] = None
 
 
 class WebhookRead(BaseModel):

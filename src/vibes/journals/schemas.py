@@ -14,7 +14,6 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from vibes.platform.fields import Instant, Line, Text
 from vibes.tags.schemas import TagName
 
 MAX_CONTENT_BYTES = 1024 * 1024
@@ -39,8 +39,8 @@ def _bare_date_is_midnight_utc(value: Any) -> Any:
     return value
 
 
-EntryDate = Annotated[AwareDatetime, BeforeValidator(_bare_date_is_midnight_utc)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+EntryDate = Annotated[Instant, BeforeValidator(_bare_date_is_midnight_utc)]
+Title = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Mood = Annotated[int, Field(ge=1, le=10)]
 TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS)]
 
@@ -49,7 +49,7 @@ class JournalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title
-    content: str = Field(description="Markdown, up to 1 MiB of UTF-8 (bigger: 413).")
+    content: Text = Field(description="Markdown, up to 1 MiB of UTF-8 (bigger: 413).")
     entry_date: EntryDate | None = Field(
         default=None, description="The day the entry is about; defaults to now."
     )
@@ -67,7 +67,7 @@ class JournalUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
-    content: str | None = None
+    content: Text | None = None
     entry_date: EntryDate | None = None
     tags: TagList | None = None
     mood_rating: Mood | None = None

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
 from vibes.journals.dependencies import CurrentViewer
@@ -22,6 +21,7 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.fields import Instant
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import KeyColumn, Keyset, Page
 from vibes.reminders import service
@@ -106,8 +106,8 @@ async def list_reminders(
     viewer: CurrentViewer,
     page: Page,
     status: Literal["pending", "completed", "all"] = "pending",
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
 ) -> ReminderPage:
     """By `next_fire_at` (soonest first; fired or completed ones, with none, last).
     `from`/`to` bound `next_fire_at` (from inclusive, to exclusive)."""

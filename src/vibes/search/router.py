@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
 from vibes.journals.dependencies import CurrentViewer
 from vibes.journals.schemas import EntryDate
+from vibes.platform.fields import Line
 from vibes.platform.pagination import Page
 from vibes.search import service
 from vibes.search.schemas import SearchHit, SearchPage
@@ -29,7 +30,7 @@ async def search(
     viewer: CurrentViewer,
     db: DbSession,
     page: Page,
-    q: Annotated[str, Query(min_length=1, max_length=256, description="What to look for.")],
+    q: Annotated[Line, Query(min_length=1, max_length=256, description="What to look for.")],
     type: Annotated[Literal["journals", "reminders", "tags", "all"], Query()] = "all",
     date_from: Annotated[EntryDate | None, Query(alias="from")] = None,
     date_to: Annotated[EntryDate | None, Query(alias="to")] = None,
