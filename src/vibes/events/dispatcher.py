@@ -233,9 +233,10 @@ class Dispatcher:
             reminders = (await session.scalars(claim(stmt, session))).all()
             if not reminders:
                 return 0
+            upcoming = await self._upcoming(reminders, now)
             rows = []
             for reminder in reminders:
-                due = reminders_service.fire(reminder, now)
+                due = reminders_service.fire(reminder, now, upcoming.get(reminder.id))
                 rows.append(
                     {
                         "id": new_id(),
@@ -254,6 +255,36 @@ class Dispatcher:
             await session.flush()
             reminders_service.record_fired(session, list(reminders))
         return len(reminders)
+
+    @staticmethod
+    async def _upcoming(
+        reminders: Sequence[Reminder], now: dt.datetime
+    ) -> dict[uuid.UUID, dt.datetime | None]:
+        """The next occurrence of each recurring reminder, expanded in a thread (CPU work
+        must not stall the event loop). A rule that cannot be expanded ends there: the
+        due occurrence still fires, the reminder fires no more, the loop goes on."""
+        bases = {
+            r.id: base
+            for r in reminders
+            if (base := reminders_service.next_base(r, now)) is not None
+        }
+        if not bases:
+            return {}
+        by_id = {r.id: r for r in reminders}
+        ids = list(bases)
+        work = [(reminders_service.schedule_of(by_id[i]), bases[i]) for i in ids]
+        results = await asyncio.to_thread(reminders_service.expand_next, work)
+        upcoming: dict[uuid.UUID, dt.datetime | None] = {}
+        for reminder_id, result in zip(ids, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning(
+                    "reminder rule cannot be expanded; it stops recurring",
+                    reminder_id=str(reminder_id),
+                )
+                upcoming[reminder_id] = None
+            else:
+                upcoming[reminder_id] = result
+        return upcoming
 
     # Step 2 ---------------------------------------------------------------------------
 
