@@ -121,6 +121,9 @@ class Job:
     email_to: str = ""
     subject: str = ""
     cancel_reason: str | None = None
+    # Set when the delivery cannot be prepared (its message cannot be built): a permanent
+    # failure, recorded as such instead of failing the whole claim step again and again.
+    fail_reason: str | None = None
 
 
 @dataclass
@@ -469,12 +472,17 @@ class Dispatcher:
                 job.cancel_reason = "account has no address"
                 return job
             job.email_to = address
-            job.subject, job.body = await reminders_service.due_email(session, event.data)
+            try:
+                job.subject, job.body = await reminders_service.due_email(session, event.data)
+            except Exception as exc:
+                job.fail_reason = f"message cannot be built: {type(exc).__name__}"
         return job
 
     async def _send(self, job: Job) -> Outcome:
         if job.cancel_reason is not None:
             return Outcome(ok=False, error=job.cancel_reason, permanent=True)
+        if job.fail_reason is not None:
+            return Outcome(ok=False, error=job.fail_reason, permanent=True)
         if job.channel == "webhook":
             return await send_webhook(
                 self.client(),
@@ -496,6 +504,14 @@ class Dispatcher:
         for job, outcome, finished in results:
             label, row = self._outcome_row(job, outcome, finished)
             metrics.DELIVERIES.labels(job.channel, label).inc()
+            if label == "failed":
+                # Ids only: the error may quote an address or a title.
+                log.warning(
+                    "delivery failed for good",
+                    delivery_id=str(job.delivery_id),
+                    channel=job.channel,
+                    attempt=job.attempt,
+                )
             updates.append(row)
             if job.cancel_reason is not None:
                 continue
