@@ -201,3 +201,37 @@ async def test_dates_inside_the_range_still_work(app: FastAPI, client: httpx.Asy
     )
     assert r.status_code == 200
     assert len(r.json()["items"]) == 1
+
+
+async def test_numbers_are_strict(app: FastAPI, client: httpx.AsyncClient) -> None:
+    user = await make_authed_user(app)
+    for mood in ("5", True, 5.5):
+        r = await client.post(
+            f"{API}/journals",
+            json={"title": "t", "content": "c", "mood_rating": mood},
+            headers=user.headers,
+        )
+        _assert_problem(r, "mood_rating")
+    for priority in ("3", True):
+        r = await client.post(
+            f"{API}/reminders",
+            json={"title": "t", "remind_at": "2030-01-01T09:00:00Z", "priority": priority},
+            headers=user.headers,
+        )
+        _assert_problem(r, "priority")
+    r = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": "2030-01-01T09:00:00Z", "priority": 3},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{API}/reminders/{r.json()['id']}/snooze", json={"minutes": "10"}, headers=user.headers
+    )
+    _assert_problem(r, "minutes")
+    r = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "mood_rating": 5},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text

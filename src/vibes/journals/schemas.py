@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -41,7 +42,8 @@ def _bare_date_is_midnight_utc(value: Any) -> Any:
 
 EntryDate = Annotated[Instant, BeforeValidator(_bare_date_is_midnight_utc)]
 Title = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Mood = Annotated[int, Field(ge=1, le=10)]
+# Strict: "5" and true are refused rather than read as numbers.
+Mood = Annotated[StrictInt, Field(ge=1, le=10)]
 TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS)]
 
 

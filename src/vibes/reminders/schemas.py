@@ -6,14 +6,22 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from vibes.platform.fields import Line, ScheduleInstant, Text, Unicode
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
 Title = Annotated[Line, Field(min_length=1, max_length=500)]
 Notes = Annotated[Text, Field(max_length=10_000)]
-Priority = Annotated[int, Field(ge=1, le=5)]
+# Strict: "5" and true are refused rather than read as numbers.
+Priority = Annotated[StrictInt, Field(ge=1, le=5)]
 ZoneName = Annotated[Unicode, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 Rule = Annotated[
     Unicode,
@@ -91,7 +99,7 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     until: ScheduleInstant | None = None
-    minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30)
+    minutes: StrictInt | None = Field(default=None, ge=1, le=60 * 24 * 30)
 
     @model_validator(mode="after")
     def _one_of(self) -> SnoozeRequest:
