@@ -238,7 +238,12 @@ async def update_reminder(
     unlocked: frozenset[uuid.UUID] = frozenset(),
 ) -> Reminder:
     now = now or utcnow()
-    changes = data.model_dump(exclude_unset=True)
+    # Fields given with their current value change nothing (and bump no version).
+    changes = {
+        name: value
+        for name, value in data.model_dump(exclude_unset=True).items()
+        if getattr(reminder, name) != value
+    }
     if changes.get("journal_id") is not None and changes["journal_id"] != reminder.journal_id:
         await _check_journal(session, reminder.user_id, changes["journal_id"], unlocked)
     timing = {"remind_at", "timezone", "recurrence"} & changes.keys()

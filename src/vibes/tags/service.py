@@ -220,6 +220,13 @@ async def update_tag(
     """Rename and/or recolour. Renaming onto another tag's name merges that tag into this
     one: its entries are relinked here (no duplicate links) and it is deleted."""
     check_if_match(if_match, tag.version)
+    if "name" in changes and clean_tag_name(changes["name"]) == tag.name:
+        changes = {k: v for k, v in changes.items() if k != "name"}
+    if "color" in changes and changes["color"] == tag.color:
+        changes = {k: v for k, v in changes.items() if k != "color"}
+    if not changes:
+        # Nothing would change: the version and updated_at stay as they are.
+        return tag
     if "name" in changes:
         name = clean_tag_name(changes["name"])
         key = tag_key(name)
