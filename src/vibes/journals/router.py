@@ -35,8 +35,8 @@ from vibes.platform.concurrency import (
 )
 from vibes.platform.fields import Line, instant_problem
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
-from vibes.platform.pagination import Page
-from vibes.tags.schemas import clean_tag_name
+from vibes.platform.pagination import Page, bind_page, seal_cursor
+from vibes.tags.schemas import clean_tag_name, tag_key
 from vibes.vault.idempotency import sealed_idempotent
 
 router = APIRouter(tags=["journals"])
@@ -200,9 +200,21 @@ async def list_journals(
         mood_min=mood_min,
         mood_max=mood_max,
     )
+    # The cursor is bound to the filters that made it (a `q=a` cursor is no `q=b` cursor).
+    bound = {
+        "tag": sorted({tag_key(name) for name in tags}),
+        "q": q,
+        "from": start,
+        "to": end,
+        "to_exclusive": end_exclusive,
+        "mood_min": mood_min,
+        "mood_max": mood_max,
+    }
     async with read_connection(request) as conn:
-        items, cursor = await service.read_page(conn, claims, viewer, filters, page)
-    return _json({"items": items, "next_cursor": cursor})
+        items, cursor = await service.read_page(
+            conn, claims, viewer, filters, bind_page(page, bound)
+        )
+    return _json({"items": items, "next_cursor": seal_cursor(cursor, bound)})
 
 
 @router.get(

@@ -23,7 +23,7 @@ from vibes.platform.concurrency import (
 )
 from vibes.platform.fields import Instant
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
-from vibes.platform.pagination import KeyColumn, Keyset, Page
+from vibes.platform.pagination import KeyColumn, Keyset, Page, bind_page, seal_cursor
 from vibes.reminders import service
 from vibes.reminders.models import Reminder
 from vibes.reminders.schemas import (
@@ -111,11 +111,14 @@ async def list_reminders(
 ) -> ReminderPage:
     """By `next_fire_at` (soonest first; fired or completed ones, with none, last).
     `from`/`to` bound `next_fire_at` (from inclusive, to exclusive)."""
+    filters = {"status": status, "from": from_, "to": to}
+    page = bind_page(page, filters)
     stmt = REMINDERS.apply(
         service.list_query(principal.user_id, status=status, from_=from_, to=to), page
     )
     rows = (await db.scalars(stmt)).all()
     items, next_cursor = REMINDERS.split(rows, page, service.sort_key)
+    next_cursor = seal_cursor(next_cursor, filters)
     hidden = await _hidden(db, viewer, items)
     return ReminderPage(
         items=[
