@@ -235,3 +235,14 @@ async def test_numbers_are_strict(app: FastAPI, client: httpx.AsyncClient) -> No
         headers=user.headers,
     )
     assert r.status_code == 201, r.text
+
+
+async def test_a_lone_surrogate_as_a_json_key_is_422(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    headers = {**user.headers, "content-type": "application/json"}
+    r = await client.post(
+        f"{API}/journals", content=b'{"title":"t","content":"c","\\ud800":1}', headers=headers
+    )
+    assert r.status_code == 422, r.text
