@@ -122,7 +122,9 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=0, pool_timeout=30, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
@@ -132,6 +134,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=False,
         pool_recycle=1800,
+        # Statement parameters are people's journal text: never in an error or a log line.
+        hide_parameters=True,
     )
 
 
