@@ -144,3 +144,46 @@ async def test_metrics_are_exposed_in_prometheus_text(client: httpx.AsyncClient)
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert "vibes_http_requests_total" in response.text
+
+
+async def test_a_500_carries_the_usual_headers_and_keeps_the_connection(
+    probe_app: FastAPI,
+) -> None:
+    # Regression: the 500 used to be rendered outside our middleware, so it lacked the
+    # request id, security and rate-limit headers, and the server dropped the connection.
+    transport = httpx.ASGITransport(app=probe_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/_probe/boom")
+    _assert_problem(response, 500)
+    assert response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "x-ratelimit-limit" in response.headers
+
+
+async def test_database_errors_never_log_statement_parameters(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: a failed statement logged its parameters: an entry's text, in the clear.
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from vibes.db import Database
+
+    database: Database = app.state.database
+    with pytest.raises(DBAPIError) as caught:
+        async with database.session_scope() as session:
+            await session.execute(
+                text("INSERT INTO no_such_table (x) VALUES (:secret)"),
+                {"secret": "my private diary line"},
+            )
+    assert "my private diary line" not in str(caught.value)
+
+
+async def test_openapi_documents_errors_as_problem_documents(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    for operation in operations:
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == ["application/problem+json"], status

@@ -14,7 +14,7 @@ from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
 from vibes.db import Database
-from vibes.errors import install_error_handlers
+from vibes.errors import UnhandledErrorMiddleware, install_error_handlers
 from vibes.events.broker import make_broker
 from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
@@ -24,6 +24,7 @@ from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.keys import load_keyring
 from vibes.platform.memory import freeze_startup_objects
 from vibes.platform.middleware import RequestContextMiddleware
+from vibes.platform.openapi import install_problem_openapi
 from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_of
 from vibes.platform.redis import make_redis
 from vibes.platform.security import SecurityHeadersMiddleware, install_cors
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
-    # Added inner to outer: body limit, rate limit, CORS, security headers, request context.
+    app.add_middleware(UnhandledErrorMiddleware)
+    # Added inner to outer: unhandled errors, body limit, rate limit, CORS, security
+    # headers, request context.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     if settings.rate_limits_enabled:
         app.add_middleware(
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
+    install_problem_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from typing import Any
 import uuid6
 from fastapi import Request
 from sqlalchemy import DateTime, Integer, MetaData, Uuid, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -120,7 +122,9 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=0, pool_timeout=30, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
@@ -134,6 +138,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
+        # Statement parameters are people's journal text: never in an error or a log line.
+        hide_parameters=True,
     )
 
 
@@ -141,6 +147,15 @@ def _autocommit(engine: AsyncEngine, is_sqlite: bool) -> AsyncEngine:
     if is_sqlite:
         return engine.execution_options(sqlite_begin=None)
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _create_private_file(path: str | None) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does with the umask (0644):
+    it holds every account's data. An existing file is left as it is."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 class Database:
@@ -152,6 +167,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private_file(make_url(self.url).database)
         self.engine = make_engine(self.url, pool_size=settings.database_pool_size)
         write_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE")

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("vibes.errors")
 
@@ -183,6 +184,39 @@ async def _stale_handler(_: Request, exc: Exception) -> JSONResponse:
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return problem(500, detail="An unexpected error occurred.", type_suffix="internal")
+
+
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into a 500 problem *inside* the middleware stack.
+
+    Starlette renders `Exception` handlers in its outermost middleware, after ours, and
+    then re-raises, so such answers lacked our headers and the server dropped the
+    connection. Installed innermost, this answers like any other error.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": scope.get("path")})
+            if started:
+                raise
+            response = problem(500, detail="An unexpected error occurred.", type_suffix="internal")
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

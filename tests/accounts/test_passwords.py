@@ -272,3 +272,15 @@ async def _reset_token_without_mail(
             update(PasswordResetToken).values(token_hash=hashlib.sha256(token.encode()).digest())
         )
     return token
+
+
+async def test_password_change_to_the_same_password_is_422(client: httpx.AsyncClient) -> None:
+    account = await sign_up(client)
+    response = await client.post(
+        CHANGE,
+        json={"current_password": account.password, "new_password": account.password},
+        headers=account.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "new_password"]
+    await sign_in(client, account.email, account.password)

@@ -207,3 +207,29 @@ async def test_a_hook_deleted_mid_delivery_loses_no_other_outcome(
     [delivery] = r.json()["items"]
     assert delivery["status"] == "succeeded"
     assert len(delivery["attempts"]) == 1
+
+
+async def test_events_omitted_means_all_and_an_empty_list_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    from vibes.events.schemas import ALL_EVENT_TYPES
+
+    user = await make_authed_user(app)
+    r = await client.post(
+        "/api/v1/webhooks", json={"url": receiver.url("/x"), "events": []}, headers=user.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"][-1] == "events"
+    assert "omit the field" in r.json()["errors"][0]["msg"]
+    for body in ({"url": receiver.url("/all")}, {"url": receiver.url("/all"), "events": None}):
+        r = await client.post("/api/v1/webhooks", json=body, headers=user.headers)
+        assert r.status_code == 201, r.text
+        assert sorted(r.json()["events"]) == sorted(ALL_EVENT_TYPES)
+        got = await client.get(f"/api/v1/webhooks/{r.json()['id']}", headers=user.headers)
+        assert sorted(got.json()["events"]) == sorted(ALL_EVENT_TYPES)
+    # Such a hook receives every type, as before.
+    await due_reminder(client, user)
+    dispatcher = dispatcher_for(app)
+    await run_until(dispatcher, lambda: len(receiver.requests) >= 4)
+    types = {json.loads(item.body)["type"] for item in receiver.requests}
+    assert types == {"reminder.created", "reminder.due"}

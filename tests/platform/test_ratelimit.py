@@ -107,7 +107,13 @@ async def test_login_is_limited_per_client_address(backend: Backend, tmp_path: P
                 wrong = {"email": f"{uuid.uuid4().hex}@example.com", "password": "wrong password"}
                 assert (await c.post(LOGIN, json=wrong)).status_code == 401
             right = {"email": user.email, "password": DEFAULT_PASSWORD}
-            _assert_problem_429(await c.post(LOGIN, json=right))
+            limited = await c.post(LOGIN, json=right)
+            _assert_problem_429(limited)
+            # Regression: the 429 described the general limit (1200/minute), not this one.
+            assert limited.headers["x-ratelimit-limit"] == "3"
+            assert limited.headers["x-ratelimit-remaining"] == "0"
+            reset = int(limited.headers["x-ratelimit-reset"])
+            assert time.time() < reset <= time.time() + 61
         async with _client(app, "198.51.100.9") as other:
             assert (await other.post(LOGIN, json=right)).status_code == 200
 

@@ -155,3 +155,53 @@ async def test_tag_if_match_and_if_none_match(client: httpx.AsyncClient, alice: 
     )
     assert is_problem(stale, 412)
     assert is_problem(await client.delete(url, headers={**alice.headers, "If-Match": '"1"'}), 412)
+
+
+async def _etag(client: httpx.AsyncClient, user: AuthedUser, journal_id: str) -> str:
+    response = await client.get(f"{API}/journals/{journal_id}", headers=user.headers)
+    assert response.status_code == 200
+    return response.headers["etag"]
+
+
+@pytest.mark.parametrize("action", ["rename", "merge", "delete"])
+async def test_tag_changes_bump_the_entries_version_and_sync_log(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database, action: str
+) -> None:
+    from vibes.sync.models import Change
+
+    tagged = await create_entry(client, alice, tags=["trip"])
+    other = await create_entry(client, alice, tags=["travel"])
+    untouched = await create_entry(client, alice, tags=["home"])
+    ids = {e["id"]: await _etag(client, alice, e["id"]) for e in (tagged, other, untouched)}
+    tags = await _tags(client, alice)
+    trip = tags["trip"]["id"]
+    if action == "rename":
+        response = await client.patch(
+            f"{API}/tags/{trip}", json={"name": "Trips"}, headers=alice.headers
+        )
+        changed = {tagged["id"]}
+    elif action == "merge":
+        response = await client.patch(
+            f"{API}/tags/{trip}", json={"name": "travel"}, headers=alice.headers
+        )
+        changed = {tagged["id"], other["id"]}
+    else:
+        response = await client.delete(f"{API}/tags/{trip}", headers=alice.headers)
+        changed = {tagged["id"]}
+    assert response.status_code in (200, 204), response.text
+    for journal_id, old in ids.items():
+        stale = await client.get(
+            f"{API}/journals/{journal_id}", headers={**alice.headers, "If-None-Match": old}
+        )
+        if journal_id in changed:
+            assert stale.status_code == 200, action
+            assert stale.headers["etag"] != old
+        else:
+            assert stale.status_code == 304, action
+    async with database.read_sessionmaker() as s:
+        logged = (
+            await s.scalars(
+                select(Change.entity_id).where(Change.kind == "journal", Change.version == 2)
+            )
+        ).all()
+    assert {str(i) for i in logged} == changed

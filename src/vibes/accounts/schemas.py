@@ -11,15 +11,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from vibes.platform.fields import Line, Unicode
 
 # A new password: the length rule is checked here (422 before anything runs), strength in
 # the service. Any Unicode; surrounding spaces are part of the password.
-NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+NewPassword = Annotated[Unicode, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 # A password being checked: any length up to a cap, so nobody makes us hash megabytes.
-GivenPassword = Annotated[str, Field(min_length=1, max_length=1024)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-DeviceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+GivenPassword = Annotated[Unicode, Field(min_length=1, max_length=1024)]
+DisplayName = Annotated[
+    Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+DeviceName = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OpaqueToken = Annotated[Unicode, Field(min_length=1, max_length=512)]
 
 
 @functools.cache
@@ -41,14 +44,14 @@ class RegisterIn(_Input):
     email: EmailStr = Field(max_length=320)
     password: NewPassword
     display_name: DisplayName | None = None
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: Unicode | None = Field(default=None, max_length=64)
 
     _zone = field_validator("timezone")(_valid_zone)
 
 
 class LoginIn(_Input):
     # Not EmailStr: a malformed address simply matches no account (401, like any other).
-    email: str = Field(min_length=1, max_length=320)
+    email: Unicode = Field(min_length=1, max_length=320)
     password: GivenPassword
     device_name: DeviceName | None = None
 
@@ -85,7 +88,7 @@ class PasswordChangeIn(_Input):
 
 
 class PasswordResetIn(_Input):
-    email: str = Field(min_length=1, max_length=320)
+    email: Unicode = Field(min_length=1, max_length=320)
 
 
 class PasswordResetConfirmIn(_Input):
@@ -107,7 +110,7 @@ class UserRead(BaseModel):
 
 class UserUpdate(_Input):
     display_name: DisplayName | None = None
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: Unicode | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("timezone")
     @classmethod

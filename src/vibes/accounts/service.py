@@ -35,6 +35,7 @@ from vibes.errors import (
     NotFound,
     PreconditionFailed,
     Unauthorized,
+    Unprocessable,
 )
 from vibes.events.outbox import record_event
 from vibes.platform.audit import record_audit
@@ -485,6 +486,12 @@ async def change_password(
     user = await _check_current_password(
         reader, ctx, user_id=principal.user_id, password=current_password, client=client
     )
+    if new_password == current_password:
+        message = "The new password must differ from the current one."
+        raise Unprocessable(
+            message,
+            errors=[{"loc": ["body", "new_password"], "msg": message, "type": "value_error"}],
+        )
     await passwords.check_strength(
         ctx.settings, new_password, user_inputs=_strength_inputs(user), field="new_password"
     )

@@ -22,7 +22,7 @@ from vibes import __version__
 from vibes.config import Settings
 from vibes.events.models import OutboxEvent
 from vibes.events.netguard import DestinationRefused, resolve
-from vibes.platform.mail import send_mail
+from vibes.platform.mail import MessageRefused, send_mail
 
 USER_AGENT = f"Vibes-Webhooks/{__version__}"
 
@@ -131,6 +131,14 @@ async def send_email(settings: Settings, *, to: str, subject: str, body: str) ->
     started = time.perf_counter()
     try:
         sent = await send_mail(settings, to=to, subject=subject, body=body)
+    except MessageRefused as exc:
+        # The message cannot be built: every retry would fail the same way.
+        return Outcome(
+            ok=False,
+            error=str(exc)[:500],
+            permanent=True,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
     except Exception as exc:
         # aiosmtplib raises its own errors and OSError subclasses; every one is retried.
         return Outcome(

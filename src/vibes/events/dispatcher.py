@@ -121,6 +121,9 @@ class Job:
     email_to: str = ""
     subject: str = ""
     cancel_reason: str | None = None
+    # Set when the delivery cannot be prepared (its message cannot be built): a permanent
+    # failure, recorded as such instead of failing the whole claim step again and again.
+    fail_reason: str | None = None
 
 
 @dataclass
@@ -233,9 +236,10 @@ class Dispatcher:
             reminders = (await session.scalars(claim(stmt, session))).all()
             if not reminders:
                 return 0
+            upcoming = await self._upcoming(reminders, now)
             rows = []
             for reminder in reminders:
-                due = reminders_service.fire(reminder, now)
+                due = reminders_service.fire(reminder, now, upcoming.get(reminder.id))
                 rows.append(
                     {
                         "id": new_id(),
@@ -254,6 +258,36 @@ class Dispatcher:
             await session.flush()
             reminders_service.record_fired(session, list(reminders))
         return len(reminders)
+
+    @staticmethod
+    async def _upcoming(
+        reminders: Sequence[Reminder], now: dt.datetime
+    ) -> dict[uuid.UUID, dt.datetime | None]:
+        """The next occurrence of each recurring reminder, expanded in a thread (CPU work
+        must not stall the event loop). A rule that cannot be expanded ends there: the
+        due occurrence still fires, the reminder fires no more, the loop goes on."""
+        bases = {
+            r.id: base
+            for r in reminders
+            if (base := reminders_service.next_base(r, now)) is not None
+        }
+        if not bases:
+            return {}
+        by_id = {r.id: r for r in reminders}
+        ids = list(bases)
+        work = [(reminders_service.schedule_of(by_id[i]), bases[i]) for i in ids]
+        results = await asyncio.to_thread(reminders_service.expand_next, work)
+        upcoming: dict[uuid.UUID, dt.datetime | None] = {}
+        for reminder_id, result in zip(ids, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning(
+                    "reminder rule cannot be expanded; it stops recurring",
+                    reminder_id=str(reminder_id),
+                )
+                upcoming[reminder_id] = None
+            else:
+                upcoming[reminder_id] = result
+        return upcoming
 
     # Step 2 ---------------------------------------------------------------------------
 
@@ -438,12 +472,17 @@ class Dispatcher:
                 job.cancel_reason = "account has no address"
                 return job
             job.email_to = address
-            job.subject, job.body = await reminders_service.due_email(session, event.data)
+            try:
+                job.subject, job.body = await reminders_service.due_email(session, event.data)
+            except Exception as exc:
+                job.fail_reason = f"message cannot be built: {type(exc).__name__}"
         return job
 
     async def _send(self, job: Job) -> Outcome:
         if job.cancel_reason is not None:
             return Outcome(ok=False, error=job.cancel_reason, permanent=True)
+        if job.fail_reason is not None:
+            return Outcome(ok=False, error=job.fail_reason, permanent=True)
         if job.channel == "webhook":
             return await send_webhook(
                 self.client(),
@@ -465,6 +504,14 @@ class Dispatcher:
         for job, outcome, finished in results:
             label, row = self._outcome_row(job, outcome, finished)
             metrics.DELIVERIES.labels(job.channel, label).inc()
+            if label == "failed":
+                # Ids only: the error may quote an address or a title.
+                log.warning(
+                    "delivery failed for good",
+                    delivery_id=str(job.delivery_id),
+                    channel=job.channel,
+                    attempt=job.attempt,
+                )
             updates.append(row)
             if job.cancel_reason is not None:
                 continue

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vibes.platform.fields import Line, Unicode
 
 EventType = Literal[
     "journal.created",
@@ -19,16 +21,33 @@ EventType = Literal[
     "user.updated",
 ]
 
+ALL_EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[str, Field(min_length=8, max_length=2048, examples=["https://example.com/hook"])]
+    url: Annotated[
+        Unicode, Field(min_length=8, max_length=2048, examples=["https://example.com/hook"])
+    ]
     events: Annotated[
         list[EventType] | None,
-        Field(max_length=20, description="Event types to send; omitted or empty: all of them."),
+        Field(
+            min_length=1,
+            max_length=20,
+            description="Event types to send; omitted or null: all of them (an empty list is"
+            " refused as ambiguous).",
+        ),
     ] = None
-    description: Annotated[str | None, Field(max_length=500)] = None
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one event type, or omit the field for all")
+        return value
+
+    description: Annotated[Line | None, Field(max_length=500)] = None
 
 
 class WebhookRead(BaseModel):
@@ -36,9 +55,16 @@ class WebhookRead(BaseModel):
 
     id: uuid.UUID
     url: str
-    events: list[str]
+    events: list[str] = Field(description="The event types sent (every type when all are).")
     description: str | None
     is_active: bool
+
+    @field_validator("events", mode="after")
+    @classmethod
+    def _all_when_empty(cls, value: list[str]) -> list[str]:
+        # Stored empty means "every type", including ones added later; shown explicitly.
+        return value or list(ALL_EVENT_TYPES)
+
     disabled_reason: str | None
     version: int
     created_at: dt.datetime

@@ -33,9 +33,10 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.fields import Line, instant_problem
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
-from vibes.platform.pagination import Page
-from vibes.tags.schemas import clean_tag_name
+from vibes.platform.pagination import Page, bind_page, seal_cursor
+from vibes.tags.schemas import clean_tag_name, tag_key
 from vibes.vault.idempotency import sealed_idempotent
 
 router = APIRouter(tags=["journals"])
@@ -59,6 +60,8 @@ def _parse_bound(name: str, raw: str | None, *, end: bool) -> tuple[dt.datetime 
     try:
         if _BARE_DATE.match(raw):
             day = dt.date.fromisoformat(raw)
+            if (problem := instant_problem(dt.datetime(day.year, 1, 1, tzinfo=dt.UTC))) is not None:
+                raise _bad_query(name, problem)
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             return (midnight + dt.timedelta(days=1), True) if end else (midnight, False)
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -66,6 +69,9 @@ def _parse_bound(name: str, raw: str | None, *, end: bool) -> tuple[dt.datetime 
         raise _bad_query(name, "expected an RFC 3339 date-time or a date") from None
     if value.tzinfo is None:
         raise _bad_query(name, "a date-time needs an offset, e.g. Z")
+    problem = instant_problem(value)
+    if problem is not None:
+        raise _bad_query(name, problem)
     return value, False
 
 
@@ -171,7 +177,7 @@ async def list_journals(
     tag: Annotated[
         list[str], Query(max_length=20, description="Repeatable; every tag must match.")
     ] = [],  # noqa: B006 - FastAPI copies defaults
-    q: Annotated[str | None, Query(min_length=1, max_length=256, description="Full text.")] = None,
+    q: Annotated[Line | None, Query(min_length=1, max_length=256, description="Full text.")] = None,
     date_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
     date_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
     mood_min: Annotated[int | None, Query(ge=1, le=10)] = None,
@@ -194,10 +200,20 @@ async def list_journals(
         mood_min=mood_min,
         mood_max=mood_max,
     )
+    # The cursor is bound to the filters that made it (a `q=a` cursor is no `q=b` cursor).
+    bound = {
+        "tag": sorted({tag_key(name) for name in tags}),
+        "q": q,
+        "from": start,
+        "to": end,
+        "to_exclusive": end_exclusive,
+        "mood_min": mood_min,
+        "mood_max": mood_max,
+    }
     items, cursor = await service.read_page(
-        request.app.state.database, claims, viewer, filters, page
+        request.app.state.database, claims, viewer, filters, bind_page(page, bound)
     )
-    return _json({"items": items, "next_cursor": cursor})
+    return _json({"items": items, "next_cursor": seal_cursor(cursor, bound)})
 
 
 @router.get(

@@ -14,15 +14,16 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
 
+from vibes.platform.fields import Instant, Line, Text
 from vibes.tags.schemas import TagName
 
 MAX_CONTENT_BYTES = 1024 * 1024
@@ -39,9 +40,10 @@ def _bare_date_is_midnight_utc(value: Any) -> Any:
     return value
 
 
-EntryDate = Annotated[AwareDatetime, BeforeValidator(_bare_date_is_midnight_utc)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Mood = Annotated[int, Field(ge=1, le=10)]
+EntryDate = Annotated[Instant, BeforeValidator(_bare_date_is_midnight_utc)]
+Title = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# Strict: "5" and true are refused rather than read as numbers.
+Mood = Annotated[StrictInt, Field(ge=1, le=10)]
 TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS)]
 
 
@@ -49,7 +51,7 @@ class JournalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title
-    content: str = Field(description="Markdown, up to 1 MiB of UTF-8 (bigger: 413).")
+    content: Text = Field(description="Markdown, up to 1 MiB of UTF-8 (bigger: 413).")
     entry_date: EntryDate | None = Field(
         default=None, description="The day the entry is about; defaults to now."
     )
@@ -67,7 +69,7 @@ class JournalUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
-    content: str | None = None
+    content: Text | None = None
     entry_date: EntryDate | None = None
     tags: TagList | None = None
     mood_rating: Mood | None = None

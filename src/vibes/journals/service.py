@@ -842,6 +842,22 @@ async def create_batch(
     return ids
 
 
+def _unchanged(
+    journal: Journal, name: str, value: Any, title: str, content: str, tags: list[str]
+) -> bool:
+    """Whether a PATCH field would leave the entry as it is (tags: the same set of keys,
+    since an existing tag keeps its stored spelling)."""
+    if name == "title":
+        return bool(value == title)
+    if name == "content":
+        return bool(value == content)
+    if name == "tags":
+        return {tag_key(n) for n in value} == {tag_key(n) for n in tags}
+    if name in ("entry_date", "mood_rating", "secret_tag_id"):
+        return bool(getattr(journal, name) == value)
+    return False
+
+
 async def update_journal(
     session: AsyncSession,
     viewer: Viewer,
@@ -875,6 +891,10 @@ async def update_journal(
     else:
         title, content = journal.title, journal.content
         tags = await tag_service.names_of(session, journal.id)
+    # A PATCH that changes nothing keeps the version and updated_at (no 304 miss, no sync).
+    changes = {
+        k: v for k, v in changes.items() if not _unchanged(journal, k, v, title, content, tags)
+    }
     if not changes:
         secret = (target, current) if current is not None and target is not None else None
         return render_journal(journal, tags, secret)

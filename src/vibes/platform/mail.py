@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -16,20 +17,38 @@ def mail_configured(settings: Settings) -> bool:
     return bool(settings.smtp_host)
 
 
+class MessageRefused(ValueError):
+    """The message cannot be built (a bad address or header): retrying will not help."""
+
+
+def clean_subject(subject: str) -> str:
+    """One line of text: a CR or LF in a header would raise (or, worse, inject a header),
+    so every run of whitespace and control characters becomes a single space."""
+    cleaned = "".join(
+        " " if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch
+        for ch in subject
+    )
+    return " ".join(cleaned.split())[:998]
+
+
 def build_message(settings: Settings, *, to: str, subject: str, body: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = settings.smtp_from
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content(body)
+    try:
+        message["From"] = settings.smtp_from
+        message["To"] = to
+        message["Subject"] = clean_subject(subject)
+        message.set_content(body)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise MessageRefused(f"{type(exc).__name__}: {exc}") from None
     return message
 
 
 async def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> bool:
     """Send one plain-text mail. False when SMTP is not configured; raises on SMTP errors
-    so callers that retry (the dispatcher) can."""
+    so callers that retry (the dispatcher) can, and MessageRefused when the message itself
+    cannot be built (permanent)."""
     if not settings.smtp_host:
-        log.info("mail not sent: SMTP is not configured", subject=subject)
+        log.info("mail not sent: SMTP is not configured")
         return False
     message = build_message(settings, to=to, subject=subject, body=body)
     await aiosmtplib.send(

@@ -24,9 +24,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -212,3 +213,35 @@ class Keyset:
         if len(rows) > page.limit and items:
             return items, self.encode(key(items[-1]))
         return items, None
+
+
+# -- cursors bound to their filters -----------------------------------------------------
+# A cursor only means something for the query that made it: a `q=mountain` cursor used
+# with `q=other` would silently skip or repeat rows. A list with filters appends a short
+# hash of them to its cursors (`<cursor>.<fingerprint>`) and refuses a cursor whose
+# fingerprint differs (422), without the keyset code having to know about filters.
+
+
+def filter_fingerprint(filters: Mapping[str, object]) -> str:
+    """A short, stable hash of a list's filters (values rendered with `str`)."""
+    canonical = json.dumps(
+        {k: filters[k] for k in sorted(filters)}, default=str, separators=(",", ":")
+    )
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:6]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def bind_page(page: PageParams, filters: Mapping[str, object]) -> PageParams:
+    """`page` with its cursor unwrapped for the keyset; `InvalidCursor` (422) when the
+    cursor was made for other filters (or carries no fingerprint)."""
+    if page.cursor is None:
+        return page
+    inner, sep, mark = page.cursor.rpartition(".")
+    if not sep or not inner or mark != filter_fingerprint(filters):
+        raise InvalidCursor()
+    return PageParams(limit=page.limit, cursor=inner)
+
+
+def seal_cursor(cursor: str | None, filters: Mapping[str, object]) -> str | None:
+    """The next page's cursor with the filters' fingerprint appended."""
+    return None if cursor is None else f"{cursor}.{filter_fingerprint(filters)}"

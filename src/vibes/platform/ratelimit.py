@@ -98,7 +98,7 @@ class RateLimiter:
         except Exception as exc:
             raise self._storage_failed(rule, exc) from None
         if not allowed:
-            raise TooManyRequests(await self._retry_after(rule, ident))
+            raise await self._too_many(rule, ident)
 
     async def check(self, rule: Rule, value: str | None) -> None:
         """Raise `TooManyRequests` if the limit is already used up, without counting."""
@@ -110,7 +110,7 @@ class RateLimiter:
         except Exception as exc:
             raise self._storage_failed(rule, exc) from None
         if not allowed:
-            raise TooManyRequests(await self._retry_after(rule, ident))
+            raise await self._too_many(rule, ident)
 
     async def count_failure(self, rule: Rule, value: str | None) -> None:
         """Count one attempt and never raise: for failures that already have their answer."""
@@ -124,9 +124,18 @@ class RateLimiter:
     async def reset(self, rule: Rule, value: str) -> None:
         await self._moving.clear(rule.limit, rule.name, self.identifier(value))
 
-    async def _retry_after(self, rule: Rule, ident: str) -> int:
+    async def _too_many(self, rule: Rule, ident: str) -> TooManyRequests:
+        """A 429 whose `X-RateLimit-*` describe the rule that was hit, not the general one."""
         reset_at, _ = await self._moving.get_window_stats(rule.limit, rule.name, ident)
-        return max(1, math.ceil(reset_at - time.time()))
+        error = TooManyRequests(max(1, math.ceil(reset_at - time.time())))
+        error.headers.update(
+            {
+                "X-RateLimit-Limit": str(rule.limit.amount),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(math.ceil(reset_at)),
+            }
+        )
+        return error
 
     @staticmethod
     def _storage_failed(rule: Rule, exc: Exception) -> ServiceUnavailable:
@@ -223,7 +232,10 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
+                existing = message.get("headers", ())
+                # A tight limit's 429 already describes the limit that was hit.
+                if not any(name == b"x-ratelimit-limit" for name, _ in existing):
+                    message["headers"] = [*existing, *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 
 SHORTHANDS = {
@@ -32,6 +33,19 @@ _LOOKBACK = dt.timedelta(hours=3)
 # A rule with no occurrence this far ahead counts as finished; it also keeps a rule that
 # never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) from scanning until the year 9999.
 _HORIZON = dt.timedelta(days=366 * 10)
+# Bounds that keep every expansion small: dateutil never advances with INTERVAL=0 (an
+# endless loop) and walks every occurrence from the start of a COUNT rule.
+MAX_INTERVAL = 1000
+MAX_COUNT = 1000
+# With FREQ=HOURLY the finest, a rule gives at most a few occurrences an hour.
+_MAX_BYMINUTE = 12
+_MAX_BYSECOND = 1
+# A hard stop: no expansion walks more occurrences than this (far more than any rule the
+# bounds above let through needs), so even a row stored before them cannot spin.
+_MAX_STEPS = 20_000
+_UNTIL_MIN_YEAR = 1970
+_UNTIL_MAX_YEAR = 9100
+_DAY_RULES = ("BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYEASTER")
 
 
 class RecurrenceError(ValueError):
@@ -99,13 +113,14 @@ def normalize_rule(value: str) -> str:
         raise RecurrenceError("An RRULE needs FREQ (for example 'FREQ=DAILY').")
     if parts["FREQ"] in _REFUSED_FREQS:
         raise RecurrenceError(f"FREQ={parts['FREQ']} is not supported; the finest is HOURLY.")
+    _check_bounds(parts)
     _check_satisfiable(parts)
     # Check it with dateutil now so the error names the fault.
     try:
         _build(text, dt.datetime(2026, 1, 1, 9, 0), ZoneInfo("UTC"))
     except RecurrenceError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise RecurrenceError(f"Invalid RRULE {text!r}: {exc}.") from None
     return text
 
@@ -124,6 +139,34 @@ _MONTH_DAYS = {
     11: 30,
     12: 31,
 }
+
+
+def _whole(parts: dict[str, str], name: str, default: str) -> int:
+    try:
+        return int(parts.get(name, default))
+    except ValueError:
+        raise RecurrenceError(f"{name} must be a whole number.") from None
+
+
+def _check_bounds(parts: dict[str, str]) -> None:
+    """Refuse rules whose expansion would never end or cost too much."""
+    interval = _whole(parts, "INTERVAL", "1")
+    if not 1 <= interval <= MAX_INTERVAL:
+        raise RecurrenceError(f"INTERVAL must be between 1 and {MAX_INTERVAL}.")
+    if "COUNT" in parts and not 1 <= _whole(parts, "COUNT", "1") <= MAX_COUNT:
+        raise RecurrenceError(f"COUNT must be between 1 and {MAX_COUNT}.")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise RecurrenceError("Give COUNT or UNTIL, not both.")
+    for name, most in (("BYMINUTE", _MAX_BYMINUTE), ("BYSECOND", _MAX_BYSECOND)):
+        if name in parts and len(parts[name].split(",")) > most:
+            raise RecurrenceError(f"{name} takes at most {most} value(s); the finest is HOURLY.")
+    until = parts.get("UNTIL")
+    if until is not None:
+        year = until[:4]
+        if not year.isdigit() or not _UNTIL_MIN_YEAR <= int(year) <= _UNTIL_MAX_YEAR:
+            raise RecurrenceError(
+                f"UNTIL must be between the years {_UNTIL_MIN_YEAR} and {_UNTIL_MAX_YEAR}."
+            )
 
 
 def _check_satisfiable(parts: dict[str, str]) -> None:
@@ -146,25 +189,82 @@ def _check_satisfiable(parts: dict[str, str]) -> None:
         )
 
 
+def _rebase(
+    parts: dict[str, str], local_start: dt.datetime, near: dt.datetime
+) -> tuple[dict[str, str], dt.datetime]:
+    """The same rule with its start moved forward by whole periods to just before `near`.
+
+    dateutil walks every occurrence from the start, so an hourly rule started years ago
+    would cost hundreds of thousands of steps per expansion. Without COUNT, moving the start
+    by a whole number of periods (FREQ x INTERVAL) gives the same occurrences from there
+    on, once the defaults dateutil takes from the start (the day of the month, the month)
+    are written into the rule.
+    """
+    if "COUNT" in parts or near <= local_start:
+        return parts, local_start
+    freq = parts["FREQ"]
+    interval = int(parts.get("INTERVAL", "1"))
+    if freq == "YEARLY":
+        elapsed = near.year - local_start.year
+    elif freq == "MONTHLY":
+        elapsed = (near.year - local_start.year) * 12 + near.month - local_start.month
+    elif freq == "WEEKLY":
+        elapsed = (near - local_start).days // 7
+    elif freq == "DAILY":
+        elapsed = (near - local_start).days
+    elif freq == "HOURLY":
+        elapsed = int((near - local_start).total_seconds() // 3600)
+    else:  # pragma: no cover - refused by _check_bounds' callers
+        return parts, local_start
+    periods = (elapsed // interval - 1) * interval
+    if periods <= 0:
+        return parts, local_start
+    pinned = dict(parts)
+    shift: relativedelta | dt.timedelta
+    if freq in ("YEARLY", "MONTHLY"):
+        if not any(name in parts for name in _DAY_RULES):
+            pinned["BYMONTHDAY"] = str(local_start.day)
+            if freq == "YEARLY":
+                pinned.setdefault("BYMONTH", str(local_start.month))
+        shift = relativedelta(years=periods) if freq == "YEARLY" else relativedelta(months=periods)
+    elif freq == "WEEKLY":
+        if not any(name in parts for name in _DAY_RULES):
+            pinned["BYDAY"] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[local_start.weekday()]
+        shift = dt.timedelta(weeks=periods)
+    elif freq == "DAILY":
+        shift = dt.timedelta(days=periods)
+    else:
+        shift = dt.timedelta(hours=periods)
+    return pinned, local_start + shift
+
+
 def _build(
-    rule: str, local_start: dt.datetime, zone: ZoneInfo, cap: dt.datetime | None = None
+    rule: str,
+    local_start: dt.datetime,
+    zone: ZoneInfo,
+    cap: dt.datetime | None = None,
+    near: dt.datetime | None = None,
 ) -> rrule | None:
     """The rule as a dateutil rrule on naive local time.
 
     With `cap`, it ends there: dateutil searches period by period until a match, so a rule
     that never matches (or no longer does) would otherwise scan to the year 9999. Returns
-    None when a capped COUNT rule has no occurrence before the cap.
+    None when a capped COUNT rule has no occurrence before the cap. With `near`, the start
+    is moved forward by whole periods to just before it (see `_rebase`).
     """
     text = SHORTHANDS.get(rule, rule)
     parts: dict[str, str] = {}
     for part in text.split(";"):
         name, _, val = part.partition("=")
-        match = _UNTIL_UTC.match(val) if name == "UNTIL" else None
-        if match:
-            # The expansion runs on naive local time, so a UTC UNTIL becomes local time.
-            until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
-            val = to_local(until, zone).strftime("%Y%m%dT%H%M%S")
         parts[name] = val
+    # Stored rows are checked again: a rule stored before a bound existed must not spin.
+    _check_bounds(parts)
+    if "UNTIL" in parts and (match := _UNTIL_UTC.match(parts["UNTIL"])):
+        # The expansion runs on naive local time, so a UTC UNTIL becomes local time.
+        until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+        parts["UNTIL"] = to_local(until, zone).strftime("%Y%m%dT%H%M%S")
+    if near is not None:
+        parts, local_start = _rebase(parts, local_start, near)
     if cap is not None:
         capped = dict(parts)
         capped.pop("COUNT", None)
@@ -202,13 +302,29 @@ class Schedule:
             if self.remind_at > instant or (inclusive and self.remind_at == instant):
                 yield self.remind_at
             return
-        local_start = to_local(self.remind_at, zone)
-        start = max(to_local(instant, zone) - _LOOKBACK, local_start)
-        rule = _build(self.recurrence, local_start, zone, cap=start + _HORIZON)
+        try:
+            local_start = to_local(self.remind_at, zone)
+            start = max(to_local(instant, zone) - _LOOKBACK, local_start)
+            cap = start + _HORIZON
+            rule = _build(self.recurrence, local_start, zone, cap=cap, near=start)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            if isinstance(exc, RecurrenceError):
+                raise
+            raise RecurrenceError(f"The recurrence cannot be expanded: {exc}.") from None
         if rule is None:
             return
-        for local in rule.xafter(start, inc=True):
-            occurrence = to_instant(local, zone)
+        # Walked by hand rather than with xafter() so the number of steps has a hard bound.
+        for step, local in enumerate(rule):
+            if step >= _MAX_STEPS:
+                raise RecurrenceError("The recurrence is too expensive to expand.")
+            if local < start:
+                continue
+            if local > cap:
+                return
+            try:
+                occurrence = to_instant(local, zone)
+            except OverflowError:
+                return
             if occurrence > instant or (inclusive and occurrence == instant):
                 yield occurrence
 

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
 from vibes.journals.dependencies import CurrentViewer
@@ -22,8 +21,9 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.fields import Instant
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
-from vibes.platform.pagination import KeyColumn, Keyset, Page
+from vibes.platform.pagination import KeyColumn, Keyset, Page, bind_page, seal_cursor
 from vibes.reminders import service
 from vibes.reminders.models import Reminder
 from vibes.reminders.schemas import (
@@ -106,16 +106,19 @@ async def list_reminders(
     viewer: CurrentViewer,
     page: Page,
     status: Literal["pending", "completed", "all"] = "pending",
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
 ) -> ReminderPage:
     """By `next_fire_at` (soonest first; fired or completed ones, with none, last).
     `from`/`to` bound `next_fire_at` (from inclusive, to exclusive)."""
+    filters = {"status": status, "from": from_, "to": to}
+    page = bind_page(page, filters)
     stmt = REMINDERS.apply(
         service.list_query(principal.user_id, status=status, from_=from_, to=to), page
     )
     rows = (await db.scalars(stmt)).all()
     items, next_cursor = REMINDERS.split(rows, page, service.sort_key)
+    next_cursor = seal_cursor(next_cursor, filters)
     hidden = await _hidden(db, viewer, items)
     return ReminderPage(
         items=[

@@ -6,16 +6,25 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from vibes.platform.fields import Line, ScheduleInstant, Text, Unicode
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
-Title = Annotated[str, Field(min_length=1, max_length=500)]
-Notes = Annotated[str, Field(max_length=10_000)]
-Priority = Annotated[int, Field(ge=1, le=5)]
-ZoneName = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
+Title = Annotated[Line, Field(min_length=1, max_length=500)]
+Notes = Annotated[Text, Field(max_length=10_000)]
+# Strict: "5" and true are refused rather than read as numbers.
+Priority = Annotated[StrictInt, Field(ge=1, le=5)]
+ZoneName = Annotated[Unicode, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 Rule = Annotated[
-    str,
+    Unicode,
     Field(
         min_length=1,
         max_length=500,
@@ -49,7 +58,7 @@ class ReminderCreate(BaseModel):
     title: Title
     notes: Notes | None = None
     priority: Priority = 2
-    remind_at: AwareDatetime
+    remind_at: ScheduleInstant
     timezone: ZoneName | None = Field(
         default=None, description="IANA zone the recurrence runs in; default: the user's."
     )
@@ -68,7 +77,7 @@ class ReminderUpdate(BaseModel):
     title: Title | None = None
     notes: Notes | None = None
     priority: Priority | None = None
-    remind_at: AwareDatetime | None = None
+    remind_at: ScheduleInstant | None = None
     timezone: ZoneName | None = None
     recurrence: Rule | None = None
     journal_id: uuid.UUID | None = None
@@ -89,8 +98,8 @@ class SnoozeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    until: AwareDatetime | None = None
-    minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30)
+    until: ScheduleInstant | None = None
+    minutes: StrictInt | None = Field(default=None, ge=1, le=60 * 24 * 30)
 
     @model_validator(mode="after")
     def _one_of(self) -> SnoozeRequest:

@@ -14,11 +14,14 @@ occurrence can only ever become one event, whatever the number of dispatchers.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +35,8 @@ from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
 from vibes.reminders.schemas import ReminderCreate, ReminderUpdate
 from vibes.sync.service import record_change
+
+log = structlog.get_logger("vibes.reminders")
 
 Status = Literal["pending", "completed", "all"]
 # NULL next_fire_at (fired one-offs, completed reminders) sorts after every instant, the
@@ -53,15 +58,32 @@ def _field_error(field: str, message: str) -> Unprocessable:
     )
 
 
-def _first_occurrence(schedule: Schedule, now: dt.datetime) -> dt.datetime:
+def expand_next(
+    work: Sequence[tuple[Schedule, dt.datetime]],
+) -> list[dt.datetime | RecurrenceError | None]:
+    """For each (schedule, instant): its first occurrence strictly after the instant, None
+    when the rule has ended, or the RecurrenceError when it cannot be expanded. CPU-bound
+    (bounded, but up to a few milliseconds a rule): callers run it in a thread."""
+    results: list[dt.datetime | RecurrenceError | None] = []
+    for schedule, instant in work:
+        try:
+            results.append(schedule.next_after(instant))
+        except RecurrenceError as exc:
+            results.append(exc)
+    return results
+
+
+async def _first_occurrence(schedule: Schedule, now: dt.datetime) -> dt.datetime:
     """Where a new or rescheduled reminder starts: a one-off at remind_at (even if past:
     it is overdue and fires at once); a recurring one at its first occurrence that is
     not already behind us."""
+    if schedule.recurrence is None:
+        return schedule.remind_at
+    start = max(schedule.remind_at, now)
     try:
-        if schedule.recurrence is None:
-            return schedule.remind_at
-        start = max(schedule.remind_at, now)
-        first = next(schedule.occurrences_after(start, inclusive=True), None)
+        first = await asyncio.to_thread(
+            lambda: next(schedule.occurrences_after(start, inclusive=True), None)
+        )
     except RecurrenceError as exc:
         raise _field_error("recurrence", str(exc)) from None
     if first is None:
@@ -142,7 +164,7 @@ async def create_reminder(
     if data.journal_id is not None:
         await _check_journal(session, user_id, data.journal_id, unlocked)
     schedule = Schedule(data.remind_at.astimezone(dt.UTC), zone, data.recurrence)
-    first = _first_occurrence(schedule, now)
+    first = await _first_occurrence(schedule, now)
     reminder = Reminder(
         user_id=user_id,
         title=data.title,
@@ -216,7 +238,12 @@ async def update_reminder(
     unlocked: frozenset[uuid.UUID] = frozenset(),
 ) -> Reminder:
     now = now or utcnow()
-    changes = data.model_dump(exclude_unset=True)
+    # Fields given with their current value change nothing (and bump no version).
+    changes = {
+        name: value
+        for name, value in data.model_dump(exclude_unset=True).items()
+        if getattr(reminder, name) != value
+    }
     if changes.get("journal_id") is not None and changes["journal_id"] != reminder.journal_id:
         await _check_journal(session, reminder.user_id, changes["journal_id"], unlocked)
     timing = {"remind_at", "timezone", "recurrence"} & changes.keys()
@@ -226,13 +253,13 @@ async def update_reminder(
         setattr(reminder, name, value)
     if timing and not reminder.is_completed:
         # A new schedule starts afresh: a pending snooze belonged to the old one.
-        first = _first_occurrence(schedule_of(reminder), now)
+        first = await _first_occurrence(schedule_of(reminder), now)
         reminder.occurrence_at = first
         reminder.next_fire_at = first
         reminder.snoozed_until = None
     elif timing:
         # Validate even when completed, so a bad rule is never stored.
-        _first_occurrence(schedule_of(reminder), now)
+        await _first_occurrence(schedule_of(reminder), now)
     if changes:
         await session.flush()
         _record(session, reminder, "upsert")
@@ -279,7 +306,12 @@ async def complete_reminder(
             reminder.next_fire_at = reminder.occurrence_at
         else:
             base = max(reminder.occurrence_at or reminder.remind_at, now)
-            upcoming = schedule_of(reminder).next_after(base)
+            [upcoming] = await asyncio.to_thread(expand_next, [(schedule_of(reminder), base)])
+            if isinstance(upcoming, RecurrenceError):
+                # A stored rule that cannot be expanded (kept from before a bound existed)
+                # ends here rather than failing every completion.
+                log.warning("reminder rule cannot be expanded", reminder_id=str(reminder.id))
+                upcoming = None
             if upcoming is None:
                 reminder.is_completed = True
                 reminder.next_fire_at = None
@@ -337,8 +369,19 @@ class Due:
     data: dict[str, Any]
 
 
-def fire(reminder: Reminder, now: dt.datetime) -> Due:
-    """Turn the reminder's due occurrence into its event and move the reminder on.
+def next_base(reminder: Reminder, now: dt.datetime) -> dt.datetime | None:
+    """The instant after which `fire` needs the rule's next occurrence (computed by the
+    caller with `expand_next`, off the event loop), or None when it needs none."""
+    occurrence = reminder.occurrence_at or reminder.next_fire_at or now
+    snoozed = reminder.snoozed_until
+    if reminder.recurrence is None or (snoozed is not None and occurrence > snoozed):
+        return None
+    return max(occurrence, now)
+
+
+def fire(reminder: Reminder, now: dt.datetime, upcoming: dt.datetime | None) -> Due:
+    """Turn the reminder's due occurrence into its event and move the reminder on to
+    `upcoming` (the rule's next occurrence after `next_base`, None when there is none).
 
     The caller holds the row (claimed), inserts the event with the dedupe key, and
     flushes; nothing here touches the database.
@@ -360,7 +403,6 @@ def fire(reminder: Reminder, now: dt.datetime) -> Due:
         # A re-fire of an occurrence that already fired: the pending one keeps its time.
         reminder.next_fire_at = occurrence
     else:
-        upcoming = schedule_of(reminder).next_after(max(occurrence, now))
         if upcoming is not None:
             reminder.occurrence_at = upcoming
         reminder.next_fire_at = upcoming

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
 from vibes.journals.dependencies import CurrentViewer
 from vibes.journals.schemas import EntryDate
-from vibes.platform.pagination import Page
+from vibes.platform.fields import Line
+from vibes.platform.pagination import Page, bind_page, seal_cursor
 from vibes.search import service
 from vibes.search.schemas import SearchHit, SearchPage
 
@@ -29,13 +30,14 @@ async def search(
     viewer: CurrentViewer,
     db: DbSession,
     page: Page,
-    q: Annotated[str, Query(min_length=1, max_length=256, description="What to look for.")],
+    q: Annotated[Line, Query(min_length=1, max_length=256, description="What to look for.")],
     type: Annotated[Literal["journals", "reminders", "tags", "all"], Query()] = "all",
     date_from: Annotated[EntryDate | None, Query(alias="from")] = None,
     date_to: Annotated[EntryDate | None, Query(alias="to")] = None,
 ) -> SearchPage:
     """Ranked hits among your entries, reminders and tags, best first, with a snippet and
     the `[start, end)` offsets of the matched words in it."""
+    filters = {"q": q, "type": type, "from": date_from, "to": date_to}
     hits, cursor = await service.search(
         db,
         viewer,
@@ -43,8 +45,9 @@ async def search(
         kinds=_KINDS[type],
         date_from=date_from,
         date_to=date_to,
-        page=page,
+        page=bind_page(page, filters),
     )
+    cursor = seal_cursor(cursor, filters)
     return SearchPage(
         items=[
             SearchHit(

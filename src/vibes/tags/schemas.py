@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from vibes.platform.fields import text_problem
+
 TAG_NAME_MAX = 64
 
 
@@ -26,7 +28,7 @@ def clean_tag_name(value: str) -> str:
         raise ValueError("a tag name must not be blank")
     if len(name) > TAG_NAME_MAX:
         raise ValueError(f"a tag name has at most {TAG_NAME_MAX} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
+    if text_problem(name, single_line=True) is not None:
         raise ValueError("a tag name must not contain control characters")
     return name
 

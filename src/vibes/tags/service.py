@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -180,6 +180,36 @@ async def get_owned_tag(session: AsyncSession, user_id: uuid.UUID, tag_id: uuid.
     return tag
 
 
+async def _touch_entries(
+    session: AsyncSession, user_id: uuid.UUID, tag_ids: Sequence[uuid.UUID]
+) -> None:
+    """Bump the version (and updated_at) of every entry linked to these tags and log a
+    sync change for each: their `tags` change with a rename, merge or delete, so their
+    ETags and sync versions must too. One UPDATE, done before the links change."""
+    linked = select(JournalTag.journal_id).where(JournalTag.tag_id.in_(list(tag_ids)))
+    table = cast(Table, Journal.__table__)
+    # Core, not ORM: version_id_col is not involved, so the bump is written out explicitly.
+    result = await session.execute(
+        update(table)
+        .where(
+            table.c.id.in_(linked),
+            table.c.user_id == user_id,
+            table.c.secret_tag_id.is_(None),
+        )
+        .values(version=table.c.version + 1, updated_at=utcnow())
+        .returning(table.c.id, table.c.version)
+    )
+    for journal_id, version in result.all():
+        record_change(
+            session,
+            user_id=user_id,
+            kind="journal",
+            entity_id=journal_id,
+            op="upsert",
+            version=version,
+        )
+
+
 async def update_tag(
     session: AsyncSession,
     tag: Tag,
@@ -190,15 +220,28 @@ async def update_tag(
     """Rename and/or recolour. Renaming onto another tag's name merges that tag into this
     one: its entries are relinked here (no duplicate links) and it is deleted."""
     check_if_match(if_match, tag.version)
+    if "name" in changes and clean_tag_name(changes["name"]) == tag.name:
+        changes = {k: v for k, v in changes.items() if k != "name"}
+    if "color" in changes and changes["color"] == tag.color:
+        changes = {k: v for k, v in changes.items() if k != "color"}
+    if not changes:
+        # Nothing would change: the version and updated_at stay as they are.
+        return tag
     if "name" in changes:
         name = clean_tag_name(changes["name"])
         key = tag_key(name)
+        other = None
         if key != tag.name_key:
             other = await session.scalar(
                 select(Tag).where(Tag.user_id == tag.user_id, Tag.name_key == key, Tag.id != tag.id)
             )
-            if other is not None:
-                await _merge_into(session, survivor=tag, merged=other)
+        if name != tag.name:
+            # Entries show tag names: theirs change (and with a merge, the other tag's).
+            await _touch_entries(
+                session, tag.user_id, [tag.id] if other is None else [tag.id, other.id]
+            )
+        if other is not None:
+            await _merge_into(session, survivor=tag, merged=other)
         tag.name = name
         tag.name_key = key
     if "color" in changes:
@@ -251,6 +294,7 @@ async def delete_tag(session: AsyncSession, tag: Tag, *, if_match: str | None = 
     """Remove the tag from every entry; no entry is deleted."""
     check_if_match(if_match, tag.version)
     version = tag.version
+    await _touch_entries(session, tag.user_id, [tag.id])
     await session.delete(tag)
     await session.flush()
     record_change(

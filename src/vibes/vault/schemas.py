@@ -7,6 +7,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vibes.platform.fields import Line, Unicode
+
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 # A phrase guards data even against someone holding the password: long enough to resist
 # guessing at the unlock rate limit, short enough to keep Argon2id input sane.
@@ -19,26 +21,26 @@ class _Input(BaseModel):
 
 
 class SecretTagCreate(_Input):
-    name: str = Field(min_length=1, max_length=64, pattern=r"\S")
-    phrase: str = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
-    color: str | None = Field(default=None, pattern=COLOR_PATTERN)
+    name: Line = Field(min_length=1, max_length=64, pattern=r"\S")
+    phrase: Unicode = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
+    color: Unicode | None = Field(default=None, pattern=COLOR_PATTERN)
 
 
 class SecretTagUpdate(_Input):
-    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
-    color: str | None = Field(default=None, pattern=COLOR_PATTERN)
+    name: Line | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
+    color: Unicode | None = Field(default=None, pattern=COLOR_PATTERN)
 
 
 class UnlockRequest(_Input):
-    phrase: str = Field(min_length=1, max_length=PHRASE_MAX)
+    phrase: Unicode = Field(min_length=1, max_length=PHRASE_MAX)
 
 
 class PhraseChange(_Input):
-    new_phrase: str = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
+    new_phrase: Unicode = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
 
 
 class DestroyRequest(_Input):
-    password: str = Field(min_length=1, max_length=1024)
+    password: Unicode = Field(min_length=1, max_length=1024)
 
 
 class SecretTagRead(BaseModel):

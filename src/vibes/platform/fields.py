@@ -1,0 +1,114 @@
+"""Validated input types every domain's schemas share: text that both databases can store,
+and instants that every conversion (to UTC, to a local zone, a year ahead) can handle.
+
+Text: PostgreSQL refuses NUL in text columns and a lone surrogate cannot be encoded to
+UTF-8 on either database, so both are refused at the edge (422) instead of failing in the
+driver (500). Single-line fields (titles, names) also refuse every other control
+character, CR and LF included, since they end up in places such as mail subjects; multi-line
+fields (content, notes) allow tab, LF and CR.
+
+Instants: a date-time at the edge of Python's range (0001-01-01T00:00+05:00) overflows when
+converted to UTC; one before 1900 in a zone like Europe/Paris runs on local mean time.
+Each instant type bounds the year, both as given and in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
+# Schedules run on zone rules, which are only well defined from the Unix epoch on.
+SCHEDULE_MIN_YEAR = 1970
+
+_MULTI_LINE_ALLOWED = frozenset("\t\n\r")
+# Line and paragraph separators break a "single line" as surely as LF does.
+_LINE_BREAK_CATEGORIES = frozenset({"Zl", "Zp"})
+
+
+def text_problem(value: str, *, single_line: bool) -> str | None:
+    """Why `value` cannot be stored as a text field, or None when it can."""
+    for ch in value:
+        code = ord(ch)
+        if code == 0:
+            return "must not contain NUL characters"
+        if 0xD800 <= code <= 0xDFFF:
+            return "must not contain unpaired surrogate characters"
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            if single_line:
+                return "must be a single line without control characters"
+            if ch not in _MULTI_LINE_ALLOWED:
+                return "must not contain control characters other than tab and line breaks"
+        elif single_line and category in _LINE_BREAK_CATEGORIES:
+            return "must be a single line without control characters"
+    return None
+
+
+def check_line(value: str) -> str:
+    problem = text_problem(value, single_line=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_text(value: str) -> str:
+    problem = text_problem(value, single_line=False)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_unicode(value: str) -> str:
+    for ch in value:
+        if ch == "\x00":
+            raise ValueError("must not contain NUL characters")
+        if "\ud800" <= ch <= "\udfff":
+            raise ValueError("must not contain unpaired surrogate characters")
+    return value
+
+
+# Any storable string (passwords, tokens, addresses): only NUL and lone surrogates refused.
+Unicode = Annotated[str, AfterValidator(check_unicode)]
+# A single-line string (title, name): no control characters at all.
+Line = Annotated[str, AfterValidator(check_line)]
+# A multi-line string (content, notes): tab, LF and CR allowed, other controls refused.
+Text = Annotated[str, AfterValidator(check_text)]
+
+
+def instant_problem(
+    value: dt.datetime, *, min_year: int = MIN_YEAR, max_year: int = MAX_YEAR
+) -> str | None:
+    """Why `value` is outside the range the API accepts, or None when it is inside."""
+    message = f"must be between the years {min_year} and {max_year}"
+    try:
+        utc = value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return message
+    if not (min_year <= value.year <= max_year and min_year <= utc.year <= max_year):
+        return message
+    return None
+
+
+def check_instant(value: dt.datetime) -> dt.datetime:
+    problem = instant_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_schedule_instant(value: dt.datetime) -> dt.datetime:
+    problem = instant_problem(value, min_year=SCHEDULE_MIN_YEAR)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# An instant with an offset, years MIN_YEAR..MAX_YEAR (journal dates, list bounds).
+Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+# An instant a schedule runs from (reminders, snoozes): years SCHEDULE_MIN_YEAR..MAX_YEAR.
+ScheduleInstant = Annotated[AwareDatetime, AfterValidator(check_schedule_instant)]

@@ -1,0 +1,248 @@
+"""Bad characters and out-of-range instants are 422 problems everywhere, never 500s."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.factories import AuthedUser, make_authed_user
+
+API = "/api/v1"
+NUL = "a\x00b"
+SURROGATE = "a\ud800b"
+
+
+def _raw(body: dict[str, Any]) -> bytes:
+    """JSON with `\\u` escapes kept as such, the way a client sends a lone surrogate."""
+    return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
+async def _send(
+    client: httpx.AsyncClient, user: AuthedUser, method: str, url: str, body: dict[str, Any]
+) -> httpx.Response:
+    headers = {**user.headers, "content-type": "application/json"}
+    return await client.request(method, url, content=_raw(body), headers=headers)
+
+
+def _assert_problem(r: httpx.Response, field: str) -> None:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert any(error["loc"][-1] == field for error in r.json()["errors"]), r.text
+
+
+async def _objects(client: httpx.AsyncClient, user: AuthedUser) -> dict[str, str]:
+    r = await client.post(
+        f"{API}/journals", json={"title": "t", "content": "c", "tags": ["x"]}, headers=user.headers
+    )
+    assert r.status_code == 201, r.text
+    journal = r.json()["id"]
+    r = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": "2030-01-01T09:00:00Z"},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    reminder = r.json()["id"]
+    r = await client.get(f"{API}/tags", headers=user.headers)
+    tag = next(t["id"] for t in r.json() if t["name"] == "x")
+    return {"journal": journal, "reminder": reminder, "tag": tag}
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
+async def test_bad_characters_in_any_text_field_are_422(
+    app: FastAPI, client: httpx.AsyncClient, bad: str
+) -> None:
+    user = await make_authed_user(app)
+    ids = await _objects(client, user)
+    cases: list[tuple[str, str, dict[str, Any], str | None]] = [
+        ("POST", "/journals", {"title": bad, "content": "c"}, "title"),
+        ("POST", "/journals", {"title": "t", "content": bad}, "content"),
+        ("POST", "/journals", {"title": "t", "content": "c", "tags": [bad]}, None),
+        ("POST", "/journals/batch", {"items": [{"title": "t", "content": bad}]}, "content"),
+        ("PATCH", f"/journals/{ids['journal']}", {"content": bad}, "content"),
+        ("POST", "/reminders", {"title": bad, "remind_at": "2030-01-01T09:00:00Z"}, "title"),
+        (
+            "POST",
+            "/reminders",
+            {"title": "t", "notes": bad, "remind_at": "2030-01-01T09:00:00Z"},
+            "notes",
+        ),
+        ("PATCH", f"/reminders/{ids['reminder']}", {"notes": bad}, "notes"),
+        ("POST", "/webhooks", {"url": "https://example.com/h", "description": bad}, "description"),
+        ("PATCH", "/users/me", {"display_name": bad}, "display_name"),
+        ("PATCH", f"/tags/{ids['tag']}", {"name": bad}, "name"),
+        ("POST", "/secret-tags", {"name": bad, "phrase": "long enough phrase"}, "name"),
+        ("POST", "/auth/login", {"email": bad, "password": "whatever"}, "email"),
+        (
+            "POST",
+            "/auth/login",
+            {"email": user.email, "password": "x", "device_name": bad},
+            "device_name",
+        ),
+    ]
+    for method, path, body, field in cases:
+        r = await _send(client, user, method, API + path, body)
+        if field is None:
+            assert r.status_code == 422, (path, r.text)
+        else:
+            _assert_problem(r, field)
+
+
+async def test_control_characters_refused_in_single_line_fields_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    for title in ("line\nbreak", "car\rriage", "bell\x07", "para\u2029graph"):
+        r = await client.post(
+            f"{API}/journals", json={"title": title, "content": "c"}, headers=user.headers
+        )
+        _assert_problem(r, "title")
+        r = await client.post(
+            f"{API}/reminders",
+            json={"title": title, "remind_at": "2030-01-01T09:00:00Z"},
+            headers=user.headers,
+        )
+        _assert_problem(r, "title")
+    r = await client.patch(f"{API}/users/me", json={"display_name": "a\nb"}, headers=user.headers)
+    _assert_problem(r, "display_name")
+    # Multi-line fields keep tab and line breaks.
+    r = await client.post(
+        f"{API}/journals",
+        json={"title": "ok", "content": "one\r\ntwo\tthree\n"},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["content"] == "one\r\ntwo\tthree\n"
+    r = await client.post(
+        f"{API}/journals", json={"title": "ok", "content": "bell\x07"}, headers=user.headers
+    )
+    _assert_problem(r, "content")
+
+
+async def test_bad_characters_in_query_strings_are_422(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    for path in ("/journals", "/search"):
+        r = await client.get(f"{API}{path}", params={"q": NUL}, headers=user.headers)
+        _assert_problem(r, "q")
+    r = await client.get(f"{API}/journals", params={"tag": NUL}, headers=user.headers)
+    assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "1899-12-31T00:00:00Z"],
+)
+async def test_journal_dates_out_of_range_are_422(
+    app: FastAPI, client: httpx.AsyncClient, value: str
+) -> None:
+    user = await make_authed_user(app)
+    body = {"title": "t", "content": "c", "entry_date": value}
+    r = await client.post(f"{API}/journals", json=body, headers=user.headers)
+    _assert_problem(r, "entry_date")
+    r = await client.post(f"{API}/journals/batch", json={"items": [body]}, headers=user.headers)
+    _assert_problem(r, "entry_date")
+    for path in ("/journals", "/search?q=x"):
+        sep = "&" if "?" in path else "?"
+        r = await client.get(
+            f"{API}{path}{sep}{httpx.QueryParams({'from': value})}", headers=user.headers
+        )
+        _assert_problem(r, "from")
+    r = await client.get(f"{API}/reminders", params={"to": value}, headers=user.headers)
+    _assert_problem(r, "to")
+
+
+@pytest.mark.parametrize(
+    ("value", "recurrence"),
+    [
+        ("0001-01-01T00:00:00+01:00", None),
+        ("9999-12-31T23:00:00Z", "daily"),
+        ("1890-06-01T09:00:00+00:09", "daily"),
+    ],
+)
+async def test_reminder_instants_out_of_range_are_422(
+    app: FastAPI, client: httpx.AsyncClient, value: str, recurrence: str | None
+) -> None:
+    user = await make_authed_user(app, timezone="Europe/Paris")
+    body = {"title": "t", "remind_at": value, "recurrence": recurrence}
+    r = await client.post(f"{API}/reminders", json=body, headers=user.headers)
+    _assert_problem(r, "remind_at")
+    r = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": "2030-01-01T09:00:00Z"},
+        headers=user.headers,
+    )
+    reminder = r.json()["id"]
+    r = await client.patch(
+        f"{API}/reminders/{reminder}", json={"remind_at": value}, headers=user.headers
+    )
+    _assert_problem(r, "remind_at")
+    r = await client.post(
+        f"{API}/reminders/{reminder}/snooze", json={"until": value}, headers=user.headers
+    )
+    _assert_problem(r, "until")
+
+
+async def test_dates_inside_the_range_still_work(app: FastAPI, client: httpx.AsyncClient) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "entry_date": "1900-01-01T12:00:00+05:00"},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.get(
+        f"{API}/journals", params={"from": "1900-01-01", "to": "8999-12-31"}, headers=user.headers
+    )
+    assert r.status_code == 200
+    assert len(r.json()["items"]) == 1
+
+
+async def test_numbers_are_strict(app: FastAPI, client: httpx.AsyncClient) -> None:
+    user = await make_authed_user(app)
+    for mood in ("5", True, 5.5):
+        r = await client.post(
+            f"{API}/journals",
+            json={"title": "t", "content": "c", "mood_rating": mood},
+            headers=user.headers,
+        )
+        _assert_problem(r, "mood_rating")
+    for priority in ("3", True):
+        r = await client.post(
+            f"{API}/reminders",
+            json={"title": "t", "remind_at": "2030-01-01T09:00:00Z", "priority": priority},
+            headers=user.headers,
+        )
+        _assert_problem(r, "priority")
+    r = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": "2030-01-01T09:00:00Z", "priority": 3},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{API}/reminders/{r.json()['id']}/snooze", json={"minutes": "10"}, headers=user.headers
+    )
+    _assert_problem(r, "minutes")
+    r = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "mood_rating": 5},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_a_lone_surrogate_as_a_json_key_is_422(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    headers = {**user.headers, "content-type": "application/json"}
+    r = await client.post(
+        f"{API}/journals", content=b'{"title":"t","content":"c","\\ud800":1}', headers=headers
+    )
+    assert r.status_code == 422, r.text
