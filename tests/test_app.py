@@ -187,3 +187,15 @@ async def test_openapi_documents_errors_as_problem_documents(client: httpx.Async
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
                 assert list(response["content"]) == ["application/problem+json"], status
+
+
+async def test_access_log_never_holds_the_query_string(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: uvicorn's access log wrote `?q=` search terms; ours logs the path only.
+    with caplog.at_level("INFO", logger="vibes.access"):
+        await client.get("/api/v1/search?q=my+therapist+said")
+    lines = [r.getMessage() for r in caplog.records if r.name == "vibes.access"]
+    assert lines
+    assert lines[0].startswith("GET /api/v1/search 401")
+    assert all("therapist" not in line for line in lines)

@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     install_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
 
     install_problem_openapi(app)
     app.include_router(health.router)

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     # How long Redis may vouch for a live session before the database is asked again.
     session_cache_seconds: int = Field(default=30, ge=1, le=300)
+    # One line per request (method, path without the query string, status, time).
+    access_log: bool = True
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 

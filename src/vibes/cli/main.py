@@ -45,6 +45,8 @@ def serve(
         host=host,
         port=port,
         log_config=None,
+        # Our middleware writes the access log, without query strings (search terms).
+        access_log=False,
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=10,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -11,15 +12,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibes.platform import metrics
 
+access_log = logging.getLogger("vibes.access")
+
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Gives every answer an `X-Request-ID` (the caller's, when well-formed) and counts it."""
+    """Gives every answer an `X-Request-ID` (the caller's, when well-formed), counts it, and
+    writes the access log line.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The access log is ours rather than uvicorn's because uvicorn's includes the query
+    string, and `?q=` carries what people search their journals for.
+    """
+
+    def __init__(self, app: ASGIApp, *, log_access: bool = False) -> None:
         self.app = app
+        self.log_access = log_access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +60,14 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            metrics.observe_request(
-                scope["method"], path, status_code, time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(scope["method"], path, status_code, elapsed)
+            if self.log_access:
+                access_log.info(
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope.get("path", ""),
+                    status_code,
+                    elapsed * 1000,
+                )
             structlog.contextvars.unbind_contextvars("request_id")
