@@ -82,7 +82,7 @@ async def test_parallel_login_guesses_stay_within_the_account_budget(
     assert codes[429] == 40 - (budget - 1), codes
 
 
-@pytest.mark.parametrize("method, path", [("POST", CHANGE), ("DELETE", ME)])
+@pytest.mark.parametrize(("method", "path"), [("POST", CHANGE), ("DELETE", ME)])
 async def test_parallel_current_password_guesses_stay_within_the_account_budget(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, method: str, path: str
 ) -> None:
