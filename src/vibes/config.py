@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     # keyed by the token's user (or the client address); the others are the tight limits
     # on password attempts, per account and per client address.
     rate_limit_default: str = "1200/minute"
-    rate_limit_login_account: str = "10/15 minutes"
+    # Every attempt counts (before the password is checked, so parallel guesses cannot all
+    # pass), successful logins too: a little above the old failures-only budget of 10.
+    rate_limit_login_account: str = "15/15 minutes"
     rate_limit_login_address: str = "50/15 minutes"
     rate_limit_password_account: str = "5/15 minutes"
     rate_limit_password_address: str = "20/15 minutes"
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=19456, ge=19456, le=4 * 1024 * 1024)
     password_hash_time_cost: int = Field(default=2, ge=2, le=20)
     password_hash_parallelism: int = Field(default=1, ge=1, le=16)
+    # Argon2 runs at once per process (each holds memory_kib and a worker thread); more
+    # wait their turn holding no database connection. Kept below database_pool_size.
+    password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     # zxcvbn score (0-4) a new password must reach.
     password_min_score: int = Field(default=3, ge=0, le=4)
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -50,20 +49,31 @@ async def get_principal(request: Request, claims: AccessToken, db: DbSession) ->
 CurrentPrincipal = Annotated[AccessClaims, Depends(get_principal)]
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """An autocommit session for reads a write route does before its transaction starts."""
+async def get_principal_readonly(request: Request, claims: AccessToken) -> AccessClaims:
+    """`CurrentPrincipal`, checked on a short read-only connection that is closed again.
+
+    For the routes that run Argon2: the request's write session stays untouched (no pool
+    connection, and on SQLite no write lock) until the password has been checked.
+    """
     database: Database = request.app.state.database
-    async with database.read_sessionmaker() as session:
-        yield session
+    async with database.read_sessionmaker() as db:
+        alive = await sessions.is_session_active(request.app.state, db, claims)
+    if not alive:
+        raise Unauthorized("The access token is invalid or has expired.")
+    return claims
 
 
-ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
+ReadOnlyPrincipal = Annotated[AccessClaims, Depends(get_principal_readonly)]
 
 
 def get_context(request: Request) -> Context:
     state = request.app.state
     return Context(
-        settings=state.settings, keyring=state.keyring, redis=state.redis, limiter=state.ratelimiter
+        settings=state.settings,
+        keyring=state.keyring,
+        redis=state.redis,
+        limiter=state.ratelimiter,
+        database=state.database,
     )
 
 

@@ -12,8 +12,10 @@ import asyncio
 import functools
 import re
 import unicodedata
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -21,6 +23,8 @@ from zxcvbn import zxcvbn
 
 from vibes.config import Settings
 from vibes.errors import Unprocessable
+
+T = TypeVar("T")
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -61,13 +65,40 @@ def hasher_for(settings: Settings) -> Hasher:
     )
 
 
+# One semaphore per event loop (a semaphore belongs to the loop that first waits on it).
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]]
+_slots = weakref.WeakKeyDictionary()
+
+
+def hash_slots(settings: Settings) -> int:
+    """How many Argon2 runs may go at once: the setting, kept below the pool size."""
+    return max(1, min(settings.password_hash_concurrency, settings.database_pool_size - 1))
+
+
+def _semaphore(settings: Settings) -> asyncio.Semaphore:
+    per_size = _slots.setdefault(asyncio.get_running_loop(), {})
+    size = hash_slots(settings)
+    semaphore = per_size.get(size)
+    if semaphore is None:
+        semaphore = per_size[size] = asyncio.Semaphore(size)
+    return semaphore
+
+
+async def _bounded(settings: Settings, work: Callable[[], T]) -> T:
+    """Run Argon2 in a worker thread, a bounded number at once: a burst of logins queues
+    here (callers hold no database connection meanwhile) instead of taking every thread
+    and megabytes of memory per attempt."""
+    async with _semaphore(settings):
+        return await asyncio.to_thread(work)
+
+
 async def hash_password(settings: Settings, password: str) -> str:
     """The PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`)."""
 
     def hash_it() -> str:
         return hasher_for(settings).hasher.hash(normalize(password))
 
-    return await asyncio.to_thread(hash_it)
+    return await _bounded(settings, hash_it)
 
 
 async def verify_password(settings: Settings, stored_hash: str | None, password: str) -> bool:
@@ -81,7 +112,7 @@ async def verify_password(settings: Settings, stored_hash: str | None, password:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    matched = await asyncio.to_thread(verify)
+    matched = await _bounded(settings, verify)
     return matched and stored_hash is not None
 
 

@@ -16,7 +16,7 @@ from vibes.accounts.dependencies import (
     CurrentPrincipal,
     DbSession,
     OptionalPrincipal,
-    ReadSession,
+    ReadOnlyPrincipal,
 )
 from vibes.accounts.models import User
 from vibes.accounts.schemas import (
@@ -104,12 +104,11 @@ async def register(
 
 @router.post("/auth/login", response_model=TokenPair, responses=_AUTH_ERRORS)
 async def login(
-    body: LoginIn, db: DbSession, reader: ReadSession, ctx: AccountsContext, client: ClientInfo
+    body: LoginIn, db: DbSession, ctx: AccountsContext, client: ClientInfo
 ) -> TokenPair | JSONResponse:
     try:
         tokens = await service.login(
             db,
-            reader,
             ctx,
             email=body.email,
             password=body.password,
@@ -125,7 +124,6 @@ async def login(
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: DbSession,
-    reader: ReadSession,
     ctx: AccountsContext,
     client: ClientInfo,
 ) -> TokenPair | JSONResponse:
@@ -133,7 +131,6 @@ async def token(
     try:
         tokens = await service.login(
             db,
-            reader,
             ctx,
             email=form.username[:320],
             password=form.password[:1024],
@@ -201,15 +198,13 @@ async def revoke_session(
 @router.post("/auth/password", status_code=204, responses=_AUTH_ERRORS)
 async def change_password(
     body: PasswordChangeIn,
-    principal: CurrentPrincipal,
+    principal: ReadOnlyPrincipal,
     db: DbSession,
-    reader: ReadSession,
     ctx: AccountsContext,
     client: ClientInfo,
 ) -> Response:
     await service.change_password(
         db,
-        reader,
         ctx,
         principal=principal,
         current_password=body.current_password,
@@ -223,14 +218,12 @@ async def change_password(
 async def request_password_reset(
     body: PasswordResetIn,
     background: BackgroundTasks,
-    db: DbSession,
     ctx: AccountsContext,
     client: ClientInfo,
 ) -> dict[str, str]:
-    mail = await service.request_password_reset(db, ctx, email=body.email, client=client)
-    if mail is not None:
-        # After the answer (and the commit): the time to answer tells nothing.
-        background.add_task(service.send_reset_mail, ctx.settings, mail)
+    await service.limit_password_reset(ctx, email=body.email, client=client)
+    # Lookup, token and mail all run after the answer: its timing tells nothing.
+    background.add_task(service.run_password_reset, ctx, email=body.email, client=client)
     return {"detail": "If an account uses this address, a reset link is on its way."}
 
 
@@ -238,12 +231,11 @@ async def request_password_reset(
 async def confirm_password_reset(
     body: PasswordResetConfirmIn,
     db: DbSession,
-    reader: ReadSession,
     ctx: AccountsContext,
     client: ClientInfo,
 ) -> Response:
     await service.confirm_password_reset(
-        db, reader, ctx, token=body.token, new_password=body.new_password, client=client
+        db, ctx, token=body.token, new_password=body.new_password, client=client
     )
     return Response(status_code=204)
 
@@ -281,13 +273,12 @@ async def update_me(
 @router.delete("/users/me", status_code=204, responses=_AUTH_ERRORS)
 async def delete_me(
     body: AccountDeleteIn,
-    principal: CurrentPrincipal,
+    principal: ReadOnlyPrincipal,
     db: DbSession,
-    reader: ReadSession,
     ctx: AccountsContext,
     client: ClientInfo,
 ) -> Response:
     await service.delete_account(
-        db, reader, ctx, principal=principal, password=body.password, client=client
+        db, ctx, principal=principal, password=body.password, client=client
     )
     return Response(status_code=204)

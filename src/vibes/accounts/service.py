@@ -1,9 +1,10 @@
 """The rules of accounts and sessions. Knows nothing of HTTP.
 
-Functions take the request's write session (`db`, only flushed here) and, where a password
-must be checked, a `reader` (autocommit) session: the slow Argon2 work happens before the
-write transaction starts, so on SQLite no login holds the database's write lock while
-hashing.
+Functions take the request's write session (`db`, only flushed here). Where a password
+must be checked, the account is read in a short read-only session that is closed again
+before Argon2 runs (`ctx.database.read_sessionmaker()`), and `db` is first used after it:
+a request never holds two pool connections, none while hashing, and on SQLite no write
+lock while hashing. A burst of password attempts therefore cannot exhaust the pool.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from vibes.accounts import passwords, sessions
 from vibes.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
 from vibes.accounts.tokens import AccessClaims, issue_access_token
 from vibes.config import Settings
-from vibes.db import new_id, utcnow
+from vibes.db import Database, new_id, utcnow
 from vibes.errors import (
     Conflict,
     DomainError,
@@ -82,6 +83,7 @@ class Context:
     keyring: KeyRing
     redis: Redis | None
     limiter: RateLimiter
+    database: Database
 
     @property
     def rules(self) -> Rules:
@@ -211,7 +213,6 @@ async def register(
 
 async def login(
     db: AsyncSession,
-    reader: AsyncSession,
     ctx: Context,
     *,
     email: str,
@@ -219,15 +220,19 @@ async def login(
     device_name: str | None,
     client: Client,
 ) -> IssuedTokens:
-    """Password login. Unknown address and wrong password fail alike, in about equal time."""
+    """Password login. Unknown address and wrong password fail alike, in about equal time.
+
+    Every attempt is counted before the password is checked: counting only failures,
+    after the check, let parallel guesses all pass the limit before any was counted.
+    """
     rules = ctx.rules
     key = email_key(email)
     await ctx.limiter.hit(rules.login_address, client.ip)
-    await ctx.limiter.check(rules.login_account, key)
-    user = await reader.scalar(select(User).where(User.email_key == key))
+    await ctx.limiter.hit(rules.login_account, key)
+    async with ctx.database.read_sessionmaker() as reader:
+        user = await reader.scalar(select(User).where(User.email_key == key))
     stored = user.password_hash if user is not None and user.is_active else None
     if not await passwords.verify_password(ctx.settings, stored, password):
-        await ctx.limiter.count_failure(rules.login_account, key)
         # The attempted address is not recorded: it may be a mistyped password.
         _audit(
             db,
@@ -434,17 +439,21 @@ async def revoke_session(
 
 
 async def _check_current_password(
-    reader: AsyncSession, ctx: Context, *, user_id: uuid.UUID, password: str, client: Client
+    ctx: Context, *, user_id: uuid.UUID, password: str, client: Client
 ) -> User:
-    """The signed-in user, after their password checks out (rate limited both ways)."""
+    """The signed-in user, after their password checks out (rate limited both ways).
+
+    Every attempt counts before the check (see `login`); the read connection is closed
+    before Argon2 runs.
+    """
     rules = ctx.rules
     await ctx.limiter.hit(rules.password_address, client.ip)
-    await ctx.limiter.check(rules.password_account, str(user_id))
-    user = await reader.get(User, user_id)
+    await ctx.limiter.hit(rules.password_account, str(user_id))
+    async with ctx.database.read_sessionmaker() as reader:
+        user = await reader.get(User, user_id)
     if user is None:
         raise Unauthorized("The access token is invalid or has expired.")
     if not await passwords.verify_password(ctx.settings, user.password_hash, password):
-        await ctx.limiter.count_failure(rules.password_account, str(user_id))
         raise Forbidden("The password is not correct.")
     return user
 
@@ -474,7 +483,6 @@ async def _set_password(
 
 async def change_password(
     db: AsyncSession,
-    reader: AsyncSession,
     ctx: Context,
     *,
     principal: AccessClaims,
@@ -484,7 +492,7 @@ async def change_password(
 ) -> None:
     """New password; every session but the caller's is signed out."""
     user = await _check_current_password(
-        reader, ctx, user_id=principal.user_id, password=current_password, client=client
+        ctx, user_id=principal.user_id, password=current_password, client=client
     )
     if new_password == current_password:
         message = "The new password must differ from the current one."
@@ -506,18 +514,22 @@ async def change_password(
     _audit(db, client, "auth.password.changed", user.id, revoked_sessions=len(revoked))
 
 
-async def request_password_reset(
-    db: AsyncSession, ctx: Context, *, email: str, client: Client
-) -> ResetMail | None:
-    """A one-time reset token for the account, if there is one. Callers answer 202 either way.
+async def limit_password_reset(ctx: Context, *, email: str, client: Client) -> None:
+    """Count a reset request (429 past the budget), before the answer and any lookup.
 
     The per-account limit counts the address whether or not it has an account, so its 429
     tells nothing either.
     """
     rules = ctx.rules
-    key = email_key(email)
     await ctx.limiter.hit(rules.reset_address, client.ip)
-    await ctx.limiter.hit(rules.reset_account, key)
+    await ctx.limiter.hit(rules.reset_account, email_key(email))
+
+
+async def request_password_reset(
+    db: AsyncSession, ctx: Context, *, email: str, client: Client
+) -> ResetMail | None:
+    """A one-time reset token for the account, if there is one (limits: see above)."""
+    key = email_key(email)
     user = await db.scalar(select(User).where(User.email_key == key))
     if user is None or not user.is_active:
         return None
@@ -568,9 +580,24 @@ async def send_reset_mail(settings: Settings, mail: ResetMail) -> None:
         log.error("password reset mail could not be sent", error=type(exc).__name__)
 
 
+async def run_password_reset(ctx: Context, *, email: str, client: Client) -> None:
+    """The whole reset request after the 202 is sent: lookup, token, mail.
+
+    Nothing that depends on whether the account exists happens before the answer, so its
+    timing tells nothing. Runs as a background task: errors are logged, never raised.
+    """
+    try:
+        async with ctx.database.session_scope() as db:
+            mail = await request_password_reset(db, ctx, email=email, client=client)
+    except Exception as exc:
+        log.error("password reset request failed", error=type(exc).__name__)
+        return
+    if mail is not None:
+        await send_reset_mail(ctx.settings, mail)
+
+
 async def confirm_password_reset(
     db: AsyncSession,
-    reader: AsyncSession,
     ctx: Context,
     *,
     token: str,
@@ -581,13 +608,15 @@ async def confirm_password_reset(
     rules = ctx.rules
     await ctx.limiter.hit(rules.reset_address, client.ip)
     now = utcnow()
-    row = (
-        await reader.execute(
-            select(PasswordResetToken, User)
-            .join(User, User.id == PasswordResetToken.user_id)
-            .where(PasswordResetToken.token_hash == _digest(token))
-        )
-    ).first()
+    # Read and closed again before Argon2; `db` is first used after it.
+    async with ctx.database.read_sessionmaker() as reader:
+        row = (
+            await reader.execute(
+                select(PasswordResetToken, User)
+                .join(User, User.id == PasswordResetToken.user_id)
+                .where(PasswordResetToken.token_hash == _digest(token))
+            )
+        ).first()
     if row is None:
         raise InvalidResetToken()
     stored, user = row
@@ -655,7 +684,6 @@ async def update_user(
 
 async def delete_account(
     db: AsyncSession,
-    reader: AsyncSession,
     ctx: Context,
     *,
     principal: AccessClaims,
@@ -669,7 +697,7 @@ async def delete_account(
     keeps only that an account was deleted, when, and from which client.
     """
     user = await _check_current_password(
-        reader, ctx, user_id=principal.user_id, password=password, client=client
+        ctx, user_id=principal.user_id, password=password, client=client
     )
     session_ids = list(
         await db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))

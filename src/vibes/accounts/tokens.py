@@ -130,22 +130,30 @@ def _verify(keyring: KeyRing, settings: Settings, token: str) -> tuple[AccessCla
 def make_subject_reader(
     keyring: KeyRing, settings: Settings, *, maxsize: int = 4096
 ) -> Callable[[str], str | None]:
-    """`token -> user id` for tokens with a valid signature, else None; no database.
+    """`token -> user id` for valid tokens (signature and lifetime), else None; no database.
 
     For keying the per-client rate limit: a forged token cannot pick whose budget it spends.
-    Cached by token, since a client sends the same one for 15 minutes; an expired token
-    still maps to its user, which only matters for counting (the route itself says 401).
+    Cached by token, since a client sends the same one for 15 minutes; the cache keeps the
+    expiry too, so once expired (PyJWT's leeway rule, as in `decode_access_token`) a token
+    no longer maps to its user and cannot keep spending that user's budget.
     """
 
     @functools.lru_cache(maxsize=maxsize)
-    def cached(token: str) -> str | None:
+    def cached(token: str) -> tuple[str, int] | None:
         try:
-            return str(decode_access_token(keyring, settings, token).user_id)
+            claims = decode_access_token(keyring, settings, token)
         except Unauthorized:
             return None
+        return str(claims.user_id), int(claims.expires_at.timestamp())
 
     def subject(token: str) -> str | None:
         # Our tokens are ~400 characters; oversized ones are not worth a cache slot.
-        return cached(token) if len(token) <= 1024 else None
+        if len(token) > _MAX_CACHED_TOKEN:
+            return None
+        hit = cached(token)
+        if hit is None:
+            return None
+        user_id, expires = hit
+        return user_id if time.time() < expires + LEEWAY else None
 
     return subject
