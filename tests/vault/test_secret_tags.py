@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.vault.conftest import (
 )
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
+from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams
 from vibes.vault.models import SecretTag
 
@@ -365,6 +368,33 @@ async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     wrong = await unlock(client, user, "phrase number 9")
     assert wrong.status_code == 401
     assert len(calls) == 2  # the wrong phrase paid for exactly one run too
+    nobody = await make_authed_user(app)
+    assert (await unlock(client, nobody, "phrase number 2")).status_code == 401
+    assert len(calls) == 3  # and so does a user without any secret tag
+    # Every run used the user's own salt, the same for each of the user's unlocks.
+    assert calls[0] == calls[1] == vault_runtime.user_salt(user.id) != calls[2]
+
+
+async def test_the_data_folder_offers_no_fast_phrase_test(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """With the database AND the server key, a phrase guess still costs one Argon2id run:
+    the stored lookup hash is a function of the Argon2id output, not of the phrase."""
+    phrase = "blue whales sing at dawn"
+    vault = await make_vault(client, app, phrase=phrase)
+    async with app.state.database.session_scope() as session:
+        tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
+    assert tag is not None
+    user_id = vault.user.id
+    lookup_key = app.state.keyring.derive("vault-lookup")
+    fast_guess = hmac.new(
+        lookup_key, user_id.bytes + crypto.normalize_phrase(phrase), hashlib.sha256
+    ).digest()
+    assert tag.lookup_hash != fast_guess
+    master = crypto.derive_master(phrase, runtime(app).user_salt(user_id), DEFAULT_KDF)
+    assert crypto.lookup_hash(lookup_key, user_id, master) == tag.lookup_hash
+    wrong = crypto.derive_master("blue whales sing at dusk", runtime(app).user_salt(user_id))
+    assert crypto.lookup_hash(lookup_key, user_id, wrong) != tag.lookup_hash
 
 
 async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(

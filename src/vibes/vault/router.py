@@ -72,6 +72,7 @@ async def create_secret_tag(
         db,
         runtime.derive,
         lookup_key=runtime.lookup_key,
+        user_salt=runtime.user_salt(claims.user_id),
         user_id=claims.user_id,
         name=body.name,
         phrase=body.phrase,
@@ -101,6 +102,7 @@ async def unlock_secret_tag(
             db,
             runtime.derive,
             lookup_key=runtime.lookup_key,
+            user_salt=runtime.user_salt(claims.user_id),
             user_id=claims.user_id,
             phrase=body.phrase,
         )
@@ -161,6 +163,7 @@ async def change_secret_phrase(
         db,
         runtime.derive,
         lookup_key=runtime.lookup_key,
+        user_salt=runtime.user_salt(claims.user_id),
         user_id=claims.user_id,
         tag_id=tag_id,
         data_key=data_key,
