@@ -227,6 +227,51 @@ async def test_phrase_change_old_fails_new_works_key_kept(
     assert after == before
 
 
+async def test_a_phrase_change_ends_every_earlier_unlock(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Unlocks made under the old phrase, by this session or another one, stop working in
+    every endpoint (the grant records the tag's phrase generation; checked on each use)."""
+    vault = await make_vault(client, app)
+    other_session = await make_session(app.state.database, vault.user.id)
+    token, _ = issue_access_token(
+        app.state.keyring, app.state.settings, user_id=vault.user.id, session_id=other_session.id
+    )
+    other_headers = {"Authorization": f"Bearer {token}"}
+    other = await client.post(
+        f"{API}/secret-tags/unlock", json={"phrase": vault.phrase}, headers=other_headers
+    )
+    assert other.status_code == 200
+    other_headers["X-Vibes-Unlock"] = other.json()["unlock_token"]
+    entry = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "secret_tag_id": vault.tag_id},
+        headers=vault.headers,
+    )
+    assert entry.status_code == 201
+    changed = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a totally new phrase here"},
+        headers=vault.headers,
+    )
+    assert changed.status_code == 204
+    for headers in (vault.headers, other_headers):
+        listed = await client.get(f"{API}/secret-tags", headers=headers)
+        assert listed.json()["items"] == []
+        read = await client.get(f"{API}/journals/{entry.json()['id']}", headers=headers)
+        assert read.status_code == 404
+        again = await client.post(
+            f"{API}/secret-tags/{vault.tag_id}/phrase",
+            json={"new_phrase": "yet another phrase here"},
+            headers=headers,
+        )
+        assert again.status_code == 404
+    fresh = await unlock(client, vault.user, "a totally new phrase here")
+    headers = {**vault.user.headers, "X-Vibes-Unlock": fresh.json()["unlock_token"]}
+    read = await client.get(f"{API}/journals/{entry.json()['id']}", headers=headers)
+    assert read.status_code == 200
+
+
 async def test_phrase_change_onto_another_tags_phrase_is_refused(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:

@@ -52,6 +52,7 @@ _VERIFIER_LABEL = b"vibes/vault/verifier/v1\x00"
 _USER_SALT_LABEL = b"vibes/vault/user-salt/v1\x00"
 _TAG_KEYS_LABEL = b"vibes/vault/tag-keys/v1\x00"
 _LOOKUP_LABEL = b"vibes/vault/lookup/v1\x00"
+_GENERATION_LABEL = b"vibes/vault/generation/v1\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,12 @@ def make_verifier(keys: PhraseKeys, verifier_salt: bytes) -> bytes:
 
 def check_verifier(keys: PhraseKeys, verifier_salt: bytes, stored: bytes) -> bool:
     return hmac.compare_digest(make_verifier(keys, verifier_salt), stored)
+
+
+def phrase_generation(kdf_salt: bytes) -> bytes:
+    """16 bytes naming the tag's current phrase: the tag's KDF salt is new at every phrase
+    change (and only then), so unlock grants record this and die with the phrase."""
+    return hashlib.sha256(_GENERATION_LABEL + kdf_salt).digest()[:16]
 
 
 def lookup_hash(lookup_key: bytes, user_id: uuid.UUID, master: MasterKey) -> bytes:
