@@ -124,9 +124,22 @@ def test_moved_ciphertext_fails_with_a_clear_error(
 
 def test_name_ciphertext_never_opens_as_an_entry() -> None:
     key, tag = crypto.new_data_key(), uuid.uuid4()
-    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=tag)
-    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=tag) == "name"
+    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=tag, version=1)
+    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=tag, version=1) == "name"
     with pytest.raises(VaultIntegrityError):
         crypto.open_sealed(key, USER, tag, 1, nonce, ct)
     with pytest.raises(VaultIntegrityError):
-        crypto.open_name(key, nonce, ct, user_id=OTHER_USER, tag_id=tag)
+        crypto.open_name(key, nonce, ct, user_id=OTHER_USER, tag_id=tag, version=1)
+
+
+@pytest.mark.parametrize(
+    ("user", "tag", "version"), [(OTHER_USER, ROW, 2), (USER, OTHER_ROW, 2), (USER, ROW, 1)]
+)
+def test_name_opens_only_for_its_user_tag_and_version(
+    user: uuid.UUID, tag: uuid.UUID, version: int
+) -> None:
+    key = crypto.new_data_key()
+    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=ROW, version=2)
+    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=ROW, version=2) == "name"
+    with pytest.raises(VaultIntegrityError):
+        crypto.open_name(key, nonce, ct, user_id=user, tag_id=tag, version=version)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from tests.conftest import Backend
 from tests.factories import make_authed_user, make_session
@@ -270,6 +271,60 @@ async def test_a_phrase_change_ends_every_earlier_unlock(
     headers = {**vault.user.headers, "X-Vibes-Unlock": fresh.json()["unlock_token"]}
     read = await client.get(f"{API}/journals/{entry.json()['id']}", headers=headers)
     assert read.status_code == 200
+
+
+async def test_a_tag_name_moved_to_another_tag_or_version_fails_loudly(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The name is bound to user, tag AND version: re-sealed at every update (rename,
+    recolor, phrase change), so neither an old version's name nor another tag's opens."""
+    vault = await make_vault(client, app, name="first name")
+    tag_id = uuid.UUID(vault.tag_id)
+
+    async def stored() -> tuple[bytes, bytes, int]:
+        async with app.state.database.session_scope() as session:
+            tag = await session.get(SecretTag, tag_id)
+            assert tag is not None
+            return tag.name_ciphertext, tag.name_nonce, tag.version
+
+    v1 = await stored()
+    for change in ({"name": "second name"}, {"color": "#112233"}):
+        response = await client.patch(
+            f"{API}/secret-tags/{vault.tag_id}", json=change, headers=vault.headers
+        )
+        assert response.status_code == 200, response.text
+    changed = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a totally new phrase here"},
+        headers=vault.headers,
+    )
+    assert changed.status_code == 204
+    current = await stored()
+    assert current[2] == v1[2] + 3
+    assert current[0] != v1[0]
+    fresh = await unlock(client, vault.user, "a totally new phrase here")
+    headers = {**vault.user.headers, "X-Vibes-Unlock": fresh.json()["unlock_token"]}
+    listed = await client.get(f"{API}/secret-tags", headers=headers)
+    assert [t["name"] for t in listed.json()["items"]] == ["second name"]
+
+    async def write_name(ciphertext: bytes, nonce: bytes) -> None:
+        async with app.state.database.session_scope() as session:
+            await session.execute(
+                update(SecretTag)
+                .where(SecretTag.id == tag_id)
+                .values(name_ciphertext=ciphertext, name_nonce=nonce)
+                .execution_options(synchronize_session=False)
+            )
+
+    # An older version's name written back (a rollback of the row's name).
+    await write_name(v1[0], v1[1])
+    response = await client.get(f"{API}/secret-tags", headers=headers)
+    assert response.status_code == 500
+    assert response.json()["type"].endswith("/vault-integrity")
+    assert "first name" not in response.text
+    # The same version's ciphertext opens again once restored: nothing else was touched.
+    await write_name(current[0], current[1])
+    assert (await client.get(f"{API}/secret-tags", headers=headers)).status_code == 200
 
 
 async def test_phrase_change_onto_another_tags_phrase_is_refused(

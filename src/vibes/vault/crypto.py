@@ -195,20 +195,31 @@ def unwrap_key(
         return None
 
 
+def _name_aad(user_id: uuid.UUID, tag_id: uuid.UUID, version: int) -> bytes:
+    return _tag_aad(_NAME_LABEL, user_id, tag_id) + version.to_bytes(8, "big")
+
+
 def seal_name(
-    data_key: bytes, name: str, *, user_id: uuid.UUID, tag_id: uuid.UUID
+    data_key: bytes, name: str, *, user_id: uuid.UUID, tag_id: uuid.UUID, version: int
 ) -> tuple[bytes, bytes]:
-    """(nonce, ciphertext) of a secret tag's name."""
+    """(nonce, ciphertext) of a secret tag's name, bound to user, tag and the version the
+    row will have once written (so it is re-sealed at every update of the tag)."""
     nonce = secrets.token_bytes(NONCE_BYTES)
-    aad = _tag_aad(_NAME_LABEL, user_id, tag_id)
+    aad = _name_aad(user_id, tag_id, version)
     return nonce, AESGCM(data_key).encrypt(nonce, name.encode("utf-8"), aad)
 
 
 def open_name(
-    data_key: bytes, nonce: bytes, ciphertext: bytes, *, user_id: uuid.UUID, tag_id: uuid.UUID
+    data_key: bytes,
+    nonce: bytes,
+    ciphertext: bytes,
+    *,
+    user_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    version: int,
 ) -> str:
     try:
-        plain = AESGCM(data_key).decrypt(nonce, ciphertext, _tag_aad(_NAME_LABEL, user_id, tag_id))
+        plain = AESGCM(data_key).decrypt(nonce, ciphertext, _name_aad(user_id, tag_id, version))
     except InvalidTag:
         raise VaultIntegrityError(
             "A secret tag's name could not be decrypted; it may have been altered."

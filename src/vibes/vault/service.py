@@ -59,7 +59,21 @@ def _params(tag: SecretTag) -> KdfParams:
 
 def decrypt_name(tag: SecretTag, data_key: bytes) -> str:
     return crypto.open_name(
-        data_key, tag.name_nonce, tag.name_ciphertext, user_id=tag.user_id, tag_id=tag.id
+        data_key,
+        tag.name_nonce,
+        tag.name_ciphertext,
+        user_id=tag.user_id,
+        tag_id=tag.id,
+        version=tag.version,
+    )
+
+
+def _reseal_name(tag: SecretTag, data_key: bytes, name: str) -> None:
+    """Seal the name for the version the row gets with this UPDATE (VersionMixin adds one;
+    a concurrent writer that got there first makes the UPDATE fail → 412, so the version
+    sealed is the version written)."""
+    tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
+        data_key, name, user_id=tag.user_id, tag_id=tag.id, version=tag.version + 1
     )
 
 
@@ -117,7 +131,7 @@ async def create_tag(
     data_key = crypto.new_data_key()
     tag = SecretTag(id=new_id(), user_id=user_id, color=color)
     tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
-        data_key, name, user_id=user_id, tag_id=tag.id
+        data_key, name, user_id=user_id, tag_id=tag.id, version=1
     )
     _set_phrase(tag, master, data_key, lookup)
     session.add(tag)
@@ -219,14 +233,14 @@ async def update_tag(
     set_color: bool = False,
 ) -> OpenTag:
     tag = opened.tag
-    new_name = opened.name
-    if name is not None and name != opened.name:
-        tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
-            data_key, name, user_id=tag.user_id, tag_id=tag.id
-        )
-        new_name = name
-    if set_color:
+    new_name = name if name is not None else opened.name
+    recolor = set_color and color != tag.color
+    if new_name == opened.name and not recolor:
+        return opened  # nothing changes: no UPDATE, the version (and the seal) stay
+    if recolor:
         tag.color = color
+    # Any UPDATE bumps the version, and the name is bound to it: re-seal it every time.
+    _reseal_name(tag, data_key, new_name)
     await session.flush()
     return OpenTag(tag=tag, name=new_name)
 
@@ -253,6 +267,7 @@ async def change_phrase(
         raise NotFound()
     if await _phrase_in_use(session, user_id, lookup, besides=tag.id):
         raise Conflict(PHRASE_TAKEN)
+    _reseal_name(tag, data_key, decrypt_name(tag, data_key))
     _set_phrase(tag, master, data_key, lookup)
     await session.flush()
 
