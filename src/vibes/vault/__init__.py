@@ -16,6 +16,11 @@ What each party learns:
   phrase under the user's salt), so there is no shortcut through it; the guesses are per
   user (the salt is), and nothing is learnt about a phrase without running Argon2id on it.
   Weak phrases stay guessable at Argon2id speed, as with any password hash;
+- the raw files of the database (not a dump): on SQLite, a public entry moved into the
+  vault leaves no trace (secure_delete, FTS5 merge, WAL checkpoint: `entries.
+  forget_public_plaintext`); on PostgreSQL its old row version and index entries stay in
+  the table/index files and the WAL until VACUUM and WAL recycling (a dump never shows
+  them). The same holds for any public text edited or deleted before;
 - the account password or an unlocked device without the phrase: nothing of the vault;
   every list, count and 404 is what it would be without it. The password can only destroy
   a tag (by id), never read it;
