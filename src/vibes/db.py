@@ -108,6 +108,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted or overwritten content is zeroed on its page, not left in free space: a
+    # journal entry moved into the vault must not stay readable in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -156,6 +159,12 @@ def _create_private_file(path: str | None) -> None:
         return
     with contextlib.suppress(FileExistsError, FileNotFoundError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+# Set in a write session's `info` by a write that removed public plaintext (an entry moved
+# into the vault): once committed, the SQLite write-ahead log, which still holds the old
+# page images, is checkpointed into the main file and truncated.
+CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
 
 
 class Database:
@@ -208,6 +217,14 @@ class Database:
                 await session.rollback()
                 raise
 
+    async def checkpoint_wal(self) -> None:
+        """SQLite: copy the WAL into the main file and truncate it to zero bytes (outside any
+        transaction; best effort, a reader still open makes it a partial checkpoint)."""
+        if not self.is_sqlite:
+            return
+        async with self.read_engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         for engine in self.replica_engines:
@@ -236,3 +253,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+    if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):
+        await database.checkpoint_wal()

@@ -23,38 +23,57 @@ def test_default_kdf_meets_the_floor() -> None:
 
 
 def test_one_derivation_gives_independent_kek_and_verifier_key() -> None:
-    salt = crypto.new_salt()
-    keys = crypto.derive_phrase_keys("a long phrase", salt, FAST)
+    salt, tag_salt = crypto.new_salt(), crypto.new_salt()
+    master = crypto.derive_master("a long phrase", salt, FAST)
+    keys = crypto.tag_keys(master, tag_salt, user_id=USER, tag_id=ROW)
     assert len(keys.kek) == len(keys.verifier_key) == 32
     assert keys.kek != keys.verifier_key
-    assert crypto.derive_phrase_keys("a long phrase", salt, FAST) == keys
-    assert crypto.derive_phrase_keys("a long phrasf", salt, FAST) != keys
+    assert crypto.derive_master("a long phrase", salt, FAST) == master
+    assert crypto.derive_master("a long phrasf", salt, FAST) != master
+    assert crypto.tag_keys(master, tag_salt, user_id=USER, tag_id=ROW) == keys
+    # Another tag (or tag salt) of the same phrase gets unrelated keys.
+    assert crypto.tag_keys(master, tag_salt, user_id=USER, tag_id=OTHER_ROW) != keys
+    assert crypto.tag_keys(master, crypto.new_salt(), user_id=USER, tag_id=ROW) != keys
     assert "redacted" in repr(keys)
+    assert "redacted" in repr(master)
 
 
 def test_verifier_accepts_only_the_same_phrase() -> None:
-    salt, verifier_salt = crypto.new_salt(), crypto.new_salt()
-    keys = crypto.derive_phrase_keys("a long phrase", salt, FAST)
+    salt, tag_salt, verifier_salt = crypto.new_salt(), crypto.new_salt(), crypto.new_salt()
+    keys = crypto.tag_keys(
+        crypto.derive_master("a long phrase", salt, FAST), tag_salt, user_id=USER, tag_id=ROW
+    )
     stored = crypto.make_verifier(keys, verifier_salt)
     assert crypto.check_verifier(keys, verifier_salt, stored)
-    wrong = crypto.derive_phrase_keys("another phrase", salt, FAST)
+    wrong = crypto.tag_keys(
+        crypto.derive_master("another phrase", salt, FAST), tag_salt, user_id=USER, tag_id=ROW
+    )
     assert not crypto.check_verifier(wrong, verifier_salt, stored)
     assert stored not in (keys.kek, keys.verifier_key)
 
 
 def test_phrases_are_unicode_normalised() -> None:
     composed, decomposed = "caf\u00e9 au lait", "cafe\u0301 au lait"
-    key = b"k" * 32
-    assert crypto.lookup_hash(key, USER, composed) == crypto.lookup_hash(key, USER, decomposed)
+    salt = crypto.new_salt()
+    assert crypto.derive_master(composed, salt, FAST) == crypto.derive_master(
+        decomposed, salt, FAST
+    )
+
+
+def test_user_salts_are_per_user_and_per_server_key() -> None:
+    a, b = b"a" * 32, b"b" * 32
+    assert crypto.user_salt(a, USER) == crypto.user_salt(a, USER)
+    assert len(crypto.user_salt(a, USER)) == crypto.SALT_BYTES
+    assert crypto.user_salt(a, USER) != crypto.user_salt(a, OTHER_USER)
+    assert crypto.user_salt(a, USER) != crypto.user_salt(b, USER)
 
 
 def test_lookup_hash_is_keyed_and_per_user() -> None:
     a, b = b"a" * 32, b"b" * 32
-    assert crypto.lookup_hash(a, USER, "phrase one") == crypto.lookup_hash(a, USER, "phrase one")
-    assert crypto.lookup_hash(a, USER, "phrase one") != crypto.lookup_hash(b, USER, "phrase one")
-    assert crypto.lookup_hash(a, USER, "phrase one") != crypto.lookup_hash(
-        a, OTHER_USER, "phrase one"
-    )
+    master = crypto.derive_master("phrase one", crypto.new_salt(), FAST)
+    assert crypto.lookup_hash(a, USER, master) == crypto.lookup_hash(a, USER, master)
+    assert crypto.lookup_hash(a, USER, master) != crypto.lookup_hash(b, USER, master)
+    assert crypto.lookup_hash(a, USER, master) != crypto.lookup_hash(a, OTHER_USER, master)
 
 
 def test_wrapped_key_opens_only_for_its_user_and_tag() -> None:
@@ -105,9 +124,22 @@ def test_moved_ciphertext_fails_with_a_clear_error(
 
 def test_name_ciphertext_never_opens_as_an_entry() -> None:
     key, tag = crypto.new_data_key(), uuid.uuid4()
-    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=tag)
-    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=tag) == "name"
+    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=tag, version=1)
+    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=tag, version=1) == "name"
     with pytest.raises(VaultIntegrityError):
         crypto.open_sealed(key, USER, tag, 1, nonce, ct)
     with pytest.raises(VaultIntegrityError):
-        crypto.open_name(key, nonce, ct, user_id=OTHER_USER, tag_id=tag)
+        crypto.open_name(key, nonce, ct, user_id=OTHER_USER, tag_id=tag, version=1)
+
+
+@pytest.mark.parametrize(
+    ("user", "tag", "version"), [(OTHER_USER, ROW, 2), (USER, OTHER_ROW, 2), (USER, ROW, 1)]
+)
+def test_name_opens_only_for_its_user_tag_and_version(
+    user: uuid.UUID, tag: uuid.UUID, version: int
+) -> None:
+    key = crypto.new_data_key()
+    nonce, ct = crypto.seal_name(key, "name", user_id=USER, tag_id=ROW, version=2)
+    assert crypto.open_name(key, nonce, ct, user_id=USER, tag_id=ROW, version=2) == "name"
+    with pytest.raises(VaultIntegrityError):
+        crypto.open_name(key, nonce, ct, user_id=user, tag_id=tag, version=version)

@@ -107,6 +107,30 @@ async def test_canaries_of_a_secret_entry_appear_nowhere_in_the_database(
     assert public["id"]
 
 
+async def test_a_public_entry_moved_into_the_vault_leaves_no_plaintext(
+    client: httpx.AsyncClient, app: FastAPI, backend: Backend, settings: Settings
+) -> None:
+    """Its old row versions, full-text tokens (FTS5 keeps deleted ones in its segments until
+    a merge) and write-ahead-log frames are all gone once the move is answered."""
+    vault = await make_vault(client, app)
+    canary = "zqxcanary4711"
+    public = await post_entry(
+        client, vault.user.headers, title=f"moved {canary}", content=f"body {canary} here"
+    )
+    moved = await client.patch(
+        f"{API}/journals/{public['id']}",
+        json={"secret_tag_id": vault.tag_id},
+        headers=vault.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["secret_tag"]["id"] == vault.tag_id
+    dump = await dump_database(backend, settings)
+    assert canary.encode() not in dump
+    assert canary.encode("utf-16-le") not in dump
+    read = await client.get(f"{API}/journals/{public['id']}", headers=vault.headers)
+    assert read.json()["content"] == f"body {canary} here"
+
+
 async def test_swapped_ciphertexts_fail_loudly(client: httpx.AsyncClient, app: FastAPI) -> None:
     vault = await make_vault(client, app)
     first = await secret_entry(client, vault, title="first")

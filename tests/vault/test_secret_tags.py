@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from tests.conftest import Backend
 from tests.factories import make_authed_user, make_session
@@ -20,6 +23,7 @@ from tests.vault.conftest import (
 )
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
+from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams
 from vibes.vault.models import SecretTag
 
@@ -224,6 +228,105 @@ async def test_phrase_change_old_fails_new_works_key_kept(
     assert after == before
 
 
+async def test_a_phrase_change_ends_every_earlier_unlock(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Unlocks made under the old phrase, by this session or another one, stop working in
+    every endpoint (the grant records the tag's phrase generation; checked on each use)."""
+    vault = await make_vault(client, app)
+    other_session = await make_session(app.state.database, vault.user.id)
+    token, _ = issue_access_token(
+        app.state.keyring, app.state.settings, user_id=vault.user.id, session_id=other_session.id
+    )
+    other_headers = {"Authorization": f"Bearer {token}"}
+    other = await client.post(
+        f"{API}/secret-tags/unlock", json={"phrase": vault.phrase}, headers=other_headers
+    )
+    assert other.status_code == 200
+    other_headers["X-Vibes-Unlock"] = other.json()["unlock_token"]
+    entry = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "secret_tag_id": vault.tag_id},
+        headers=vault.headers,
+    )
+    assert entry.status_code == 201
+    changed = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a totally new phrase here"},
+        headers=vault.headers,
+    )
+    assert changed.status_code == 204
+    for headers in (vault.headers, other_headers):
+        listed = await client.get(f"{API}/secret-tags", headers=headers)
+        assert listed.json()["items"] == []
+        read = await client.get(f"{API}/journals/{entry.json()['id']}", headers=headers)
+        assert read.status_code == 404
+        again = await client.post(
+            f"{API}/secret-tags/{vault.tag_id}/phrase",
+            json={"new_phrase": "yet another phrase here"},
+            headers=headers,
+        )
+        assert again.status_code == 404
+    fresh = await unlock(client, vault.user, "a totally new phrase here")
+    headers = {**vault.user.headers, "X-Vibes-Unlock": fresh.json()["unlock_token"]}
+    read = await client.get(f"{API}/journals/{entry.json()['id']}", headers=headers)
+    assert read.status_code == 200
+
+
+async def test_a_tag_name_moved_to_another_tag_or_version_fails_loudly(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The name is bound to user, tag AND version: re-sealed at every update (rename,
+    recolor, phrase change), so neither an old version's name nor another tag's opens."""
+    vault = await make_vault(client, app, name="first name")
+    tag_id = uuid.UUID(vault.tag_id)
+
+    async def stored() -> tuple[bytes, bytes, int]:
+        async with app.state.database.session_scope() as session:
+            tag = await session.get(SecretTag, tag_id)
+            assert tag is not None
+            return tag.name_ciphertext, tag.name_nonce, tag.version
+
+    v1 = await stored()
+    for change in ({"name": "second name"}, {"color": "#112233"}):
+        response = await client.patch(
+            f"{API}/secret-tags/{vault.tag_id}", json=change, headers=vault.headers
+        )
+        assert response.status_code == 200, response.text
+    changed = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": "a totally new phrase here"},
+        headers=vault.headers,
+    )
+    assert changed.status_code == 204
+    current = await stored()
+    assert current[2] == v1[2] + 3
+    assert current[0] != v1[0]
+    fresh = await unlock(client, vault.user, "a totally new phrase here")
+    headers = {**vault.user.headers, "X-Vibes-Unlock": fresh.json()["unlock_token"]}
+    listed = await client.get(f"{API}/secret-tags", headers=headers)
+    assert [t["name"] for t in listed.json()["items"]] == ["second name"]
+
+    async def write_name(ciphertext: bytes, nonce: bytes) -> None:
+        async with app.state.database.session_scope() as session:
+            await session.execute(
+                update(SecretTag)
+                .where(SecretTag.id == tag_id)
+                .values(name_ciphertext=ciphertext, name_nonce=nonce)
+                .execution_options(synchronize_session=False)
+            )
+
+    # An older version's name written back (a rollback of the row's name).
+    await write_name(v1[0], v1[1])
+    response = await client.get(f"{API}/secret-tags", headers=headers)
+    assert response.status_code == 500
+    assert response.json()["type"].endswith("/vault-integrity")
+    assert "first name" not in response.text
+    # The same version's ciphertext opens again once restored: nothing else was touched.
+    await write_name(current[0], current[1])
+    assert (await client.get(f"{API}/secret-tags", headers=headers)).status_code == 200
+
+
 async def test_phrase_change_onto_another_tags_phrase_is_refused(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -365,6 +468,33 @@ async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     wrong = await unlock(client, user, "phrase number 9")
     assert wrong.status_code == 401
     assert len(calls) == 2  # the wrong phrase paid for exactly one run too
+    nobody = await make_authed_user(app)
+    assert (await unlock(client, nobody, "phrase number 2")).status_code == 401
+    assert len(calls) == 3  # and so does a user without any secret tag
+    # Every run used the user's own salt, the same for each of the user's unlocks.
+    assert calls[0] == calls[1] == vault_runtime.user_salt(user.id) != calls[2]
+
+
+async def test_the_data_folder_offers_no_fast_phrase_test(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """With the database AND the server key, a phrase guess still costs one Argon2id run:
+    the stored lookup hash is a function of the Argon2id output, not of the phrase."""
+    phrase = "blue whales sing at dawn"
+    vault = await make_vault(client, app, phrase=phrase)
+    async with app.state.database.session_scope() as session:
+        tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
+    assert tag is not None
+    user_id = vault.user.id
+    lookup_key = app.state.keyring.derive("vault-lookup")
+    fast_guess = hmac.new(
+        lookup_key, user_id.bytes + crypto.normalize_phrase(phrase), hashlib.sha256
+    ).digest()
+    assert tag.lookup_hash != fast_guess
+    master = crypto.derive_master(phrase, runtime(app).user_salt(user_id), DEFAULT_KDF)
+    assert crypto.lookup_hash(lookup_key, user_id, master) == tag.lookup_hash
+    wrong = crypto.derive_master("blue whales sing at dusk", runtime(app).user_salt(user_id))
+    assert crypto.lookup_hash(lookup_key, user_id, wrong) != tag.lookup_hash
 
 
 async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(

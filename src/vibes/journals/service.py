@@ -62,6 +62,7 @@ from vibes.tags.schemas import tag_key
 from vibes.vault.entries import (
     SecretContent,
     UnlockedTag,
+    forget_public_plaintext,
     match_score,
     open_entry,
     parse_query,
@@ -929,6 +930,7 @@ async def update_journal(
             secret_tag_id=target.id,
         )
         if not was_secret:
+            await forget_public_plaintext(session)
             record_event(
                 session,
                 user_id=viewer.user_id,

@@ -7,19 +7,22 @@ stranger's or an expired token changes nothing in any answer.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import select
 
 from vibes.accounts import sessions
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal
 from vibes.accounts.tokens import AccessClaims
 from vibes.errors import Unauthorized
-from vibes.vault import service
+from vibes.vault import crypto, service
 from vibes.vault.entries import UnlockedTag
+from vibes.vault.models import SecretTag
 from vibes.vault.ratelimit import Scope
 from vibes.vault.runtime import get_runtime
 
@@ -75,11 +78,30 @@ async def resolve_vault_keys(request: Request, claims: AccessClaims) -> VaultKey
     tokens = unlock_tokens(request)
     if not tokens:
         return VaultKeys()
-    grants = await get_runtime(request.app.state).store.lookup(tokens)
+    grants = [
+        grant
+        for grant in await get_runtime(request.app.state).store.lookup(tokens)
+        if grant.user_id == claims.user_id and grant.session_id == claims.session_id
+    ]
+    if not grants:
+        return VaultKeys({}, tokens)
+    # Only grants made under the tag's current phrase count: a phrase change ends every
+    # earlier unlock, whatever store or process holds it. One indexed read per request
+    # that carries tokens; it also drops tags destroyed since.
+    async with request.app.state.database.read_sessionmaker() as db:
+        current = {
+            row.id: crypto.phrase_generation(row.kdf_salt)
+            for row in await db.execute(
+                select(SecretTag.id, SecretTag.kdf_salt).where(
+                    SecretTag.user_id == claims.user_id,
+                    SecretTag.id.in_(sorted({grant.tag_id for grant in grants})),
+                )
+            )
+        }
     keys = {
         grant.tag_id: grant.data_key
         for grant in grants
-        if grant.user_id == claims.user_id and grant.session_id == claims.session_id
+        if hmac.compare_digest(current.get(grant.tag_id, b""), grant.generation)
     }
     return VaultKeys(keys, tokens)
 

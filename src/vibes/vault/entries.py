@@ -17,11 +17,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from vibes.db import CHECKPOINT_AFTER_COMMIT
 from vibes.vault import crypto
 from vibes.vault.crypto import VaultIntegrityError
 
 log = structlog.get_logger("vibes.vault")
+
+
+async def forget_public_plaintext(session: AsyncSession) -> None:
+    """After a flush that removed an entry's public text (moved into the vault): leave no
+    copy of it in the database files.
+
+    SQLite: rows are rewritten with `secure_delete` on (db.py), but FTS5 keeps a deleted
+    entry's tokens in its index segments until they are merged, so the index is merged now
+    ('optimize', cost grows with the index: acceptable for this rare operation), and the
+    write-ahead log, which still holds the old pages, is checkpointed and truncated once
+    the transaction has committed (`get_session`).
+    PostgreSQL: the old row version stays in the table file and the WAL until VACUUM and
+    WAL recycling; a dump never shows it, the raw files may (documented, not scrubbed).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    await session.execute(text("INSERT INTO journals_fts(journals_fts) VALUES('optimize')"))
+    session.info[CHECKPOINT_AFTER_COMMIT] = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ class SecretTag(IdMixin, TimestampMixin, VersionMixin, Base):
     name_ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     name_nonce: Mapped[bytes] = mapped_column(LargeBinary(12), nullable=False)
     color: Mapped[str | None] = mapped_column(String(7))
-    # Argon2id parameters and salts: one run derives the key-encryption key, another the
-    # verifier, each with its own salt.
+    # The Argon2id cost the phrase's master key was made with (the Argon2id salt is the
+    # user's, derived from the server key), and the tag's own HKDF salt, from which the
+    # master key gives this tag's key-encryption key and verifier key (vault/crypto.py).
     kdf_salt: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
     kdf_memory_kib: Mapped[int] = mapped_column(Integer, nullable=False)
     kdf_iterations: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -36,5 +37,5 @@ class SecretTag(IdMixin, TimestampMixin, VersionMixin, Base):
     # The 256-bit data key, wrapped (AES-256-GCM) under the phrase-derived key.
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     wrap_nonce: Mapped[bytes] = mapped_column(LargeBinary(12), nullable=False)
-    # HMAC(server key, user, phrase): finds the candidate tag without trying every tag.
+    # HMAC(server key, user, Argon2id master key): finds the tag without trying every tag.
     lookup_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 
 from vibes.accounts.dependencies import CurrentPrincipal, DbSession
 from vibes.errors import Forbidden, NotFound, PreconditionFailed
-from vibes.vault import service
+from vibes.vault import crypto, service
 from vibes.vault.access import (
     SlowPrincipal,
     VaultAccess,
@@ -72,6 +72,7 @@ async def create_secret_tag(
         db,
         runtime.derive,
         lookup_key=runtime.lookup_key,
+        user_salt=runtime.user_salt(claims.user_id),
         user_id=claims.user_id,
         name=body.name,
         phrase=body.phrase,
@@ -101,6 +102,7 @@ async def unlock_secret_tag(
             db,
             runtime.derive,
             lookup_key=runtime.lookup_key,
+            user_salt=runtime.user_salt(claims.user_id),
             user_id=claims.user_id,
             phrase=body.phrase,
         )
@@ -109,6 +111,7 @@ async def unlock_secret_tag(
         session_id=claims.session_id,
         tag_id=opened.tag.id,
         data_key=data_key,
+        generation=crypto.phrase_generation(opened.tag.kdf_salt),
     )
     brief = SecretTagBrief(id=opened.tag.id, name=opened.name, color=opened.tag.color)
     return UnlockResponse(unlock_token=token, expires_in=lifetime, tags=[brief])
@@ -151,6 +154,9 @@ async def update_secret_tag(
 async def change_secret_phrase(
     tag_id: uuid.UUID, body: PhraseChange, request: Request, claims: SlowPrincipal, db: DbSession
 ) -> None:
+    """API.md: `{new_phrase}` with the tag unlocked; the old phrase is not asked again (the
+    unlock token is the proof of it, bound to this session and a few minutes long). Every
+    unlock made under the old phrase, this one included, ends: unlock with the new one."""
     vault = await resolve_vault_keys(request, claims)
     data_key = vault.get(tag_id)
     if data_key is None:
@@ -161,6 +167,7 @@ async def change_secret_phrase(
         db,
         runtime.derive,
         lookup_key=runtime.lookup_key,
+        user_salt=runtime.user_salt(claims.user_id),
         user_id=claims.user_id,
         tag_id=tag_id,
         data_key=data_key,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from vibes.config import Settings
 from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
-from vibes.vault.crypto import DEFAULT_KDF, KdfParams, PhraseKeys, derive_phrase_keys
+from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey, derive_master, user_salt
 from vibes.vault.ratelimit import PhraseLimiter
 from vibes.vault.unlock import UnlockStore
 
@@ -21,14 +22,18 @@ class VaultRuntime:
         self, settings: Settings, keyring: KeyRing, redis: Any, limiter: RateLimiter
     ) -> None:
         self.lookup_key = keyring.derive("vault-lookup")
+        self._user_salt_key = keyring.derive("vault-user-salt")
         self.store = UnlockStore(settings, keyring.derive("unlock-cache"), redis)
         self.limiter = PhraseLimiter(settings, limiter)
         self._kdf_slots = asyncio.Semaphore(KDF_CONCURRENCY)
 
-    async def derive(self, phrase: str, salt: bytes, params: KdfParams = DEFAULT_KDF) -> PhraseKeys:
+    def user_salt(self, user_id: uuid.UUID) -> bytes:
+        return user_salt(self._user_salt_key, user_id)
+
+    async def derive(self, phrase: str, salt: bytes, params: KdfParams = DEFAULT_KDF) -> MasterKey:
         """One Argon2id run, in a worker thread so the event loop keeps serving."""
         async with self._kdf_slots:
-            return await asyncio.to_thread(derive_phrase_keys, phrase, salt, params)
+            return await asyncio.to_thread(derive_master, phrase, salt, params)
 
 
 def get_runtime(state: Any) -> VaultRuntime:

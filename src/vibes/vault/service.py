@@ -19,10 +19,11 @@ from vibes.config import Settings
 from vibes.db import new_id
 from vibes.errors import Conflict, NotFound, Unauthorized
 from vibes.vault import crypto
-from vibes.vault.crypto import DEFAULT_KDF, KdfParams, PhraseKeys
+from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
 from vibes.vault.models import SecretTag
 
-Derive = Callable[[str, bytes, KdfParams], Awaitable[PhraseKeys]]
+# (phrase, user salt, cost) -> the master key: the one Argon2id run of an operation.
+Derive = Callable[[str, bytes, KdfParams], Awaitable[MasterKey]]
 
 
 class WrongPhrase(Unauthorized):
@@ -58,7 +59,21 @@ def _params(tag: SecretTag) -> KdfParams:
 
 def decrypt_name(tag: SecretTag, data_key: bytes) -> str:
     return crypto.open_name(
-        data_key, tag.name_nonce, tag.name_ciphertext, user_id=tag.user_id, tag_id=tag.id
+        data_key,
+        tag.name_nonce,
+        tag.name_ciphertext,
+        user_id=tag.user_id,
+        tag_id=tag.id,
+        version=tag.version,
+    )
+
+
+def _reseal_name(tag: SecretTag, data_key: bytes, name: str) -> None:
+    """Seal the name for the version the row gets with this UPDATE (VersionMixin adds one;
+    a concurrent writer that got there first makes the UPDATE fail → 412, so the version
+    sealed is the version written)."""
+    tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
+        data_key, name, user_id=tag.user_id, tag_id=tag.id, version=tag.version + 1
     )
 
 
@@ -79,10 +94,11 @@ async def _phrase_in_use(
     return (await session.scalar(query.limit(1))) is not None
 
 
-def _set_phrase(
-    tag: SecretTag, keys: PhraseKeys, salt: bytes, data_key: bytes, lookup: bytes
-) -> None:
-    verifier_salt = crypto.new_salt()
+def _set_phrase(tag: SecretTag, master: MasterKey, data_key: bytes, lookup: bytes) -> None:
+    """New salts, verifier and wrapped data key for the phrase behind `master` (made with
+    DEFAULT_KDF: its cost is recorded, so unlock runs Argon2id with the same cost)."""
+    salt, verifier_salt = crypto.new_salt(), crypto.new_salt()
+    keys = crypto.tag_keys(master, salt, user_id=tag.user_id, tag_id=tag.id)
     tag.kdf_salt = salt
     tag.kdf_memory_kib = DEFAULT_KDF.memory_kib
     tag.kdf_iterations = DEFAULT_KDF.iterations
@@ -100,48 +116,71 @@ async def create_tag(
     derive: Derive,
     *,
     lookup_key: bytes,
+    user_salt: bytes,
     user_id: uuid.UUID,
     name: str,
     phrase: str,
     color: str | None,
 ) -> tuple[OpenTag, bytes]:
     """A new secret tag and its data key (the caller may hand out an unlock for it)."""
-    salt = crypto.new_salt()
-    keys = await derive(phrase, salt, DEFAULT_KDF)
-    lookup = crypto.lookup_hash(lookup_key, user_id, phrase)
+    master = await derive(phrase, user_salt, DEFAULT_KDF)
+    lookup = crypto.lookup_hash(lookup_key, user_id, master)
     await _lock_owner(session, user_id)
     if await _phrase_in_use(session, user_id, lookup):
         raise Conflict(PHRASE_TAKEN)
     data_key = crypto.new_data_key()
     tag = SecretTag(id=new_id(), user_id=user_id, color=color)
     tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
-        data_key, name, user_id=user_id, tag_id=tag.id
+        data_key, name, user_id=user_id, tag_id=tag.id, version=1
     )
-    _set_phrase(tag, keys, salt, data_key, lookup)
+    _set_phrase(tag, master, data_key, lookup)
     session.add(tag)
     await session.flush()
     return OpenTag(tag=tag, name=name), data_key
 
 
 async def unlock(
-    session: AsyncSession, derive: Derive, *, lookup_key: bytes, user_id: uuid.UUID, phrase: str
+    session: AsyncSession,
+    derive: Derive,
+    *,
+    lookup_key: bytes,
+    user_salt: bytes,
+    user_id: uuid.UUID,
+    phrase: str,
 ) -> tuple[OpenTag, bytes]:
     """The tag this phrase opens and its data key, or 401.
 
-    Exactly one Argon2id run whatever happens: with no candidate tag, a run over a random
-    salt takes the place of the real one, so a wrong phrase costs what a right one does and
-    the answer time tells nothing about whether the user has secret tags at all.
+    One Argon2id run whatever happens (one per distinct cost among the user's tags, which
+    is one unless DEFAULT_KDF was raised since some were made): the lookup itself needs the
+    Argon2id output, so a wrong phrase, or a user without secret tags, costs what a right
+    one does and the answer time tells nothing about whether the user has any.
     """
-    lookup = crypto.lookup_hash(lookup_key, user_id, phrase)
-    tag = await session.scalar(
-        select(SecretTag)
-        .where(SecretTag.user_id == user_id, SecretTag.lookup_hash == lookup)
-        .limit(1)
+    rows = await session.execute(
+        select(SecretTag.kdf_memory_kib, SecretTag.kdf_iterations, SecretTag.kdf_parallelism)
+        .where(SecretTag.user_id == user_id)
+        .distinct()
     )
+    costs = [KdfParams(*row) for row in rows] or [DEFAULT_KDF]
+    tag = None
+    for params in costs:
+        master = await derive(phrase, user_salt, params)
+        lookup = crypto.lookup_hash(lookup_key, user_id, master)
+        tag = await session.scalar(
+            select(SecretTag)
+            .where(
+                SecretTag.user_id == user_id,
+                SecretTag.lookup_hash == lookup,
+                SecretTag.kdf_memory_kib == params.memory_kib,
+                SecretTag.kdf_iterations == params.iterations,
+                SecretTag.kdf_parallelism == params.parallelism,
+            )
+            .limit(1)
+        )
+        if tag is not None:
+            break
     if tag is None:
-        await derive(phrase, crypto.new_salt(), DEFAULT_KDF)
         raise WrongPhrase()
-    keys = await derive(phrase, tag.kdf_salt, _params(tag))
+    keys = crypto.tag_keys(master, tag.kdf_salt, user_id=user_id, tag_id=tag.id)
     data_key = None
     if crypto.check_verifier(keys, tag.verifier_salt, tag.verifier):
         data_key = crypto.unwrap_key(
@@ -194,14 +233,14 @@ async def update_tag(
     set_color: bool = False,
 ) -> OpenTag:
     tag = opened.tag
-    new_name = opened.name
-    if name is not None and name != opened.name:
-        tag.name_nonce, tag.name_ciphertext = crypto.seal_name(
-            data_key, name, user_id=tag.user_id, tag_id=tag.id
-        )
-        new_name = name
-    if set_color:
+    new_name = name if name is not None else opened.name
+    recolor = set_color and color != tag.color
+    if new_name == opened.name and not recolor:
+        return opened  # nothing changes: no UPDATE, the version (and the seal) stay
+    if recolor:
         tag.color = color
+    # Any UPDATE bumps the version, and the name is bound to it: re-seal it every time.
+    _reseal_name(tag, data_key, new_name)
     await session.flush()
     return OpenTag(tag=tag, name=new_name)
 
@@ -211,15 +250,15 @@ async def change_phrase(
     derive: Derive,
     *,
     lookup_key: bytes,
+    user_salt: bytes,
     user_id: uuid.UUID,
     tag_id: uuid.UUID,
     data_key: bytes,
     new_phrase: str,
 ) -> None:
     """Re-wrap the same data key under the new phrase (new salts); entries stay as they are."""
-    salt = crypto.new_salt()
-    keys = await derive(new_phrase, salt, DEFAULT_KDF)
-    lookup = crypto.lookup_hash(lookup_key, user_id, new_phrase)
+    master = await derive(new_phrase, user_salt, DEFAULT_KDF)
+    lookup = crypto.lookup_hash(lookup_key, user_id, master)
     await _lock_owner(session, user_id)
     tag = await session.scalar(
         select(SecretTag).where(SecretTag.id == tag_id, SecretTag.user_id == user_id)
@@ -228,7 +267,8 @@ async def change_phrase(
         raise NotFound()
     if await _phrase_in_use(session, user_id, lookup, besides=tag.id):
         raise Conflict(PHRASE_TAKEN)
-    _set_phrase(tag, keys, salt, data_key, lookup)
+    _reseal_name(tag, data_key, decrypt_name(tag, data_key))
+    _set_phrase(tag, master, data_key, lookup)
     await session.flush()
 
 

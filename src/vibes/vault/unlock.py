@@ -28,8 +28,9 @@ from vibes.platform import redis as redis_keys
 from vibes.vault.crypto import KEY_BYTES, NONCE_BYTES
 
 TOKEN_BYTES = 32
-# user, session, tag (16 bytes each), expiry (ms since the epoch), data key.
-_RECORD = struct.Struct(f">16s16s16sQ{KEY_BYTES}s")
+# user, session, tag (16 bytes each), expiry (ms since the epoch), data key, the tag's
+# phrase generation (16 bytes, see `crypto.phrase_generation`).
+_RECORD = struct.Struct(f">16s16s16sQ{KEY_BYTES}s16s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ class UnlockGrant:
     tag_id: uuid.UUID
     expires_at: float
     data_key: bytes
+    # Which phrase the tag had when it was unlocked: a grant whose generation is no longer
+    # the tag's (the phrase changed since) is dead, in every process and store alike.
+    generation: bytes
 
     def __repr__(self) -> str:  # never print key material
         return f"UnlockGrant(tag_id={self.tag_id}, expires_at={self.expires_at})"
@@ -71,7 +75,13 @@ class UnlockStore:
         return redis_keys.key(self._settings, "vault", "unlock", slot)
 
     async def grant(
-        self, *, user_id: uuid.UUID, session_id: uuid.UUID, tag_id: uuid.UUID, data_key: bytes
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        tag_id: uuid.UUID,
+        data_key: bytes,
+        generation: bytes,
     ) -> tuple[str, int]:
         """A new token for this grant and its lifetime in seconds."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -79,7 +89,12 @@ class UnlockStore:
         expires_at = self.clock() + lifetime
         slot, key = self._slot(token)
         record = _RECORD.pack(
-            user_id.bytes, session_id.bytes, tag_id.bytes, int(expires_at * 1000), data_key
+            user_id.bytes,
+            session_id.bytes,
+            tag_id.bytes,
+            int(expires_at * 1000),
+            data_key,
+            generation,
         )
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = nonce + AESGCM(key).encrypt(nonce, record, slot.encode())
@@ -140,13 +155,14 @@ class UnlockStore:
             record = AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], slot.encode())
         except InvalidTag:
             return None
-        user, session, tag, expires_ms, data_key = _RECORD.unpack(record)
+        user, session, tag, expires_ms, data_key, generation = _RECORD.unpack(record)
         return UnlockGrant(
             user_id=uuid.UUID(bytes=user),
             session_id=uuid.UUID(bytes=session),
             tag_id=uuid.UUID(bytes=tag),
             expires_at=expires_ms / 1000,
             data_key=data_key,
+            generation=generation,
         )
 
     def _prune(self) -> None:
