@@ -550,3 +550,24 @@ async def test_browsers_may_send_the_unlock_header_cross_origin(
         )
     assert response.status_code == 200
     assert "x-vibes-unlock" in response.headers["access-control-allow-headers"].lower()
+
+
+async def test_parallel_destroy_guesses_stay_within_the_password_budget(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    # Regression: the account budget was only checked before the (slow) password check and
+    # counted after it, so parallel guesses all got through.
+    import asyncio
+
+    vault = await make_vault(client, app)
+    url = f"{API}/secret-tags/{vault.tag_id}"
+
+    async def guess() -> int:
+        response = await client.request(
+            "DELETE", url, json={"password": "wrong password"}, headers=vault.user.headers
+        )
+        return response.status_code
+
+    answers = await asyncio.gather(*(guess() for _ in range(20)))
+    assert answers.count(403) == 5
+    assert answers.count(429) == 15

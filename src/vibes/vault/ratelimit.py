@@ -33,8 +33,7 @@ class PhraseLimiter:
             await self.limiter.hit(self.phrase_address, address or "unknown")
             await self.limiter.hit(self.phrase_account, str(user_id))
         else:
+            # Counted before the slow password check, like the accounts domain does, so
+            # parallel guesses cannot all pass a check made before any failure is counted.
             await self.limiter.hit(self.password_address, address or "unknown")
-            await self.limiter.check(self.password_account, str(user_id))
-
-    async def password_failed(self, user_id: uuid.UUID) -> None:
-        await self.limiter.count_failure(self.password_account, str(user_id))
+            await self.limiter.hit(self.password_account, str(user_id))

@@ -187,6 +187,5 @@ async def destroy_secret_tag(
     async with request.app.state.database.read_sessionmaker() as read_db:
         password_hash = await service.password_hash_of(read_db, claims.user_id)
     if not await service.check_password(request.app.state.settings, password_hash, body.password):
-        await get_runtime(request.app.state).limiter.password_failed(claims.user_id)
         raise Forbidden("The password is not correct.")
     await service.destroy_tag(db, user_id=claims.user_id, tag_id=tag_id)
