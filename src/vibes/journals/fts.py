@@ -53,6 +53,9 @@ _fts = table("journals_fts", column("rowid", Integer))
 _fts_ids = table("journals_fts_ids", column("rowid", Integer), column("journal_id", Uuid))
 _FTS_TABLE: ColumnElement[Any] = literal_column("journals_fts")
 _PG_DOCUMENT = literal_column("journals.fts_document", type_=TSVECTOR)
+_FTS_TITLE: ColumnElement[Any] = literal_column("journals_fts.title")
+_FTS_CONTENT: ColumnElement[Any] = literal_column("journals_fts.content")
+_MARK: ColumnElement[Any] = literal_column("char(1)")
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -141,8 +144,13 @@ def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> S
     expression = fts5_query(q)
     if expression is None:
         return None
-    # Title matches weigh twice as much as content matches.
-    score = cast(-func.bm25(_FTS_TABLE, 2.0, 1.0), Float)
+    # Title matches weigh twice as much as content matches, over the entry's length. Not
+    # bm25: its term statistics span the whole table, so other users' entries would shift
+    # this user's scores (a side channel between accounts). This counts the entry's own
+    # matches (highlight() adds one marker per match) like the vault's in-memory ranking.
+    title_hits = func.length(func.highlight(_FTS_TABLE, 0, _MARK, "")) - func.length(_FTS_TITLE)
+    content_hits = func.length(func.highlight(_FTS_TABLE, 1, _MARK, "")) - func.length(_FTS_CONTENT)
+    score = cast((2.0 * title_hits + content_hits) / func.sqrt(1.0 + Journal.word_count), Float)
     return (
         select(Journal.id, score.label("score"), Journal.created_at, Journal.entry_date)
         .select_from(_fts)
