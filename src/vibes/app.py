@@ -18,9 +18,11 @@ from vibes.errors import UnhandledErrorMiddleware, install_error_handlers
 from vibes.events.broker import make_broker
 from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
+from vibes.journals import hot as journals_hot
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
 from vibes.platform.bodylimit import BodyLimitMiddleware
+from vibes.platform.hotroutes import HotRoutesMiddleware
 from vibes.platform.keys import load_keyring
 from vibes.platform.memory import freeze_startup_objects
 from vibes.platform.middleware import RequestContextMiddleware
@@ -85,8 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
+    app.add_middleware(HotRoutesMiddleware, routes=journals_hot.hot_routes(API_PREFIX))
     app.add_middleware(UnhandledErrorMiddleware)
-    # Added inner to outer: unhandled errors, body limit, rate limit, CORS, security
+    # Added inner to outer: hot routes, unhandled errors, body limit, rate limit, CORS, security
     # headers, request context.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     if settings.rate_limits_enabled:

@@ -147,6 +147,11 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
+    return domain_problem(exc)
+
+
+def domain_problem(exc: DomainError) -> JSONResponse:
+    """The problem document of a domain error (what its exception handler answers)."""
     return problem(
         exc.status,
         title=exc.title,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.factories import AuthedUser, make_authed_user
+from vibes.platform.fields import text_problem
 
 API = "/api/v1"
 NUL = "a\x00b"
@@ -246,3 +248,30 @@ async def test_a_lone_surrogate_as_a_json_key_is_422(
         f"{API}/journals", content=b'{"title":"t","content":"c","\\ud800":1}', headers=headers
     )
     assert r.status_code == 422, r.text
+
+
+def _text_problem_by_rule(value: str, *, single_line: bool) -> str | None:
+    """The rule `text_problem` implements, one character at a time (its earlier form)."""
+    for ch in value:
+        code = ord(ch)
+        if code == 0 or 0xD800 <= code <= 0xDFFF:
+            return "refused"
+        category = unicodedata.category(ch)
+        if category == "Cc" and (single_line or ch not in "\t\n\r"):
+            return "refused"
+        if single_line and category in ("Zl", "Zp"):
+            return "refused"
+    return None
+
+
+@pytest.mark.parametrize("single_line", [True, False])
+def test_text_problem_refuses_exactly_the_rule_for_every_code_point(single_line: bool) -> None:
+    """The regex pre-screen must not miss a character the rule refuses, nor refuse one it
+    accepts: every code point, alone and after ordinary text."""
+    for code in range(0x110000):
+        ch = chr(code)
+        expected = _text_problem_by_rule(ch, single_line=single_line) is not None
+        assert (text_problem(ch, single_line=single_line) is not None) is expected, hex(code)
+    assert text_problem("ok " * 1000 + "\x00", single_line=single_line) == (
+        "must not contain NUL characters"
+    )

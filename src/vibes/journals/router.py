@@ -1,6 +1,6 @@
 """HTTP routes of the journals domain: parse, call the service, choose the status code.
 
-Responses are rendered from plain dicts by `JSONResponse` (no response_model validation
+Responses are rendered from plain dicts by `json_response` (orjson) (no response_model validation
 on the hot paths); the documented shapes are declared with `responses=`.
 """
 
@@ -12,9 +12,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from vibes.accounts.dependencies import AccessToken, CurrentPrincipal, DbSession
+from vibes.accounts.tokens import AccessClaims
+from vibes.db import Database
 from vibes.errors import Unprocessable
 from vibes.journals import service
 from vibes.journals.dependencies import CurrentViewer, OwnedJournal
@@ -35,7 +36,8 @@ from vibes.platform.concurrency import (
 )
 from vibes.platform.fields import Line, instant_problem
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
-from vibes.platform.pagination import Page, bind_page, seal_cursor
+from vibes.platform.pagination import Page, PageParams, bind_page, seal_cursor
+from vibes.platform.responses import json_response
 from vibes.tags.schemas import clean_tag_name, tag_key
 from vibes.vault.idempotency import sealed_idempotent
 
@@ -75,8 +77,7 @@ def _parse_bound(name: str, raw: str | None, *, end: bool) -> tuple[dt.datetime 
     return value, False
 
 
-def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(body, status_code=status_code, headers=headers)
+_json = json_response
 
 
 def _location(request: Request, journal_id: str) -> str:
@@ -185,6 +186,33 @@ async def list_journals(
 ) -> Response:
     """Newest `entry_date` first. `from`/`to` bound `entry_date` (inclusive; a bare date
     `to=2026-11-30` means through the end of that day, UTC)."""
+    return await page_answer(
+        request.app.state.database,
+        claims,
+        viewer,
+        page,
+        tag,
+        q,
+        date_from,
+        date_to,
+        mood_min,
+        mood_max,
+    )
+
+
+async def page_answer(
+    database: Database,
+    claims: AccessClaims,
+    viewer: service.Viewer,
+    page: PageParams,
+    tag: list[str],
+    q: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    mood_min: int | None = None,
+    mood_max: int | None = None,
+) -> Response:
+    """The answer of `GET /journals` (also called by its hot route, `journals.hot`)."""
     try:
         tags = [clean_tag_name(name) for name in tag]
     except ValueError as exc:
@@ -211,7 +239,7 @@ async def list_journals(
         "mood_max": mood_max,
     }
     items, cursor = await service.read_page(
-        request.app.state.database, claims, viewer, filters, bind_page(page, bound)
+        database, claims, viewer, filters, bind_page(page, bound)
     )
     return _json({"items": items, "next_cursor": seal_cursor(cursor, bound)})
 
@@ -233,7 +261,20 @@ async def get_journal(
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     """One database round trip: the session check and the tags are in the same query."""
-    view = await service.read_one(request.app.state.database, claims, viewer, journal_id)
+    return await journal_answer(
+        request.app.state.database, claims, viewer, journal_id, if_none_match
+    )
+
+
+async def journal_answer(
+    database: Database,
+    claims: AccessClaims,
+    viewer: service.Viewer,
+    journal_id: uuid.UUID,
+    if_none_match: str | None,
+) -> Response:
+    """The answer of `GET /journals/{id}` (also called by its hot route, `journals.hot`)."""
+    view = await service.read_one(database, claims, viewer, journal_id)
     if if_none_match_hits(if_none_match, view["version"]):
         return not_modified(view["version"])
     return _json(view, headers={"ETag": etag_for(view["version"])})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 import uuid
 from typing import Annotated
@@ -33,6 +34,7 @@ def clean_tag_name(value: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=8192)  # every listed entry's tags are sorted by it
 def tag_key(name: str) -> str:
     """What makes two names one tag: case-folded, so "Work" and "WORK" are the same."""
     return clean_tag_name(name).casefold()[:TAG_NAME_MAX]

@@ -1,0 +1,102 @@
+"""Hot routes of the journals domain (see `vibes.platform.hotroutes`).
+
+`GET /journals/{id}` and `GET /journals` in their common forms — a bearer token, no
+unlock tokens, at most `limit`, `cursor` and `tag` on the list — read straight from the
+ASGI scope and answered by the same functions the documented routes call. Every other
+form goes to the documented route.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+from starlette.types import Scope
+
+from vibes.journals.router import journal_answer, page_answer
+from vibes.journals.service import Viewer
+from vibes.platform.hotroutes import AUTHORIZATION, HotRoute, bearer_claims, pick_headers
+from vibes.platform.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, PageParams
+
+IF_NONE_MATCH = b"if-none-match"
+UNLOCK = b"x-vibes-unlock"
+_HEADERS = frozenset({AUTHORIZATION, IF_NONE_MATCH, UNLOCK})
+_MAX_IF_NONE_MATCH = 1024  # as IfNoneMatchHeader
+_MAX_TAGS = 20  # as the route's `tag` query
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_LIMIT = re.compile(r"[0-9]{1,3}")
+
+
+async def get_journal(scope: Scope) -> Response | None:
+    raw_id: str = scope["path_params"]["journal_id"]
+    if not _CANONICAL_UUID.fullmatch(raw_id):
+        return None
+    headers = pick_headers(scope, _HEADERS)
+    if headers is None or UNLOCK in headers:
+        return None
+    if_none_match = headers.get(IF_NONE_MATCH)
+    if if_none_match is not None and len(if_none_match) > _MAX_IF_NONE_MATCH:
+        return None
+    claims = bearer_claims(scope, headers)
+    if claims is None:
+        return None
+    return await journal_answer(
+        scope["app"].state.database,
+        claims,
+        Viewer(user_id=claims.user_id),
+        uuid.UUID(raw_id),
+        None if if_none_match is None else if_none_match.decode("latin-1"),
+    )
+
+
+async def list_journals(scope: Scope) -> Response | None:
+    query = _list_query(scope["query_string"])
+    if query is None:
+        return None
+    page, tags = query
+    headers = pick_headers(scope, _HEADERS)
+    if headers is None or UNLOCK in headers:
+        return None
+    claims = bearer_claims(scope, headers)
+    if claims is None:
+        return None
+    return await page_answer(
+        scope["app"].state.database, claims, Viewer(user_id=claims.user_id), page, tags
+    )
+
+
+def _list_query(query_string: bytes) -> tuple[PageParams, list[str]] | None:
+    """`limit`, `cursor` and `tag` parsed as the route's parameters would be; None for any
+    other parameter, a repeated `limit`/`cursor`, or a value the route would refuse."""
+    limit, cursor, tags = DEFAULT_LIMIT, None, []
+    seen: set[str] = set()
+    # As Starlette's QueryParams reads the query string.
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name == "tag":
+            tags.append(value)
+            continue
+        if name in seen:
+            return None
+        seen.add(name)
+        if name == "limit":
+            if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_LIMIT:
+                return None
+            limit = int(value)
+        elif name == "cursor":
+            if len(value) > MAX_CURSOR_LENGTH:
+                return None
+            cursor = value or None
+        else:
+            return None
+    if len(tags) > _MAX_TAGS:
+        return None
+    return PageParams(limit=limit, cursor=cursor), tags
+
+
+def hot_routes(prefix: str) -> list[HotRoute]:
+    return [
+        HotRoute(f"{prefix}/journals", list_journals),
+        HotRoute(f"{prefix}/journals/{{journal_id}}", get_journal),
+    ]

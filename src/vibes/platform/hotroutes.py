@@ -1,0 +1,95 @@
+"""Hot routes: the busiest GETs answered without FastAPI's routing and dependency injection.
+
+FastAPI resolves a route's dependencies, validates its parameters and builds a `Request`
+on every call; for a one-statement read (`GET /journals/{id}`) that bookkeeping costs
+several times what the database needs to answer. A hot route is answered by a small
+middleware, innermost in our stack, before the request reaches FastAPI's router. Its
+handler reads the few headers and parameters the common case needs straight from the
+ASGI scope and calls the same answer function the documented route calls. Everything
+else — a header or parameter it does not recognise, a duplicated header, a value that
+would need validation — makes the handler return None, and the request goes on to the
+documented route as if there were no hot route. So the route, its OpenAPI entry and its
+validation errors stay the single source of truth; the hot handler only skips work, never
+decides differently. A domain error raised by the answer function (401, 404, …) is
+rendered exactly as the app's exception handler renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vibes.accounts.tokens import AccessClaims, decode_access_token
+from vibes.errors import DomainError, domain_problem
+
+HotHandler = Callable[[Scope], Awaitable[Response | None]]
+
+AUTHORIZATION = b"authorization"
+
+
+@dataclass(frozen=True)
+class HotRoute:
+    """`path` is the documented route's template (also the metrics label it counts as)."""
+
+    path: str
+    handler: HotHandler
+
+
+class HotRoutesMiddleware:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[HotRoute]) -> None:
+        self.app = app
+        self.routes = [(compile_path(route.path)[0], route) for route in routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            for regex, route in self.routes:
+                match = regex.match(path)
+                if match is None:
+                    continue
+                scope["path_params"] = match.groupdict()
+                try:
+                    response = await route.handler(scope)
+                except DomainError as exc:
+                    response = domain_problem(exc)
+                if response is not None:
+                    scope["route"] = route
+                    await response(scope, receive, send)
+                    return
+                break
+        await self.app(scope, receive, send)
+
+
+def pick_headers(scope: Scope, names: Collection[bytes]) -> dict[bytes, bytes] | None:
+    """The request headers among `names` (lower-case), or None when one of them is sent
+    twice: which copy counts is the documented route's business."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in names:
+            if name in found:
+                return None
+            found[name] = value
+    return found
+
+
+def bearer_claims(scope: Scope, headers: dict[bytes, bytes]) -> AccessClaims | None:
+    """The verified claims of a bearer token, read as `get_access_claims` reads them; None
+    when there is no usable bearer token (the documented route answers that). A token
+    that fails verification raises the same 401 the route would."""
+    raw = headers.get(AUTHORIZATION)
+    if raw is None:
+        return None
+    scheme, token = get_authorization_scheme_param(raw.decode("latin-1"))
+    if scheme.lower() != "bearer" or not token:
+        return None
+    state: Any = scope["app"].state
+    return decode_access_token(state.keyring, state.settings, token)

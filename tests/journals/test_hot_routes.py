@@ -1,0 +1,171 @@
+"""Hot routes answer exactly what the documented routes answer.
+
+Every request below goes to two apps over the same database and key ring: the real one,
+whose `GET /journals` and `GET /journals/{id}` are answered by the hot routes where they
+can, and one without the hot-route middleware, where FastAPI answers everything. Status,
+headers (but the per-request id and rate-limit counters) and body bytes must be equal;
+and the hot handlers must really answer the common forms (else the test proves nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.types import Scope
+
+from tests.factories import make_authed_user
+from tests.journals.conftest import API, create_entry
+from vibes.app import create_app
+from vibes.config import Settings
+from vibes.platform.hotroutes import HotRoute, HotRoutesMiddleware
+
+_VOLATILE = {"x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
+
+
+@asynccontextmanager
+async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+def _count_hot_answers(app: FastAPI) -> dict[str, int]:
+    """Wrap the app's hot handlers (before its middleware stack is built) to count the
+    requests they answered themselves."""
+    answered = {"count": 0}
+    (entry,) = [m for m in app.user_middleware if m.cls is HotRoutesMiddleware]
+
+    def counting(route: HotRoute) -> HotRoute:
+        async def handler(scope: Scope) -> Response | None:
+            try:
+                response = await route.handler(scope)
+            except Exception:
+                answered["count"] += 1  # rendered by the middleware: still a hot answer
+                raise
+            if response is not None:
+                answered["count"] += 1
+            return response
+
+        return HotRoute(route.path, handler)
+
+    entry.kwargs["routes"] = [counting(route) for route in entry.kwargs["routes"]]
+    return answered
+
+
+def _without_hot_routes(app: FastAPI) -> FastAPI:
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutesMiddleware]
+    return app
+
+
+def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = sorted((k, v) for k, v in response.headers.multi_items() if k not in _VOLATILE)
+    return response.status_code, headers, response.content
+
+
+async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) -> None:
+    hot_app = create_app(settings)
+    answered = _count_hot_answers(hot_app)
+    cold_app = _without_hot_routes(create_app(settings))
+    async with _running(hot_app) as hot, _running(cold_app) as cold:
+        alice = await make_authed_user(hot_app)
+        bob = await make_authed_user(hot_app)
+        gone = await make_authed_user(hot_app)
+        entries = [
+            await create_entry(
+                hot,
+                alice,
+                title=f"Entry {i} — été",
+                content=f"Words for entry {i}.\nSecond line, ünïcode ✓.",
+                tags=["Work", "ideas"] if i % 2 else ["Home"],
+                mood_rating=(i % 10) + 1,
+                entry_date=f"2026-03-{i + 1:02d}T08:30:00.250000+02:00",
+            )
+            for i in range(7)
+        ]
+        bobs = await create_entry(hot, bob, title="Bob's", content="Not Alice's.")
+        revoked = await hot.delete(f"{API}/auth/sessions/{gone.session_id}", headers=gone.headers)
+        assert revoked.status_code == 204, revoked.text
+        first_page = (await hot.get(f"{API}/journals?limit=3", headers=alice.headers)).json()
+        cursor = first_page["next_cursor"]
+        assert cursor
+
+        one = entries[3]["id"]
+        auth = alice.headers
+        cases: list[tuple[str, dict[str, str]]] = [
+            # The common forms, answered by the hot handlers.
+            (f"{API}/journals/{one}", auth),
+            (f"{API}/journals/{one.upper()}", auth),
+            (f"{API}/journals/{one}", {**auth, "If-None-Match": '"1"'}),
+            (f"{API}/journals/{one}", {**auth, "If-None-Match": 'W/"1", "7"'}),
+            (f"{API}/journals/{one}", {**auth, "If-None-Match": "*"}),
+            (f"{API}/journals/{one}", {**auth, "If-None-Match": '"2"'}),
+            (f"{API}/journals/{bobs['id']}", auth),  # another user's: 404
+            (f"{API}/journals/{uuid.uuid4()}", auth),  # nobody's: the same 404
+            (f"{API}/journals/{one}", gone.headers),  # revoked session: 401
+            (f"{API}/journals/{one}", {"Authorization": "Bearer not.a.token"}),
+            (f"{API}/journals/{one}", {"Authorization": "bearer " + alice.access_token}),
+            (f"{API}/journals", auth),
+            (f"{API}/journals?limit=3", auth),
+            (f"{API}/journals?limit=3&cursor={cursor}", auth),
+            (f"{API}/journals?tag=work", auth),
+            (f"{API}/journals?tag=WORK&tag=Ideas&limit=2", auth),
+            (f"{API}/journals?tag=nothing", auth),
+            (f"{API}/journals?cursor=", auth),
+            (f"{API}/journals?tag=", auth),  # a blank tag: the route's 422
+            (f"{API}/journals?limit=3&cursor=not-a-cursor", auth),  # 422
+            (f"{API}/journals?cursor={cursor}", auth),  # bound to limit? no: to filters
+            (f"{API}/journals?tag=work&cursor={cursor}", auth),  # another filter: 422
+            (f"{API}/journals", bob.headers),
+            (f"{API}/journals", gone.headers),
+            # Forms the hot handlers hand on to the documented routes.
+            (f"{API}/journals/{one.replace('-', '')}", auth),
+            (f"{API}/journals/not-a-uuid", auth),
+            (f"{API}/journals/{one}", {}),
+            (f"{API}/journals/{one}", {"Authorization": "Basic abc"}),
+            (f"{API}/journals/{one}", {**auth, "If-None-Match": "x" * 1025}),
+            (f"{API}/journals/{one}", {**auth, "X-Vibes-Unlock": "nope"}),
+            (f"{API}/journals?limit=0", auth),
+            (f"{API}/journals?limit=101", auth),
+            (f"{API}/journals?limit=abc", auth),
+            (f"{API}/journals?limit=2&limit=3", auth),
+            (f"{API}/journals?mood_min=3", auth),
+            (f"{API}/journals?q=words", auth),
+            (f"{API}/journals?from=2026-03-02&to=2026-03-04", auth),
+            (f"{API}/journals?" + "&".join(f"tag=t{i}" for i in range(21)), auth),
+            (f"{API}/journals", {}),
+        ]
+        answered["count"] = 0
+        for url, headers in cases:
+            hot_answer = await hot.get(url, headers=headers)
+            cold_answer = await cold.get(url, headers=headers)
+            assert _comparable(hot_answer) == _comparable(cold_answer), url
+        # Duplicate headers: which copy counts is the documented route's business.
+        twice: Any = [("Authorization", auth["Authorization"]), ("Authorization", "Bearer x")]
+        for url in (f"{API}/journals/{one}", f"{API}/journals"):
+            assert _comparable(await hot.get(url, headers=twice)) == _comparable(
+                await cold.get(url, headers=twice)
+            )
+    # The 24 common forms above were answered without FastAPI's routing.
+    assert answered["count"] == 24
+
+
+@pytest.mark.parametrize("path", ["/journals", "/journals/{id}"])
+async def test_hot_routes_answer_only_get(settings: Settings, path: str) -> None:
+    """HEAD, PATCH, DELETE and POST on the hot paths reach the documented routes."""
+    app = create_app(settings)
+    answered = _count_hot_answers(app)
+    async with _running(app) as client:
+        alice = await make_authed_user(app)
+        entry = await create_entry(client, alice)
+        url = API + path.replace("{id}", entry["id"])
+        for method in ("HEAD", "OPTIONS", "PATCH", "DELETE"):
+            await client.request(method, url, headers=alice.headers, json={})
+    assert answered["count"] == 0
