@@ -101,6 +101,29 @@ async def _fixture(url: str, settings: Settings, sample: int) -> Fixture:
     )
 
 
+WRITING = ("create", "batch_create")
+
+
+async def _remove_written(url: str) -> None:
+    """Delete what the writing scenarios created (and the change-log, outbox and delivery
+    rows of the run), so the next run reads the seeded 1,000,000 entries again: left in
+    place, hundreds of thousands of extra `harbour`/`quiet` entries make search heavier."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        started = time.perf_counter()
+        await conn.execute(
+            "DELETE FROM journal_tags jt USING journals j "
+            "WHERE jt.journal_id = j.id AND j.title LIKE 'Bench entry %'"
+        )
+        status = await conn.execute("DELETE FROM journals WHERE title LIKE 'Bench entry %'")
+        await conn.execute("TRUNCATE changes, outbox_events, deliveries, delivery_attempts")
+        await conn.execute("VACUUM ANALYZE journals")
+        await conn.execute("VACUUM ANALYZE journal_tags")
+        print(f"removed the run's entries ({status}) in {time.perf_counter() - started:.1f} s")
+    finally:
+        await conn.close()
+
+
 def _entry_body(rng: random.Random, i: int) -> dict[str, Any]:
     words = ["morning", "walk", "harbour", "coffee", "quiet", "rain", "letter", "garden"]
     return {
@@ -312,6 +335,8 @@ def main() -> None:
                 rows.append((name, conns, result, server.rss_mb()))
     finally:
         server.stop()
+        if any(name in WRITING for name in names):
+            asyncio.run(_remove_written(url))
 
     bare_rps = {conns: r["rps"] for name, conns, r, _ in rows if name == "bare"}
     print()

@@ -112,3 +112,27 @@ async def test_application_answers_413_for_big_json_even_when_streamed(
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"
     assert small.json() == {"size": 5}
+
+
+async def test_http2_bodies_without_length_headers_are_still_counted() -> None:
+    """HTTP/1.x requests without Content-Length or Transfer-Encoding carry no body and skip
+    the counting; HTTP/2 frames bodies without either header, so they are counted."""
+    chunks = [b"a" * 300] * 10
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "path": "/x",
+        "headers": [],
+    }
+    await BodyLimitMiddleware(Recorder(), default_limit=LIMIT)(scope, receive, send)
+    assert sent[0]["status"] == 413

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 from vibes.config import Settings
 from vibes.errors import Unprocessable
@@ -134,6 +133,10 @@ def personal_words(email: str, display_name: str | None) -> list[str]:
 
 
 def _evaluate(password: str, user_inputs: list[str]) -> dict[str, Any]:
+    # Imported on first use: its word lists are ~12 MB of memory that a server answering
+    # reads never needs (only registration and password changes do).
+    from zxcvbn import zxcvbn
+
     result: dict[str, Any] = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=user_inputs)
     return result
 

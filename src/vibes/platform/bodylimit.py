@@ -77,8 +77,10 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
+        has_body = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
+                has_body = True
                 try:
                     declared = int(value)
                 except ValueError:
@@ -86,7 +88,14 @@ class BodyLimitMiddleware:
                 if declared > limit:
                     await self._refuse(send, limit)
                     return
-                break
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body and scope.get("http_version") in ("1.0", "1.1"):
+            # HTTP/1.x frames a body only by Content-Length or Transfer-Encoding: without
+            # either there is nothing to count (most GETs), so no wrappers on the way.
+            # (HTTP/2 frames bodies without either header: always counted.)
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         exceeded = False
