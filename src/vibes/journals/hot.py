@@ -12,10 +12,11 @@ import re
 import uuid
 from urllib.parse import parse_qsl
 
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import Scope
 
-from vibes.journals.router import journal_answer, page_answer
+from vibes.journals.router import journal_answer, page_answer, router
 from vibes.journals.service import Viewer
 from vibes.platform.hotroutes import AUTHORIZATION, HotRoute, bearer_claims, pick_headers
 from vibes.platform.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, PageParams
@@ -96,7 +97,9 @@ def _list_query(query_string: bytes) -> tuple[PageParams, list[str]] | None:
 
 
 def hot_routes(prefix: str) -> list[HotRoute]:
+    """The hot routes in front of the journals router mounted at `prefix`."""
+    documented = {r.name: r for r in router.routes if isinstance(r, APIRoute)}
     return [
-        HotRoute(f"{prefix}/journals", list_journals),
-        HotRoute(f"{prefix}/journals/{{journal_id}}", get_journal),
+        HotRoute(documented["list_journals"], prefix, list_journals),
+        HotRoute(documented["get_journal"], prefix, get_journal),
     ]

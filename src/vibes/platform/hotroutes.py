@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -35,16 +36,19 @@ AUTHORIZATION = b"authorization"
 
 @dataclass(frozen=True)
 class HotRoute:
-    """`path` is the documented route's template (also the metrics label it counts as)."""
+    """`route` is the documented route, mounted under `prefix`. While the hot handler runs,
+    `scope["route"]` is that route, as when FastAPI answers: the request is counted under
+    the same metrics label whoever answers, and so is an error on the way."""
 
-    path: str
+    route: APIRoute
+    prefix: str
     handler: HotHandler
 
 
 class HotRoutesMiddleware:
     def __init__(self, app: ASGIApp, *, routes: Sequence[HotRoute]) -> None:
         self.app = app
-        self.routes = [(compile_path(route.path)[0], route) for route in routes]
+        self.routes = [(compile_path(r.prefix + r.route.path)[0], r) for r in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -57,12 +61,12 @@ class HotRoutesMiddleware:
                 if match is None:
                     continue
                 scope["path_params"] = match.groupdict()
+                scope["route"] = route.route
                 try:
                     response = await route.handler(scope)
                 except DomainError as exc:
                     response = domain_problem(exc)
                 if response is not None:
-                    scope["route"] = route
                     await response(scope, receive, send)
                     return
                 break
