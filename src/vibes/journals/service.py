@@ -321,7 +321,8 @@ def _tag_names_of(dialect: str, journal_id: ColumnElement[Any]) -> Any:
 def _split_tags(joined: str | None) -> list[str]:
     if not joined:
         return []
-    return sorted(joined.split(_TAG_SEPARATOR), key=tag_key)
+    names = joined.split(_TAG_SEPARATOR)
+    return names if len(names) == 1 else sorted(names, key=tag_key)
 
 
 def _live_session() -> ColumnElement[bool]:
