@@ -31,6 +31,7 @@ from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_o
 from vibes.platform.redis import make_redis
 from vibes.platform.security import SecurityHeadersMiddleware, install_cors
 from vibes.reminders.router import router as reminders_router
+from vibes.search import hot as search_hot
 from vibes.search.router import router as search_router
 from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
@@ -87,7 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
-    app.add_middleware(HotRoutesMiddleware, routes=journals_hot.hot_routes(API_PREFIX))
+    app.add_middleware(
+        HotRoutesMiddleware,
+        routes=[*journals_hot.hot_routes(API_PREFIX), *search_hot.hot_routes(API_PREFIX)],
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     # Added inner to outer: hot routes, unhandled errors, body limit, rate limit, CORS, security
     # headers, request context.

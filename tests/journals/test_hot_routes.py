@@ -192,3 +192,68 @@ async def test_hot_answers_count_under_the_documented_routes_metrics_label(
     assert any('route="/journals/{journal_id}",status="200"' in line for line in lines), lines
     assert any('route="/journals",status="200"' in line for line in lines), lines
     assert not any("/api/v1/journals" in line for line in lines), lines
+
+
+async def test_hot_search_answers_like_the_documented_route(settings: Settings) -> None:
+    """`GET /search?type=journals` (PostgreSQL: one statement; SQLite: handed on)."""
+    hot_app = create_app(settings)
+    answered = _count_hot_answers(hot_app)
+    cold_app = _without_hot_routes(create_app(settings))
+    async with _running(hot_app) as hot, _running(cold_app) as cold:
+        alice = await make_authed_user(hot_app)
+        bob = await make_authed_user(hot_app)
+        gone = await make_authed_user(hot_app)
+        for i in range(6):
+            await create_entry(
+                hot,
+                alice,
+                title=f"Harbour walk {i}" if i % 2 else f"Morning {i}",
+                content=("The quiet harbour at dawn, " * (i + 1)) + "then coffee and letters.",
+                tags=["walks"],
+            )
+        await create_entry(hot, bob, title="Bob's harbour", content="harbour harbour")
+        revoked = await hot.delete(f"{API}/auth/sessions/{gone.session_id}", headers=gone.headers)
+        assert revoked.status_code == 204, revoked.text
+        first = await hot.get(
+            f"{API}/search?type=journals&q=harbour&limit=2", headers=alice.headers
+        )
+        cursor = first.json()["next_cursor"]
+        assert cursor
+        other_cursor = (
+            await hot.get(f"{API}/search?q=harbour&limit=2", headers=alice.headers)
+        ).json()["next_cursor"]
+        auth = alice.headers
+        base = f"{API}/search?type=journals"
+        cases: list[tuple[str, dict[str, str]]] = [
+            (f"{base}&q=harbour", auth),
+            (f"{base}&q=harbour&limit=2", auth),
+            (f"{base}&q=harbour&limit=2&cursor={cursor}", auth),
+            (f"{base}&q=%22quiet%20harbour%22", auth),
+            (f"{base}&q=harbour%20-morning", auth),
+            (f"{base}&q=coffee%20or%20nothing", auth),
+            (f"{base}&q=walk", auth),  # a title-only match: the title is the snippet
+            (f"{base}&q=nothing", auth),
+            (f"{base}&q=harbour", bob.headers),
+            (f"{base}&q=harbour", gone.headers),  # revoked: 401
+            (f"{base}&q=harbour", {"Authorization": "Bearer not.a.token"}),
+            # Handed on to the documented route.
+            (f"{base}&q=harbour&limit=2&cursor={other_cursor}", auth),  # other filters: 422
+            (f"{base}&q=harbour&cursor=garbage", auth),
+            (f"{base}&q=harbour&cursor=garbage", gone.headers),  # 401 before the 422
+            (f"{API}/search?q=harbour", auth),
+            (f"{API}/search?type=all&q=harbour", auth),
+            (f"{base}&q=", auth),
+            (f"{base}&q=a%01b", auth),
+            (f"{base}&q=harbour&from=2020-01-01", auth),
+            (f"{base}&q=harbour&limit=0", auth),
+            (f"{base}&q=harbour&q=quiet", auth),
+            (f"{base}&q=harbour", {**auth, "X-Vibes-Unlock": "nope"}),
+            (f"{base}&q=harbour", {}),
+        ]
+        answered["count"] = 0
+        for url, headers in cases:
+            hot_answer = await hot.get(url, headers=headers)
+            cold_answer = await cold.get(url, headers=headers)
+            assert _comparable(hot_answer) == _comparable(cold_answer), url
+    on_postgresql = hot_app.state.database.read_engine.dialect.name == "postgresql"
+    assert answered["count"] == (11 if on_postgresql else 0)

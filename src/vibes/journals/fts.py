@@ -101,8 +101,40 @@ def fts5_query(q: str) -> str | None:
     return expression
 
 
-def _pg_query(q: str) -> ColumnElement[Any]:
+def _pg_query(q: str | ColumnElement[Any]) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(_PG_CONFIG, q)
+
+
+# ts_headline's options: the marks become `highlights`, fragments are joined by an ellipsis.
+_HEADLINE_OPTIONS = (
+    f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=12, '
+    f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
+)
+
+
+def pg_query_template() -> ColumnElement[Any]:
+    """PostgreSQL's parsed form of the `fts_query` bind parameter (the user's `q`), for
+    statements built once; use it in `pg_match`, `pg_rank` and `pg_headline`."""
+    return _pg_query(bindparam("fts_query", type_=String()))
+
+
+def pg_match(query: ColumnElement[Any]) -> ColumnElement[bool]:
+    return _PG_DOCUMENT.op("@@")(query)
+
+
+def pg_rank(query: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.ts_rank(_PG_DOCUMENT, query), Float)
+
+
+def pg_headline(query: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The entry's content cut around its matches, START/STOP-marked (see `pg_snippet`)."""
+    return func.ts_headline(_PG_CONFIG, Journal.content, query, _HEADLINE_OPTIONS)
+
+
+def pg_snippet(title: str, marked: str, q: str) -> Snippet:
+    """The snippet of an entry from its `pg_headline`: the marked content, or the title
+    highlighted when only the title matched."""
+    return split_marks(marked) if START in marked else highlight_words(title, _WORD.findall(q))
 
 
 # An FTS5 query that matches nothing (an empty phrase), for input with no searchable word.
@@ -137,10 +169,10 @@ def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> S
     query has nothing searchable in it.
     """
     if dialect == "postgresql":
-        score = cast(func.ts_rank(_PG_DOCUMENT, _pg_query(q)), Float)
+        score = pg_rank(_pg_query(q))
         return select(
             Journal.id, score.label("score"), Journal.created_at, Journal.entry_date
-        ).where(_PG_DOCUMENT.op("@@")(_pg_query(q)), *conditions)
+        ).where(pg_match(_pg_query(q)), *conditions)
     expression = fts5_query(q)
     if expression is None:
         return None
@@ -210,24 +242,12 @@ async def snippets(
         return {}
     ids = list(journal_ids)
     if dialect_of(session) == "postgresql":
-        options = (
-            f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=12, '
-            f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
-        )
         rows = await session.execute(
-            select(
-                Journal.id,
-                Journal.title,
-                func.ts_headline(_PG_CONFIG, Journal.content, _pg_query(q), options),
-            ).where(Journal.id.in_(ids))
+            select(Journal.id, Journal.title, pg_headline(_pg_query(q))).where(Journal.id.in_(ids))
         )
-        words = _WORD.findall(q)
-        result: dict[uuid.UUID, tuple[str, Snippet]] = {}
-        for journal_id, title, marked in rows:
-            # Only the title matched: show the title, highlighted.
-            snippet = split_marks(marked) if START in marked else highlight_words(title, words)
-            result[journal_id] = (title, snippet)
-        return result
+        return {
+            journal_id: (title, pg_snippet(title, marked, q)) for journal_id, title, marked in rows
+        }
     expression = fts5_query(q) or NOTHING
     rows = await session.execute(
         select(

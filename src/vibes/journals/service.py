@@ -16,7 +16,6 @@ import re
 import struct
 import time
 import uuid
-from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -39,10 +38,8 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.util import greenlet_spawn
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
@@ -53,6 +50,7 @@ from vibes.events.outbox import record_event
 from vibes.journals import fts
 from vibes.journals.models import Journal
 from vibes.journals.schemas import MAX_CONTENT_BYTES, JournalCreate
+from vibes.platform import statements
 from vibes.platform.concurrency import check_if_match
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
 from vibes.sync.models import Change
@@ -325,7 +323,7 @@ def _split_tags(joined: str | None) -> list[str]:
     return names if len(names) == 1 else sorted(names, key=tag_key)
 
 
-def _live_session() -> ColumnElement[bool]:
+def live_session_clause() -> ColumnElement[bool]:
     """`accounts.sessions.session_alive_clause` with named parameters (`claims_session_id`,
     `claims_user_id`, `now`), so the statements using it can be cached."""
     return (
@@ -336,7 +334,17 @@ def _live_session() -> ColumnElement[bool]:
     )
 
 
-def _claims_params(claims: AccessClaims) -> dict[str, Any]:
+def live_session_row() -> Subquery:
+    """The token's live session as a one-row subquery `alive(live_session_id)` (no row:
+    dead): LEFT JOIN a read to it and one round trip checks both."""
+    return (
+        select(AuthSession.id.label("live_session_id"))
+        .where(live_session_clause())
+        .subquery("alive")
+    )
+
+
+def claims_params(claims: AccessClaims) -> dict[str, Any]:
     return {
         "claims_session_id": claims.session_id,
         "claims_user_id": claims.user_id,
@@ -347,7 +355,7 @@ def _claims_params(claims: AccessClaims) -> dict[str, Any]:
 def _with_live_session(entries: Subquery, dialect: str) -> Select[Any]:
     """`entries` LEFT JOINed to the token's live session row: no row at all means the
     session is dead (401); a row with NULL entry columns means no entry matched."""
-    alive = select(AuthSession.id.label("live_session_id")).where(_live_session()).subquery("alive")
+    alive = live_session_row()
     return (
         select(alive.c.live_session_id, entries, _tag_names_of(dialect, entries.c.id))
         .select_from(alive)
@@ -466,57 +474,12 @@ def _read_statement(shape: _Shape) -> Select[Any]:
     )
 
 
-_PG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-
-
-@functools.lru_cache(maxsize=512)
-def _driver_statement(shape: _Shape) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """The cached statement of `shape` compiled once for asyncpg: its SQL, the names of
-    its positional parameters, and the values of the constants in it."""
-    compiled = _read_statement(shape).compile(dialect=_PG_DIALECT)
-    constants = {name: bind.value for name, bind in compiled.binds.items()}
-    return str(compiled), tuple(compiled.positiontup or ()), constants
-
-
-@functools.lru_cache(maxsize=64)
-def _row_type(names: tuple[str, ...]) -> Any:
-    # Attribute access like SQLAlchemy's Row, so `_view` and the cursor take either.
-    return namedtuple("ReadRow", names)
-
-
 async def _fetch(database: Database, shape: _Shape, params: dict[str, Any]) -> Sequence[Any]:
-    """Run a cached read statement in autocommit mode, no transaction.
-
-    PostgreSQL without unlocked secret tags (expanding IN lists are compiled per call):
-    straight on the pooled asyncpg connection. SQLAlchemy's Connection, its events and
-    its per-checkout isolation switch cost more CPU than the database needs for a
-    primary-key lookup; the statement, its parameters and the pool are the same ones.
-    Elsewhere: a Core connection on `Database.read_engine`.
-    """
-    if shape.dialect == "postgresql" and not shape.unlocked:
-        sql, names, constants = _driver_statement(shape)
-        values = {**constants, **params}
-        args = [values[name] for name in names]
-        engine: AsyncEngine = database.read_engine
-        pooled = await engine.raw_connection()
-        try:
-            driver = pooled.driver_connection
-            assert driver is not None
-            records = await driver.fetch(sql, *args)
-        except BaseException:
-            # Cancelled or failed mid-statement: never hand the connection to another
-            # request in an unknown state.
-            await greenlet_spawn(pooled.invalidate)
-            raise
-        finally:
-            # Checked in from a greenlet: the pool may close (await) the connection.
-            await greenlet_spawn(pooled.close)
-        if not records:
-            return []
-        row = _row_type(tuple(records[0].keys()))
-        return [row(*record) for record in records]
-    async with database.read_engine.connect() as conn:
-        return list((await conn.execute(_read_statement(shape), params)).all())
+    """Run the cached read statement of `shape` (see `platform.statements`); with unlocked
+    secret tags its expanding IN list is compiled per call, through SQLAlchemy."""
+    return await statements.fetch(
+        database, _read_statement(shape), params, driver=not shape.unlocked
+    )
 
 
 async def read_one(
@@ -532,7 +495,7 @@ async def read_one(
         unlocked=bool(viewer.unlocked_secret_tag_ids),
         one=True,
     )
-    params = {**viewer_params(viewer), **_claims_params(claims), "journal_id": journal_id}
+    params = {**viewer_params(viewer), **claims_params(claims), "journal_id": journal_id}
     rows = await _fetch(database, shape, params)
     row = rows[0] if rows else None
     if row is None:
@@ -555,7 +518,7 @@ async def read_page(
     tag_keys = sorted({tag_key(name) for name in filters.tags})
     params: dict[str, Any] = {
         **viewer_params(viewer),
-        **_claims_params(claims),
+        **claims_params(claims),
     }
     params.update({f"tag_{i}": key for i, key in enumerate(tag_keys)})
     if filters.q:

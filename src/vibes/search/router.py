@@ -47,7 +47,10 @@ async def search(
         date_to=date_to,
         page=bind_page(page, filters),
     )
-    cursor = seal_cursor(cursor, filters)
+    return search_page(hits, seal_cursor(cursor, filters))
+
+
+def search_page(hits: list[service.Hit], cursor: str | None) -> SearchPage:
     return SearchPage(
         items=[
             SearchHit(

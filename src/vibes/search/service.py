@@ -14,6 +14,7 @@ tag's `created_at`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -22,23 +23,32 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Float,
+    Integer,
+    Select,
     String,
     Uuid,
     and_,
+    bindparam,
     case,
     column,
     func,
     literal,
+    literal_column,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from vibes.accounts.tokens import AccessClaims
+from vibes.db import Database, UTCDateTime
+from vibes.errors import Unauthorized
 from vibes.journals import fts
 from vibes.journals import service as journal_service
 from vibes.journals.models import Journal
+from vibes.platform import statements
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
 from vibes.reminders.models import Reminder
 from vibes.tags.models import Tag
@@ -315,3 +325,122 @@ async def _decorate(
             )
         )
     return hits
+
+
+# --------------------------------------------------------------------------------------
+# Entries only, on PostgreSQL, nothing unlocked: one cached statement, one round trip
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _EntryShape:
+    """What changes the SQL of an entry search (never its values)."""
+
+    date_from: bool
+    date_to: bool
+    cursor: bool
+    limit: int  # limit + 1, a literal (see `journals.service._Shape.limit`)
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_statement(shape: _EntryShape) -> Select[Any]:
+    """The page of ranked entries, their titles and headlines, LEFT JOINed to the token's
+    live session: the `search` of `type=journals`, in one statement built once."""
+    query = fts.pg_query_template()
+    conditions = [
+        journal_service.visible_journals(journal_service.Viewer(user_id=uuid.UUID(int=0))),
+        fts.pg_match(query),
+    ]
+    if shape.date_from:
+        conditions.append(Journal.entry_date >= bindparam("date_from", type_=UTCDateTime()))
+    if shape.date_to:
+        conditions.append(Journal.entry_date <= bindparam("date_to", type_=UTCDateTime()))
+    hits = (
+        select(
+            literal("journal", String).label("type"),
+            Journal.id.label("id"),
+            fts.pg_rank(query).label("score"),
+            Journal.created_at.label("created_at"),
+        )
+        .where(*conditions)
+        .subquery("hits")
+    )
+    ranked = select(hits)
+    if shape.cursor:
+        ranked = ranked.where(HITS.after_template())
+    page = (
+        ranked.order_by(*HITS.order_by())
+        .limit(literal_column(str(int(shape.limit)), Integer()))
+        .subquery("page")
+    )
+    alive = journal_service.live_session_row()
+    return (
+        select(
+            alive.c.live_session_id,
+            page.c.type,
+            page.c.id,
+            page.c.score,
+            page.c.created_at,
+            Journal.title,
+            fts.pg_headline(query).label("marked"),
+        )
+        .select_from(alive)
+        .outerjoin(page, true())
+        .outerjoin(Journal, Journal.id == page.c.id)
+        .order_by(page.c.score.desc(), page.c.id.desc())
+    )
+
+
+def entry_search_applies(database: Database, viewer: journal_service.Viewer) -> bool:
+    """Whether `search_entries` can answer (else `search`, with a checked session)."""
+    return database.read_engine.dialect.name == "postgresql" and not viewer.secret_tags
+
+
+async def search_entries(
+    database: Database,
+    claims: AccessClaims,
+    viewer: journal_service.Viewer,
+    *,
+    q: str,
+    date_from: dt.datetime | None = None,
+    date_to: dt.datetime | None = None,
+    page: PageParams,
+) -> tuple[list[Hit], str | None]:
+    """`search` for entries only (`entry_search_applies`): the same hits, scores, order,
+    snippets and cursors, with the session check folded into the one statement (401
+    when it is dead)."""
+    params: dict[str, Any] = {
+        **journal_service.viewer_params(viewer),
+        **journal_service.claims_params(claims),
+        "fts_query": q,
+    }
+    if date_from is not None:
+        params["date_from"] = date_from
+    if date_to is not None:
+        params["date_to"] = date_to
+    if page.cursor is not None:
+        params.update(HITS.cursor_params(page.cursor))
+    shape = _EntryShape(
+        date_from=date_from is not None,
+        date_to=date_to is not None,
+        cursor=page.cursor is not None,
+        limit=page.limit + 1,
+    )
+    rows = await statements.fetch(database, _entry_statement(shape), params)
+    if not rows:
+        raise Unauthorized("The access token is invalid or has expired.")
+    found = [row for row in rows if row.id is not None]
+    items, cursor = HITS.split(found, page, lambda r: (r.score, r.id))
+    hits = []
+    for row in items:
+        snippet = fts.pg_snippet(row.title, row.marked, q)
+        hits.append(
+            Hit(
+                type="journal",
+                id=row.id,
+                title=row.title,
+                snippet=snippet.text,
+                highlights=snippet.highlights,
+                score=float(row.score),
+                created_at=row.created_at,
+            )
+        )
+    return hits, cursor
