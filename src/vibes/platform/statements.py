@@ -52,19 +52,20 @@ async def fetch(
         sql, names, constants = _compiled(statement)
         values = {**constants, **params}
         args = [values[name] for name in names]
-        pooled = await engine.raw_connection()
-        try:
-            connection = pooled.driver_connection
-            assert connection is not None
-            records = await connection.fetch(sql, *args)
-        except BaseException:
-            # Cancelled or failed mid-statement: never hand the connection to another
-            # request in an unknown state.
-            await greenlet_spawn(pooled.invalidate)
-            raise
-        finally:
-            # Checked in from a greenlet: the pool may close (await) the connection.
-            await greenlet_spawn(pooled.close)
+        async with database.driver_slots:
+            pooled = await engine.raw_connection()
+            try:
+                connection = pooled.driver_connection
+                assert connection is not None
+                records = await connection.fetch(sql, *args)
+            except BaseException:
+                # Cancelled or failed mid-statement: never hand the connection to another
+                # request in an unknown state.
+                await greenlet_spawn(pooled.invalidate)
+                raise
+            finally:
+                # Checked in from a greenlet: the pool may close (await) the connection.
+                await greenlet_spawn(pooled.close)
         if not records:
             return []
         row = _row_type(tuple(records[0].keys()))
