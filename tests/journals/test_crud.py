@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
+import re
 import uuid
 
 import httpx
@@ -53,6 +55,17 @@ def test_word_count_ignores_markup() -> None:
     assert count_words("") == 0
     assert count_words("## Title\n- item one\n- don't stop") == 5
     assert count_words("well-known **bold** `code`") == 3
+
+
+def test_word_count_counts_what_the_word_pattern_matches() -> None:
+    """`count_words` counts word starts; the rule is the pattern below. Random strings of
+    word characters, joiners and punctuation count alike both ways."""
+    word = re.compile(r"\w+(?:['\u2019\-]\w+)*")
+    rng = random.Random(7)
+    alphabet = "ab1_é'\u2019- .\n*#"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert count_words(text) == len(word.findall(text)), repr(text)
 
 
 @pytest.mark.parametrize(
