@@ -15,6 +15,7 @@ from sqlalchemy import event
 from tests.factories import AuthedUser
 from tests.journals.conftest import API, create_entry, is_problem
 from vibes.db import Database
+from vibes.tags.schemas import tag_key
 
 DAY0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -255,3 +256,18 @@ async def test_get_by_id_is_one_statement_without_a_transaction(
     assert response.status_code == 200
     assert len(statements) == 1, statements
     assert not any(s.upper().startswith(("BEGIN", "COMMIT")) for s in statements)
+
+
+async def test_tags_come_in_tag_key_order_on_every_read(
+    client: httpx.AsyncClient, alice: AuthedUser
+) -> None:
+    """PostgreSQL sorts the names in SQL (by the stored key, code-point order); SQLite's
+    are sorted in Python: both must give `tag_key` order, whatever the case or script."""
+    names = ["Zeta", "alpha", "Émile", "émile2", "_under", "123", "Straße", "STRASSE-2", "ångström"]
+    entry = await create_entry(client, alice, tags=names)
+    expected = sorted(names, key=tag_key)
+    assert entry["tags"] == expected
+    one = await client.get(f"{API}/journals/{entry['id']}", headers=alice.headers)
+    assert one.json()["tags"] == expected
+    page = await client.get(f"{API}/journals", headers=alice.headers)
+    assert page.json()["items"][0]["tags"] == expected

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Subquery,
     Table,
+    Text,
     Uuid,
     bindparam,
     exists,
@@ -39,6 +40,8 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -306,9 +309,14 @@ _READ_COLUMNS = (
 
 
 def _tag_names_of(dialect: str, journal_id: ColumnElement[Any]) -> Any:
-    """A correlated subquery: the entry's tag names joined by _TAG_SEPARATOR."""
+    """A correlated subquery: the entry's tag names, on PostgreSQL as an array already in
+    `tag_key` order (the stored `name_key` in code-point order, which is how Python
+    compares the keys), elsewhere joined by _TAG_SEPARATOR (sorted by `_split_tags`)."""
+    aggregate: ColumnElement[Any]
     if dialect == "postgresql":
-        aggregate = func.string_agg(Tag.name, literal(_TAG_SEPARATOR))
+        # text[], not varchar[]: asyncpg decodes text[] without asking the server first.
+        name = sql_cast(Tag.name, Text())
+        aggregate = func.array_agg(aggregate_order_by(name, Tag.name_key.collate("C")))
     else:
         aggregate = func.group_concat(Tag.name, literal(_TAG_SEPARATOR))
     return (
@@ -321,9 +329,11 @@ def _tag_names_of(dialect: str, journal_id: ColumnElement[Any]) -> Any:
     )
 
 
-def _split_tags(joined: str | None) -> list[str]:
+def _split_tags(joined: str | list[str] | None) -> list[str]:
     if not joined:
         return []
+    if isinstance(joined, list):
+        return joined
     names = joined.split(_TAG_SEPARATOR)
     return names if len(names) == 1 else sorted(names, key=tag_key)
 

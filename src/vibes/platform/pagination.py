@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import json
 import uuid
@@ -227,6 +228,23 @@ class Keyset:
 
 def filter_fingerprint(filters: Mapping[str, object]) -> str:
     """A short, stable hash of a list's filters (values rendered with `str`)."""
+    try:
+        key = tuple(
+            (name, tuple(value) if isinstance(value, list) else value)
+            for name, value in sorted(filters.items())
+        )
+        return _cached_fingerprint(key)
+    except TypeError:  # a value that is not hashable: computed afresh
+        return _fingerprint(filters)
+
+
+@functools.lru_cache(maxsize=1024)  # most pages repeat a few filter sets (none, most often)
+def _cached_fingerprint(key: tuple[tuple[str, Any], ...]) -> str:
+    # Tuples (from lists) render as the same JSON arrays.
+    return _fingerprint(dict(key))
+
+
+def _fingerprint(filters: Mapping[str, object]) -> str:
     canonical = json.dumps(
         {k: filters[k] for k in sorted(filters)}, default=str, separators=(",", ":")
     )
