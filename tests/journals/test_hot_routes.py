@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Scope
 
-from tests.factories import make_authed_user
+from tests.factories import AuthedUser, make_authed_user
 from tests.journals.conftest import API, create_entry
 from vibes.app import create_app
 from vibes.config import Settings
@@ -70,14 +71,42 @@ def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], b
     return response.status_code, headers, response.content
 
 
-async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) -> None:
+@dataclass
+class HotAndCold:
+    app: FastAPI  # with hot routes
+    answered: dict[str, int]  # requests its hot handlers answered
+    hot: httpx.AsyncClient
+    cold: httpx.AsyncClient  # an app without hot routes, same database and keys
+
+    async def users(self) -> tuple[AuthedUser, AuthedUser, AuthedUser]:
+        """Two users, and a third whose session is revoked."""
+        alice, bob, gone = [await make_authed_user(self.app) for _ in range(3)]
+        url = f"{API}/auth/sessions/{gone.session_id}"
+        revoked = await self.hot.delete(url, headers=gone.headers)
+        assert revoked.status_code == 204, revoked.text
+        return alice, bob, gone
+
+    async def compare(self, cases: list[tuple[str, dict[str, str]]]) -> None:
+        self.answered["count"] = 0
+        for url, headers in cases:
+            hot_answer = await self.hot.get(url, headers=headers)
+            cold_answer = await self.cold.get(url, headers=headers)
+            assert _comparable(hot_answer) == _comparable(cold_answer), url
+
+
+@asynccontextmanager
+async def _hot_and_cold(settings: Settings) -> AsyncIterator[HotAndCold]:
     hot_app = create_app(settings)
     answered = _count_hot_answers(hot_app)
     cold_app = _without_hot_routes(create_app(settings))
     async with _running(hot_app) as hot, _running(cold_app) as cold:
-        alice = await make_authed_user(hot_app)
-        bob = await make_authed_user(hot_app)
-        gone = await make_authed_user(hot_app)
+        yield HotAndCold(hot_app, answered, hot, cold)
+
+
+async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) -> None:
+    async with _hot_and_cold(settings) as both:
+        hot, cold, answered = both.hot, both.cold, both.answered
+        alice, bob, gone = await both.users()
         entries = [
             await create_entry(
                 hot,
@@ -91,8 +120,6 @@ async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) 
             for i in range(7)
         ]
         bobs = await create_entry(hot, bob, title="Bob's", content="Not Alice's.")
-        revoked = await hot.delete(f"{API}/auth/sessions/{gone.session_id}", headers=gone.headers)
-        assert revoked.status_code == 204, revoked.text
         first_page = (await hot.get(f"{API}/journals?limit=3", headers=alice.headers)).json()
         cursor = first_page["next_cursor"]
         assert cursor
@@ -142,11 +169,7 @@ async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) 
             (f"{API}/journals?" + "&".join(f"tag=t{i}" for i in range(21)), auth),
             (f"{API}/journals", {}),
         ]
-        answered["count"] = 0
-        for url, headers in cases:
-            hot_answer = await hot.get(url, headers=headers)
-            cold_answer = await cold.get(url, headers=headers)
-            assert _comparable(hot_answer) == _comparable(cold_answer), url
+        await both.compare(cases)
         # Duplicate headers: which copy counts is the documented route's business.
         twice: Any = [("Authorization", auth["Authorization"]), ("Authorization", "Bearer x")]
         for url in (f"{API}/journals/{one}", f"{API}/journals"):
@@ -196,13 +219,9 @@ async def test_hot_answers_count_under_the_documented_routes_metrics_label(
 
 async def test_hot_search_answers_like_the_documented_route(settings: Settings) -> None:
     """`GET /search?type=journals` (PostgreSQL: one statement; SQLite: handed on)."""
-    hot_app = create_app(settings)
-    answered = _count_hot_answers(hot_app)
-    cold_app = _without_hot_routes(create_app(settings))
-    async with _running(hot_app) as hot, _running(cold_app) as cold:
-        alice = await make_authed_user(hot_app)
-        bob = await make_authed_user(hot_app)
-        gone = await make_authed_user(hot_app)
+    async with _hot_and_cold(settings) as both:
+        hot = both.hot
+        alice, bob, gone = await both.users()
         for i in range(6):
             await create_entry(
                 hot,
@@ -212,8 +231,6 @@ async def test_hot_search_answers_like_the_documented_route(settings: Settings) 
                 tags=["walks"],
             )
         await create_entry(hot, bob, title="Bob's harbour", content="harbour harbour")
-        revoked = await hot.delete(f"{API}/auth/sessions/{gone.session_id}", headers=gone.headers)
-        assert revoked.status_code == 204, revoked.text
         first = await hot.get(
             f"{API}/search?type=journals&q=harbour&limit=2", headers=alice.headers
         )
@@ -250,10 +267,6 @@ async def test_hot_search_answers_like_the_documented_route(settings: Settings) 
             (f"{base}&q=harbour", {**auth, "X-Vibes-Unlock": "nope"}),
             (f"{base}&q=harbour", {}),
         ]
-        answered["count"] = 0
-        for url, headers in cases:
-            hot_answer = await hot.get(url, headers=headers)
-            cold_answer = await cold.get(url, headers=headers)
-            assert _comparable(hot_answer) == _comparable(cold_answer), url
-    on_postgresql = hot_app.state.database.read_engine.dialect.name == "postgresql"
-    assert answered["count"] == (11 if on_postgresql else 0)
+        await both.compare(cases)
+    on_postgresql = both.app.state.database.read_engine.dialect.name == "postgresql"
+    assert both.answered["count"] == (11 if on_postgresql else 0)

@@ -18,12 +18,10 @@ from starlette.types import Scope
 
 from vibes.journals.router import journal_answer, page_answer, router
 from vibes.journals.service import Viewer
-from vibes.platform.hotroutes import AUTHORIZATION, HotRoute, bearer_claims, pick_headers
+from vibes.platform.hotroutes import HotRoute, plain_bearer
 from vibes.platform.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, PageParams
 
 IF_NONE_MATCH = b"if-none-match"
-UNLOCK = b"x-vibes-unlock"
-_HEADERS = frozenset({AUTHORIZATION, IF_NONE_MATCH, UNLOCK})
 _MAX_IF_NONE_MATCH = 1024  # as IfNoneMatchHeader
 _MAX_TAGS = 20  # as the route's `tag` query
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -34,14 +32,12 @@ async def get_journal(scope: Scope) -> Response | None:
     raw_id: str = scope["path_params"]["journal_id"]
     if not _CANONICAL_UUID.fullmatch(raw_id):
         return None
-    headers = pick_headers(scope, _HEADERS)
-    if headers is None or UNLOCK in headers:
+    found = plain_bearer(scope, (IF_NONE_MATCH,))
+    if found is None:
         return None
+    claims, headers = found
     if_none_match = headers.get(IF_NONE_MATCH)
     if if_none_match is not None and len(if_none_match) > _MAX_IF_NONE_MATCH:
-        return None
-    claims = bearer_claims(scope, headers)
-    if claims is None:
         return None
     return await journal_answer(
         scope["app"].state.database,
@@ -57,12 +53,10 @@ async def list_journals(scope: Scope) -> Response | None:
     if query is None:
         return None
     page, tags = query
-    headers = pick_headers(scope, _HEADERS)
-    if headers is None or UNLOCK in headers:
+    found = plain_bearer(scope)
+    if found is None:
         return None
-    claims = bearer_claims(scope, headers)
-    if claims is None:
-        return None
+    claims, _ = found
     return await page_answer(
         scope["app"].state.database, claims, Viewer(user_id=claims.user_id), page, tags
     )

@@ -85,6 +85,23 @@ def pick_headers(scope: Scope, names: Collection[bytes]) -> dict[bytes, bytes] |
     return found
 
 
+UNLOCK = b"x-vibes-unlock"
+
+
+def plain_bearer(
+    scope: Scope, names: Collection[bytes] = ()
+) -> tuple[AccessClaims, dict[bytes, bytes]] | None:
+    """The verified claims of a request that sends a bearer token and no unlock tokens
+    (so its viewer sees no secret entry), with its headers among `names`; None for any
+    other request, or one with a header of these sent twice. A token that fails
+    verification raises the route's 401."""
+    headers = pick_headers(scope, {AUTHORIZATION, UNLOCK, *names})
+    if headers is None or UNLOCK in headers:
+        return None
+    claims = bearer_claims(scope, headers)
+    return None if claims is None else (claims, headers)
+
+
 def bearer_claims(scope: Scope, headers: dict[bytes, bytes]) -> AccessClaims | None:
     """The verified claims of a bearer token, read as `get_access_claims` reads them; None
     when there is no usable bearer token (the documented route answers that). A token

@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from vibes.journals.service import Viewer
 from vibes.platform.fields import text_problem
-from vibes.platform.hotroutes import AUTHORIZATION, HotRoute, bearer_claims, pick_headers
+from vibes.platform.hotroutes import HotRoute, plain_bearer
 from vibes.platform.pagination import (
     DEFAULT_LIMIT,
     MAX_CURSOR_LENGTH,
@@ -34,8 +34,6 @@ from vibes.search import service
 from vibes.search.router import router, search_page
 from vibes.search.schemas import SearchPage
 
-UNLOCK = b"x-vibes-unlock"
-_HEADERS = frozenset({AUTHORIZATION, UNLOCK})
 _MAX_Q = 256  # as the route's `q`
 _LIMIT = re.compile(r"[0-9]{1,3}")
 # What FastAPI serialises the route's `response_model` with (its fast path: dump_json).
@@ -72,12 +70,10 @@ async def search(scope: Scope) -> Response | None:
     state: Any = scope["app"].state
     if not service.entry_search_applies(state.database, Viewer(user_id=uuid.UUID(int=0))):
         return None
-    headers = pick_headers(scope, _HEADERS)
-    if headers is None or UNLOCK in headers:
+    found = plain_bearer(scope)
+    if found is None:
         return None
-    claims = bearer_claims(scope, headers)
-    if claims is None:
-        return None
+    claims, _ = found
     viewer = Viewer(user_id=claims.user_id)
     filters = {"q": q, "type": "journals", "from": None, "to": None}
     try:
