@@ -124,10 +124,18 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# How long a request waits for a database connection before it fails (500).
+POOL_TIMEOUT_SECONDS = 30
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=0, pool_timeout=30, hide_parameters=True
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -140,6 +148,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=2 * pool_size,
         max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=False,
         pool_recycle=1800,
         # Statement parameters are people's journal text: never in an error or a log line.

@@ -11,17 +11,20 @@ SQLAlchemy would use. Elsewhere (SQLite), a Core connection on `Database.read_en
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
-from vibes.db import Database
+from vibes.db import POOL_TIMEOUT_SECONDS, Database
 
 _PG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
@@ -33,6 +36,23 @@ def _compiled(statement: Select[Any]) -> tuple[str, tuple[str, ...], dict[str, A
     compiled = statement.compile(dialect=_PG_DIALECT)
     constants = {name: bind.value for name, bind in compiled.binds.items()}
     return str(compiled), tuple(compiled.positiontup or ()), constants
+
+
+@contextlib.asynccontextmanager
+async def _slot(database: Database) -> AsyncIterator[None]:
+    """A place in the queue for a pooled connection, given up after the pool's own
+    timeout with the pool's own error: the queue moved here, not the limit."""
+    try:
+        async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
+            await database.driver_slots.acquire()
+    except TimeoutError:
+        raise PoolTimeout(
+            f"no database connection free within {POOL_TIMEOUT_SECONDS} s (hot reads)"
+        ) from None
+    try:
+        yield
+    finally:
+        database.driver_slots.release()
 
 
 @functools.lru_cache(maxsize=64)
@@ -52,7 +72,7 @@ async def fetch(
         sql, names, constants = _compiled(statement)
         values = {**constants, **params}
         args = [values[name] for name in names]
-        async with database.driver_slots:
+        async with _slot(database):
             pooled = await engine.raw_connection()
             try:
                 connection = pooled.driver_connection
