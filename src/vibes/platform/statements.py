@@ -42,9 +42,13 @@ def _compiled(statement: Select[Any]) -> tuple[str, tuple[str, ...], dict[str, A
 async def _slot(database: Database) -> AsyncIterator[None]:
     """A place in the queue for a pooled connection, given up after the pool's own
     timeout with the pool's own error: the queue moved here, not the limit."""
+    slots = database.driver_slots
     try:
-        async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
-            await database.driver_slots.acquire()
+        if slots.locked():  # only a wait needs a timer (acquiring a free slot never waits)
+            async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
+                await slots.acquire()
+        else:
+            await slots.acquire()
     except TimeoutError:
         raise PoolTimeout(
             f"no database connection free within {POOL_TIMEOUT_SECONDS} s (hot reads)"
@@ -52,7 +56,7 @@ async def _slot(database: Database) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        database.driver_slots.release()
+        slots.release()
 
 
 @functools.lru_cache(maxsize=64)
