@@ -9,6 +9,7 @@ when there are some), exactly as `isoformat` would write it with `Z` for `+00:00
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +17,19 @@ import orjson
 from starlette.responses import Response
 
 
+def _other_types(value: Any) -> Any:
+    # asyncpg hands back its own UUID type (a uuid.UUID subclass with a fast __str__),
+    # which orjson does not take for a UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(
     body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        orjson.dumps(body, option=orjson.OPT_UTC_Z),
+        orjson.dumps(body, default=_other_types, option=orjson.OPT_UTC_Z),
         status_code=status_code,
         headers=headers,
         media_type="application/json",
