@@ -8,19 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.events.models import OutboxEvent
+from vibes.events.schemas import ALL_EVENT_TYPES
 
-EVENT_TYPES = frozenset(
-    {
-        "journal.created",
-        "journal.updated",
-        "journal.deleted",
-        "reminder.created",
-        "reminder.completed",
-        "reminder.due",
-        "tag.created",
-        "user.updated",
-    }
-)
+EVENT_TYPES = frozenset(ALL_EVENT_TYPES)
 
 
 def record_event(

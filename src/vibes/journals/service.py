@@ -218,17 +218,25 @@ def render_journal(
         unlocked, opened = secret
         title, content, tags = opened.title, opened.content, list(opened.tags)
         secret_tag = unlocked.ref
+    return _render_entry(journal, title, content, tags, secret_tag)
+
+
+def _render_entry(
+    entry: Any, title: str, content: str, tags: list[str], secret_tag: dict[str, Any] | None
+) -> dict[str, Any]:
+    """`render` of an ORM entry or a read row (same attribute names), with its shown
+    title, content and tags (decrypted ones for a secret entry)."""
     return render(
-        id=journal.id,
+        id=entry.id,
         title=title,
         content=content,
-        entry_date=journal.entry_date,
+        entry_date=entry.entry_date,
         tags=tags,
-        mood_rating=journal.mood_rating,
-        word_count=journal.word_count,
-        version=journal.version,
-        created_at=journal.created_at,
-        updated_at=journal.updated_at,
+        mood_rating=entry.mood_rating,
+        word_count=entry.word_count,
+        version=entry.version,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
         secret_tag=secret_tag,
     )
 
@@ -385,19 +393,7 @@ def _view(row: Any, viewer: Viewer, opened: SecretContent | None = None) -> dict
         secret_tag = _unlocked_for(viewer, row.secret_tag_id).ref
     else:
         tags = _split_tags(row.tag_names)
-    return render(
-        id=row.id,
-        title=title,
-        content=content,
-        entry_date=row.entry_date,
-        tags=tags,
-        mood_rating=row.mood_rating,
-        word_count=row.word_count,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        secret_tag=secret_tag,
-    )
+    return _render_entry(row, title, content, tags, secret_tag)
 
 
 def _session_dead() -> Unauthorized:
