@@ -36,7 +36,8 @@ from vibes.accounts.models import User
 from vibes.config import Settings
 from vibes.db import Base, Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
-from vibes.events.models import Delivery, OutboxEvent, Webhook
+from vibes.events.models import Delivery, Webhook
+from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
 

@@ -28,6 +28,7 @@ from vibes import migrations
 from vibes.app import create_app
 from vibes.config import Settings
 from vibes.db import Base, Database
+from vibes.platform.runtime import app_runtime
 
 T = TypeVar("T")
 PG_URL = os.environ.get("VIBES_TEST_DATABASE_URL") or None
@@ -191,7 +192,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def database(app: FastAPI) -> Database:
-    db: Database = app.state.database
+    db: Database = app_runtime(app).database
     return db
 
 

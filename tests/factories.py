@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from vibes.accounts.models import AuthSession, User
 from vibes.accounts.tokens import issue_access_token
 from vibes.db import Database, new_id, utcnow
+from vibes.platform.runtime import app_runtime
 
 # An Argon2id hash of DEFAULT_PASSWORD, computed once so factories do not pay for hashing.
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -79,10 +80,13 @@ async def make_session(database: Database, user_id: uuid.UUID, **overrides: Any)
 
 async def make_authed_user(app: FastAPI, **overrides: Any) -> AuthedUser:
     """A user signed in on one device, made directly (no HTTP, no password hashing)."""
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     user = await make_user(database, **overrides)
     auth_session = await make_session(database, user.id)
     token, _ = issue_access_token(
-        app.state.keyring, app.state.settings, user_id=user.id, session_id=auth_session.id
+        app_runtime(app).keyring,
+        app_runtime(app).settings,
+        user_id=user.id,
+        session_id=auth_session.id,
     )
     return AuthedUser(id=user.id, email=user.email, session_id=auth_session.id, access_token=token)

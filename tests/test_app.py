@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tests.conftest import Backend, make_settings
 from vibes.app import create_app
+from vibes.platform.runtime import app_runtime
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -169,7 +170,7 @@ async def test_database_errors_never_log_statement_parameters(
 
     from vibes.db import Database
 
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     with pytest.raises(DBAPIError) as caught:
         async with database.session_scope() as session:
             await session.execute(

@@ -11,12 +11,12 @@ from sqlalchemy import delete, func, select
 from tests.factories import make_session, make_user
 from vibes.accounts.models import PasswordResetToken, RefreshToken, User
 from vibes.db import Base, Database, utcnow
-from vibes.events.models import Delivery, DeliveryAttempt, OutboxEvent, Webhook
-from vibes.journals.models import Journal
+from vibes.events.models import Delivery, DeliveryAttempt, Webhook
+from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.platform.models import AuditLog, IdempotencyKey
+from vibes.platform.runtime import app_runtime
+from vibes.recording.models import Change, OutboxEvent
 from vibes.reminders.models import Reminder
-from vibes.sync.models import Change
-from vibes.tags.models import JournalTag, Tag
 from vibes.vault.models import SecretTag
 
 
@@ -125,7 +125,7 @@ async def test_every_user_owned_table_has_user_id(app: FastAPI) -> None:
 
 
 async def test_deleting_a_user_erases_every_row_of_theirs(app: FastAPI) -> None:
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     doomed = await make_user(database)
     survivor = await make_user(database)
     await _fill_every_table(database, doomed.id)

@@ -8,30 +8,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-import vibes.models  # noqa: F401 - every table registered before the first flush resolves FKs
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
-from vibes.db import Database
 from vibes.errors import UnhandledErrorMiddleware, install_error_handlers
-from vibes.events.broker import make_broker
 from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
-from vibes.journals import hot as journals_hot
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
 from vibes.platform.bodylimit import BodyLimitMiddleware
-from vibes.platform.hotroutes import HotRoutesMiddleware
+from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
 from vibes.platform.keys import load_keyring
 from vibes.platform.memory import freeze_startup_objects
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.openapi import install_problem_openapi
-from vibes.platform.ratelimit import RateLimiter, RateLimitMiddleware, limiter_of
-from vibes.platform.redis import make_redis
+from vibes.platform.ratelimit import RateLimitMiddleware
+from vibes.platform.runtime import install_runtime, maybe_runtime
 from vibes.platform.security import SecurityHeadersMiddleware, install_cors
 from vibes.reminders.router import router as reminders_router
-from vibes.search import hot as search_hot
+from vibes.runtime import open_runtime
 from vibes.search.router import router as search_router
 from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
@@ -46,37 +42,34 @@ BODY_LIMITS = {f"{API_PREFIX}/journals/batch": 32 * 1024 * 1024}
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
+    keyring = load_keyring(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = Database(settings)
-        app.state.redis = make_redis(settings)
-        app.state.ratelimiter = RateLimiter.from_settings(
-            settings, key=app.state.keyring.derive("rate-limits"), redis=app.state.redis
-        )
-        app.state.broker = make_broker(settings, app.state.redis)
-        await app.state.broker.start()
-        app.state.dispatcher = None
-        dispatcher_stop = asyncio.Event()
-        dispatcher_task = None
-        if settings.dispatcher_in_process:
+        async with open_runtime(settings, keyring=keyring) as runtime:
+            install_runtime(app, runtime)
+            dispatcher_stop = asyncio.Event()
+            dispatcher_task = None
             # The embedded default: this process also fires reminders and delivers events.
-            app.state.dispatcher = Dispatcher(app.state.database, settings, app.state.broker)
-            dispatcher_task = asyncio.create_task(
-                app.state.dispatcher.run(dispatcher_stop), name="vibes-dispatcher"
+            app.state.dispatcher = (
+                Dispatcher(runtime.database, settings, runtime.broker)
+                if settings.dispatcher_in_process
+                else None
             )
-        freeze_startup_objects()
-        try:
-            yield
-        finally:
-            # Graceful shutdown: uvicorn has stopped taking requests and drained the open
-            # ones; the dispatcher finishes its step in flight; then connections go.
-            if dispatcher_task is not None:
-                dispatcher_stop.set()
-                await dispatcher_task
-            await app.state.broker.stop()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
-            await app.state.database.dispose()
+            if app.state.dispatcher is not None:
+                dispatcher_task = asyncio.create_task(
+                    app.state.dispatcher.run(dispatcher_stop), name="vibes-dispatcher"
+                )
+            freeze_startup_objects()
+            try:
+                yield
+            finally:
+                # Graceful shutdown: uvicorn has stopped taking requests and drained the open
+                # ones; the dispatcher finishes its step in flight; then connections go.
+                if dispatcher_task is not None:
+                    dispatcher_stop.set()
+                    await dispatcher_task
+                install_runtime(app, None)
 
     app = FastAPI(
         title="Vibes",
@@ -84,14 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A personal journal with reminders. See API.md for the contract.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.keyring = load_keyring(settings)
 
     install_error_handlers(app)
-    app.add_middleware(
-        HotRoutesMiddleware,
-        routes=[*journals_hot.hot_routes(API_PREFIX), *search_hot.hot_routes(API_PREFIX)],
-    )
+    # Innermost: the fast paths the routes declare (collected once every router is in).
+    app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
     app.add_middleware(UnhandledErrorMiddleware)
     # Added inner to outer: hot routes, unhandled errors, body limit, rate limit, CORS, security
     # headers, request context.
@@ -100,8 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             RateLimitMiddleware,
             limit=settings.rate_limit_default,
-            identify=make_subject_reader(app.state.keyring, settings),
-            limiter=limiter_of(app),
+            identify=make_subject_reader(keyring, settings),
+            limiter=lambda: (
+                None if (runtime := maybe_runtime(app)) is None else runtime.ratelimiter
+            ),
         )
     install_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
@@ -120,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    fast_routes(app.routes)  # a fast path that disagrees with its route stops the start
     return app

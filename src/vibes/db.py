@@ -9,11 +9,11 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import uuid6
-from fastapi import Request
-from sqlalchemy import DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -72,6 +72,22 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if instant.tzinfo is None:
             return instant.replace(tzinfo=dt.UTC)
         return instant.astimezone(dt.UTC)
+
+
+class Bound(NamedTuple):
+    """A condition written once with named bind parameters, and the values to run it with.
+
+    `clause` carries no values, so statements containing it can be built once and cached;
+    pass `params` to the execute call of every statement that contains it (a statement run
+    without them fails loudly: a value is required for the bind parameter).
+    """
+
+    clause: ColumnElement[bool]
+    params: dict[str, Any]
+
+
+# JSON on SQLite, JSONB (indexable, compact) on PostgreSQL.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -246,26 +262,3 @@ class Database:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work.
-
-    Declared with `Depends(get_session, scope="function")` so the commit happens before the
-    answer is sent: a failed commit becomes an error, never a 200 for lost data. Safe methods
-    get an autocommit session (no transaction round trips); everything else one transaction.
-    """
-    database: Database = request.app.state.database
-    if request.method in SAFE_METHODS:
-        async with database.read_sessionmaker() as session:
-            yield session
-        return
-    async with database.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-    if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):
-        await database.checkpoint_wal()

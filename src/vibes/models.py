@@ -2,12 +2,11 @@
 
 from vibes.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
 from vibes.db import Base
-from vibes.events.models import Delivery, DeliveryAttempt, OutboxEvent, Webhook
-from vibes.journals.models import Journal
+from vibes.events.models import Delivery, DeliveryAttempt, Webhook
+from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.platform.models import AuditLog, IdempotencyKey
+from vibes.recording.models import Change, OutboxEvent
 from vibes.reminders.models import Reminder
-from vibes.sync.models import Change
-from vibes.tags.models import JournalTag, Tag
 from vibes.vault.models import SecretTag
 
 __all__ = [

@@ -35,6 +35,7 @@ from tests.conftest import Backend
 from vibes.accounts import tokens
 from vibes.accounts.tokens import LEEWAY, issue_access_token, make_subject_reader
 from vibes.config import Settings
+from vibes.platform.runtime import app_runtime
 
 LOGIN = "/api/v1/auth/login"
 CHANGE = "/api/v1/auth/password"
@@ -109,13 +110,13 @@ async def test_parallel_current_password_guesses_stay_within_the_account_budget(
 async def test_subject_reader_forgets_a_token_once_it_expires(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings: Settings = app.state.settings.model_copy(update={"access_token_minutes": 1})
+    settings: Settings = app_runtime(app).settings.model_copy(update={"access_token_minutes": 1})
     user_id = uuid.uuid4()
     token, lifetime = issue_access_token(
-        app.state.keyring, settings, user_id=user_id, session_id=uuid.uuid4()
+        app_runtime(app).keyring, settings, user_id=user_id, session_id=uuid.uuid4()
     )
     issued = time.time()
-    subject = make_subject_reader(app.state.keyring, settings)
+    subject = make_subject_reader(app_runtime(app).keyring, settings)
     assert subject(token) == str(user_id)  # verified and cached
 
     def at(moment: float) -> None:
@@ -152,7 +153,7 @@ async def test_reset_request_answers_before_any_database_work(
 
             await app(scope, receive, send_recorded)
 
-        engine = app.state.database.engine.sync_engine
+        engine = app_runtime(app).database.engine.sync_engine
         event.listen(engine, "before_cursor_execute", on_sql)
         try:
             transport = httpx.ASGITransport(app=recording)

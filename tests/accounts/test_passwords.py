@@ -24,6 +24,7 @@ from tests.accounts.conftest import (
 from tests.conftest import Backend
 from vibes.accounts.models import PasswordResetToken
 from vibes.db import Database, utcnow
+from vibes.platform.runtime import app_runtime
 
 ME = "/api/v1/users/me"
 CHANGE = "/api/v1/auth/password"
@@ -145,7 +146,7 @@ async def test_reset_mail_arrives_and_its_link_works_once(
         assert len(token) >= 22  # >= 128 bits in URL-safe base64
 
         # Stored hashed only.
-        async with app.state.database.session_scope() as s:
+        async with app_runtime(app).database.session_scope() as s:
             stored = list(await s.scalars(select(PasswordResetToken.token_hash)))
         assert len(stored) == 1
         assert token.encode() not in stored[0]
@@ -164,7 +165,7 @@ async def test_reset_mail_arrives_and_its_link_works_once(
         assert again.headers["content-type"].startswith("application/problem+json")
         await sign_in(client, account.email, OTHER_STRONG_PASSWORD)
 
-        actions = [row.action for row in await audit_rows(app.state.database)]
+        actions = [row.action for row in await audit_rows(app_runtime(app).database)]
         assert "auth.password.reset_requested" in actions
         assert "auth.password.reset" in actions
 

@@ -11,6 +11,7 @@ from tests.factories import make_authed_user
 from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.accounts.models import AuthSession
 from vibes.db import utcnow
+from vibes.platform.runtime import app_runtime
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ async def test_missing_token_is_401_problem(whoami_app: FastAPI) -> None:
 
 async def test_token_of_revoked_session_is_401_at_once(whoami_app: FastAPI) -> None:
     user = await make_authed_user(whoami_app)
-    async with whoami_app.state.database.session_scope() as s:
+    async with app_runtime(whoami_app).database.session_scope() as s:
         await s.execute(
             update(AuthSession).where(AuthSession.id == user.session_id).values(revoked_at=utcnow())
         )

@@ -22,6 +22,7 @@ from tests.conftest import Backend
 from tests.factories import DEFAULT_PASSWORD, make_user
 from vibes.accounts.models import User
 from vibes.db import Database
+from vibes.platform.runtime import app_runtime
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -205,7 +206,7 @@ async def test_password_hash_is_upgraded_on_login_when_parameters_rise(
     backend: Backend, tmp_path: Path
 ) -> None:
     async with custom_app(backend, tmp_path, password_hash_time_cost=3) as app:
-        database: Database = app.state.database
+        database: Database = app_runtime(app).database
         user = await make_user(database)  # hashed with t=2
         async with client_for(app) as c:
             await sign_in(c, user.email, DEFAULT_PASSWORD)
@@ -221,5 +222,5 @@ async def test_argon2_minimums_cannot_be_configured_away(backend: Backend, tmp_p
 
 
 async def test_factory_users_can_sign_in(app: FastAPI, client: httpx.AsyncClient) -> None:
-    user = await make_user(app.state.database)
+    user = await make_user(app_runtime(app).database)
     await sign_in(client, user.email, DEFAULT_PASSWORD)

@@ -13,10 +13,11 @@ from sqlalchemy import func, select, update
 from tests.accounts.conftest import STRONG_PASSWORD, audit_rows, bearer, sign_up
 from tests.conftest import Backend
 from tests.factories import make_authed_user
-from vibes.accounts import service, sessions
+from vibes.accounts import sessions, users
 from vibes.accounts.models import AuthSession, PasswordResetToken, RefreshToken
 from vibes.accounts.tokens import decode_access_token
 from vibes.db import Database, utcnow
+from vibes.platform.runtime import app_runtime
 
 ME = "/api/v1/users/me"
 
@@ -29,7 +30,7 @@ async def test_without_redis_nothing_is_cached_in_process(
         pytest.skip("the in-process case")
     user = await make_authed_user(app)
     assert (await client.get(ME, headers=user.headers)).status_code == 200
-    async with app.state.database.session_scope() as s:
+    async with app_runtime(app).database.session_scope() as s:
         await s.execute(update(AuthSession).values(revoked_at=utcnow()))
     assert (await client.get(ME, headers=user.headers)).status_code == 401
 
@@ -40,16 +41,20 @@ async def test_redis_cache_is_tombstoned_on_revoke(
     if backend.redis_url is None:
         pytest.skip("needs Redis")
     user = await make_authed_user(app)
-    claims = decode_access_token(app.state.keyring, app.state.settings, user.access_token)
+    claims = decode_access_token(
+        app_runtime(app).keyring, app_runtime(app).settings, user.access_token
+    )
     assert (await client.get(ME, headers=user.headers)).status_code == 200
-    key = app.state.settings.redis_prefix + "session:" + user.session_id.hex
-    assert await app.state.redis.get(key) == user.id.bytes
-    async with app.state.database.session_scope() as s:
-        await sessions.revoke(app.state, s, AuthSession.id == user.session_id, reason="test")
-    assert await app.state.redis.get(key) == sessions.REVOKED
-    assert await app.state.redis.ttl(key) > app.state.settings.access_token_minutes * 60
-    async with app.state.database.read_sessionmaker() as s:
-        assert not await sessions.is_session_active(app.state, s, claims)
+    key = app_runtime(app).settings.redis_prefix + "session:" + user.session_id.hex
+    assert await app_runtime(app).redis.get(key) == user.id.bytes
+    async with app_runtime(app).database.session_scope() as s:
+        await sessions.revoke(app_runtime(app), s, AuthSession.id == user.session_id, reason="test")
+    assert await app_runtime(app).redis.get(key) == sessions.REVOKED
+    assert (
+        await app_runtime(app).redis.ttl(key) > app_runtime(app).settings.access_token_minutes * 60
+    )
+    async with app_runtime(app).database.read_sessionmaker() as s:
+        assert not await sessions.is_session_active(app_runtime(app), s, claims)
     assert (await client.get(ME, headers=user.headers)).status_code == 401
 
 
@@ -61,14 +66,16 @@ async def test_a_late_reader_cannot_recache_a_revoked_session(
     if backend.redis_url is None:
         pytest.skip("needs Redis")
     user = await make_authed_user(app)
-    claims = decode_access_token(app.state.keyring, app.state.settings, user.access_token)
+    claims = decode_access_token(
+        app_runtime(app).keyring, app_runtime(app).settings, user.access_token
+    )
     # The revoker tombstones first (its transaction has not committed yet)...
-    await sessions.forget(app.state, [user.session_id])
+    await sessions.forget(app_runtime(app), [user.session_id])
     # ...so the database still says "alive" to this reader, who must not cache it.
-    async with app.state.database.read_sessionmaker() as s:
-        assert not await sessions.is_session_active(app.state, s, claims)
-    key = app.state.settings.redis_prefix + "session:" + user.session_id.hex
-    assert await app.state.redis.get(key) == sessions.REVOKED
+    async with app_runtime(app).database.read_sessionmaker() as s:
+        assert not await sessions.is_session_active(app_runtime(app), s, claims)
+    key = app_runtime(app).settings.redis_prefix + "session:" + user.session_id.hex
+    assert await app_runtime(app).redis.get(key) == sessions.REVOKED
 
 
 async def test_concurrent_refreshes_with_one_token_let_exactly_one_win(
@@ -106,9 +113,9 @@ async def test_purge_expired_removes_dead_sessions_and_reset_tokens(
     await client.post("/api/v1/auth/password-reset", json={"email": account.email})
     later = utcnow() + dt.timedelta(days=365)
     async with database.session_scope() as s:
-        assert await service.purge_expired(s) == 0
+        assert await users.purge_expired(s) == 0
     async with database.session_scope() as s:
-        assert await service.purge_expired(s, now=later) == 2
+        assert await users.purge_expired(s, now=later) == 2
     async with database.session_scope() as s:
         for model in (AuthSession, RefreshToken, PasswordResetToken):
             assert await s.scalar(select(func.count()).select_from(model)) == 0

@@ -14,6 +14,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from tests.accounts.conftest import Account, sign_up
 from vibes.platform.keys import KeyRing
+from vibes.platform.runtime import app_runtime
 
 ME = "/api/v1/users/me"
 
@@ -26,7 +27,7 @@ def _claims(account: Account) -> dict[str, Any]:
 
 
 def _sign(app: FastAPI, claims: dict[str, Any], **changes: Any) -> str:
-    keyring: KeyRing = app.state.keyring
+    keyring: KeyRing = app_runtime(app).keyring
     key = keyring.current
     return jwt.encode(
         {**claims, **changes}, key.secret, algorithm="HS256", headers={"kid": key.kid}
@@ -44,24 +45,24 @@ async def test_a_well_made_token_is_accepted(app: FastAPI, client: httpx.AsyncCl
 
 
 def _alg_none(app: FastAPI, claims: dict[str, Any]) -> str:
-    kid = app.state.keyring.current.kid
+    kid = app_runtime(app).keyring.current.kid
     return jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
 
 
 def _wrong_key(app: FastAPI, claims: dict[str, Any]) -> str:
-    kid = app.state.keyring.current.kid
+    kid = app_runtime(app).keyring.current.kid
     return jwt.encode(claims, b"k" * 32, algorithm="HS256", headers={"kid": kid})
 
 
 def _other_hmac(app: FastAPI, claims: dict[str, Any]) -> str:
-    key = app.state.keyring.current
+    key = app_runtime(app).keyring.current
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
         return jwt.encode(claims, key.secret, algorithm="HS512", headers={"kid": key.kid})
 
 
 def _unknown_kid(app: FastAPI, claims: dict[str, Any]) -> str:
-    key = app.state.keyring.current
+    key = app_runtime(app).keyring.current
     return jwt.encode(claims, key.secret, algorithm="HS256", headers={"kid": "nope"})
 
 
@@ -144,10 +145,10 @@ async def test_token_of_revoked_session_is_401_at_once(client: httpx.AsyncClient
 async def test_keys_rotate_old_tokens_still_verify(app: FastAPI, client: httpx.AsyncClient) -> None:
     """A new signing key signs; tokens signed by the previous one keep working."""
     account = await sign_up(client)
-    old: KeyRing = app.state.keyring
+    old: KeyRing = app_runtime(app).keyring
     from vibes.platform.keys import new_signing_key
 
-    app.state.keyring = KeyRing(
+    app_runtime(app).keyring = KeyRing(
         signing_keys=(*old.signing_keys, new_signing_key()), server_key=old.server_key
     )
     try:
@@ -156,4 +157,4 @@ async def test_keys_rotate_old_tokens_still_verify(app: FastAPI, client: httpx.A
         assert jwt.get_unverified_header(fresh)["kid"] != old.current.kid
         assert await _status(client, fresh) == 200
     finally:
-        app.state.keyring = old
+        app_runtime(app).keyring = old

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.accounts.conftest import audit_rows, bearer, sign_in, sign_up
 from tests.test_cascade import _fill_every_table, _rows_per_table
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
+from vibes.recording.models import OutboxEvent
 
 ME = "/api/v1/users/me"
 

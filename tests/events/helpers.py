@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tests.factories import AuthedUser
 from vibes.events.dispatcher import Dispatcher
+from vibes.platform.runtime import app_runtime
 
 
 def iso(value: dt.datetime) -> str:
@@ -18,8 +19,8 @@ def iso(value: dt.datetime) -> str:
 
 
 def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
-    state = app.state
-    return Dispatcher(state.database, state.settings, state.broker, **kwargs)  # type: ignore[arg-type]
+    runtime = app_runtime(app)
+    return Dispatcher(runtime.database, runtime.settings, runtime.broker, **kwargs)  # type: ignore[arg-type]
 
 
 async def run_until(

@@ -15,8 +15,11 @@ from sqlalchemy import func, select, update
 from tests.events.helpers import dispatcher_for, due_reminder, iso
 from tests.factories import make_authed_user, make_user
 from vibes.db import Database, utcnow
-from vibes.events.dispatcher import Dispatcher, backoff_seconds
-from vibes.events.models import Delivery, OutboxEvent
+from vibes.events.delivery import backoff_seconds
+from vibes.events.dispatcher import Dispatcher
+from vibes.events.models import Delivery
+from vibes.platform.runtime import app_runtime
+from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,7 +44,7 @@ async def test_a_daily_21h_berlin_reminder_fires_at_21h_local_every_day_across_d
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     year = utcnow().year + 1
     for month in (3, 10):
         last_sunday = max(
@@ -84,7 +87,7 @@ async def test_a_stale_claim_cannot_make_a_second_event_for_one_occurrence(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     rid = await due_reminder(client, user)
     async with database.read_sessionmaker() as s:
         before = await s.scalar(select(Reminder.next_fire_at).where(Reminder.id == uuid.UUID(rid)))
@@ -104,7 +107,7 @@ async def test_a_stale_claim_cannot_make_a_second_event_for_one_occurrence(
 async def test_concurrent_dispatchers_make_exactly_one_event_per_due_reminder(
     app: FastAPI,
 ) -> None:
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     user = await make_user(database)
     now = utcnow()
     async with database.session_scope() as s:
@@ -122,8 +125,8 @@ async def test_concurrent_dispatchers_make_exactly_one_event_per_due_reminder(
                     is_completed=False,
                 )
             )
-    settings = app.state.settings.model_copy(update={"dispatcher_batch_size": 50})
-    dispatchers = [Dispatcher(database, settings, app.state.broker) for _ in range(4)]
+    settings = app_runtime(app).settings.model_copy(update={"dispatcher_batch_size": 50})
+    dispatchers = [Dispatcher(database, settings, app_runtime(app).broker) for _ in range(4)]
 
     async def drain(d: Dispatcher) -> int:
         total = 0
@@ -142,9 +145,9 @@ async def test_a_leased_event_waits_for_its_lease_then_another_worker_takes_it(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     await due_reminder(client, user, seconds=3600)  # one reminder.created event
-    lease = app.state.settings.dispatcher_lease_seconds
+    lease = app_runtime(app).settings.dispatcher_lease_seconds
     # A worker claimed it and died: lease_until is in the future, dispatched_at unset.
     async with database.session_scope() as s:
         await s.execute(
@@ -176,13 +179,13 @@ async def test_a_leased_delivery_is_retaken_once_its_lease_runs_out(
         )
         assert r.status_code == 201
         await due_reminder(client, user, seconds=3600)
-        database: Database = app.state.database
+        database: Database = app_runtime(app).database
         first = dispatcher_for(app)
         await first.dispatch_events()
         jobs = await first._claim_deliveries()  # claimed... and the worker dies here
         assert len(jobs) == 1
         assert await dispatcher_for(app).deliver_due() == 0
-        lease = app.state.settings.dispatcher_lease_seconds
+        lease = app_runtime(app).settings.dispatcher_lease_seconds
         later = dispatcher_for(app, clock=lambda: utcnow() + dt.timedelta(seconds=lease + 1))
         assert await later.deliver_due() == 1
         assert len(hook.requests) == 1
@@ -195,7 +198,7 @@ async def test_snoozing_a_fired_one_off_fires_it_again_once(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     rid = await due_reminder(client, user)
     dispatcher = dispatcher_for(app)
     await dispatcher.fire_due_reminders()
@@ -217,7 +220,7 @@ async def test_snoozing_after_a_recurring_fire_keeps_the_next_occurrence(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     start = utcnow().replace(microsecond=0) - dt.timedelta(seconds=5)
     r = await client.post(
         "/api/v1/reminders",
@@ -251,7 +254,7 @@ async def test_snoozing_after_a_recurring_fire_keeps_the_next_occurrence(
 
 
 async def test_backoff_grows_exponentially_with_jitter_and_is_capped(app: FastAPI) -> None:
-    settings = app.state.settings.model_copy(
+    settings = app_runtime(app).settings.model_copy(
         update={"delivery_retry_base_seconds": 10.0, "delivery_retry_max_seconds": 100.0}
     )
     for attempt, nominal in ((1, 10.0), (2, 20.0), (3, 40.0), (8, 100.0)):
@@ -274,7 +277,7 @@ async def test_queue_depth_and_delivery_metrics_are_exposed(
     assert 'vibes_dispatch_queue_depth{queue="reminders"} 0.0' in text
     assert "vibes_dispatch_lag_seconds_bucket" in text
     assert "vibes_deliveries_total" in text
-    async with app.state.database.read_sessionmaker() as s:
+    async with app_runtime(app).database.read_sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxEvent)) == 2
 
 
@@ -282,11 +285,11 @@ async def test_dispatched_events_past_retention_are_purged_undispatched_kept(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_authed_user(app)
-    database: Database = app.state.database
+    database: Database = app_runtime(app).database
     await due_reminder(client, user, seconds=3600)
     await dispatcher_for(app).dispatch_events()  # reminder.created: dispatched
     await due_reminder(client, user, seconds=3600)  # its event: not yet dispatched
-    days = app.state.settings.events_retention_days
+    days = app_runtime(app).settings.events_retention_days
     future = dispatcher_for(app, clock=lambda: utcnow() + dt.timedelta(days=days, hours=1))
     assert await future.purge_old_events() == 1
     async with database.read_sessionmaker() as s:

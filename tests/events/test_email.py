@@ -14,6 +14,7 @@ from tests.events.conftest import Mailbox
 from tests.events.helpers import dispatcher_for, due_reminder
 from tests.factories import make_authed_user
 from vibes.config import Settings
+from vibes.platform.runtime import app_runtime
 
 
 @pytest.fixture
@@ -46,10 +47,11 @@ async def test_a_due_reminder_is_mailed_to_the_account_address(
     assert "Subject: Reminder: Water the plants" in message["data"]
     assert "Europe/Berlin" in message["data"]
 
-    async with app.state.database.read_sessionmaker() as s:
+    async with app_runtime(app).database.read_sessionmaker() as s:
         from sqlalchemy import select
 
-        from vibes.events.models import Delivery, OutboxEvent
+        from vibes.events.models import Delivery
+        from vibes.recording.models import OutboxEvent
 
         rows = (
             await s.execute(
@@ -69,7 +71,7 @@ async def _due_row(app: FastAPI, user_id: object, title: str) -> None:
     from vibes.reminders.models import Reminder
 
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         session.add(
             Reminder(
                 user_id=user_id,
@@ -89,7 +91,7 @@ async def _email_statuses(app: FastAPI) -> list[tuple[str, int]]:
 
     from vibes.events.models import Delivery
 
-    async with app.state.database.read_sessionmaker() as s:
+    async with app_runtime(app).database.read_sessionmaker() as s:
         rows = (await s.execute(select(Delivery.status, Delivery.attempt_count))).all()
     return [(status, count) for status, count in rows]
 

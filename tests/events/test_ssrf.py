@@ -16,6 +16,7 @@ from tests.factories import make_authed_user
 from vibes.config import Settings
 from vibes.events.channels import send_webhook
 from vibes.events.models import Webhook
+from vibes.platform.runtime import app_runtime
 
 TARGETS = [
     ("http://127.0.0.1/hook", "loopback"),
@@ -43,7 +44,7 @@ async def test_registration_refuses_non_public_destinations(
     assert r.status_code == 422, r.text
     assert reason in r.json()["detail"]
     assert r.json()["errors"][0]["loc"] == ["body", "url"]
-    async with app.state.database.read_sessionmaker() as s:
+    async with app_runtime(app).database.read_sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(Webhook)) == 0
 
 
@@ -66,10 +67,10 @@ async def test_a_hook_registered_while_allowed_is_refused_at_delivery_once_disal
 ) -> None:
     """Registration is not the only check: every delivery resolves and vets again."""
     user = await make_authed_user(app)
-    strict = app.state.settings
-    app.state.settings = strict.model_copy(update={"webhooks_allow_private": True})
+    strict = app_runtime(app).settings
+    app_runtime(app).settings = strict.model_copy(update={"webhooks_allow_private": True})
     hook = await add_webhook(client, user, receiver.url("/private"))
-    app.state.settings = strict
+    app_runtime(app).settings = strict
     await due_reminder(client, user, seconds=3600)
     dispatcher = dispatcher_for(app)
 
@@ -93,7 +94,9 @@ async def test_a_hook_registered_while_allowed_is_refused_at_delivery_once_disal
 async def test_allow_private_lets_a_loopback_receiver_through(
     app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"webhooks_allow_private": True})
+    app_runtime(app).settings = app_runtime(app).settings.model_copy(
+        update={"webhooks_allow_private": True}
+    )
     user = await make_authed_user(app)
     await add_webhook(client, user, receiver.url("/ok"))
     await due_reminder(client, user, seconds=3600)

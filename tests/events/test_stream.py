@@ -21,7 +21,8 @@ from vibes.accounts.models import AuthSession
 from vibes.app import create_app
 from vibes.config import Settings
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
+from vibes.platform.runtime import app_runtime
+from vibes.recording.models import OutboxEvent
 
 
 async def sse_events(response: httpx.Response, pings: list[float]) -> AsyncIterator[dict[str, Any]]:
@@ -87,7 +88,7 @@ async def test_user_a_gets_their_due_reminder_within_5s_never_bs_and_resumes(
     ):
         assert worker_app.state.dispatcher is not None
         assert api_app.state.dispatcher is None
-        database: Database = api_app.state.database
+        database: Database = app_runtime(api_app).database
         alice = await make_authed_user(api_app)
         bob = await make_authed_user(api_app)
 
@@ -140,7 +141,7 @@ async def test_user_a_gets_their_due_reminder_within_5s_never_bs_and_resumes(
         async with reader.stream("GET", "/api/v1/events", headers=alice.headers) as response:
             async with database.session_scope() as s:
                 await sessions.revoke(
-                    api_app.state, s, AuthSession.id == alice.session_id, reason="test"
+                    app_runtime(api_app), s, AuthSession.id == alice.session_id, reason="test"
                 )
             async with asyncio.timeout(5):
                 async for _ in sse_events(response, pings):

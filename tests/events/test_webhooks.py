@@ -13,6 +13,7 @@ from standardwebhooks import Webhook as StandardWebhook
 from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_until
 from tests.events.servers import Receiver
 from tests.factories import make_authed_user
+from vibes.platform.runtime import app_runtime
 
 
 async def test_signed_delivery_500_then_200_is_retried_with_the_same_id(
@@ -92,7 +93,7 @@ async def test_redirects_are_not_followed_and_count_as_failures(
 async def test_a_slow_receiver_times_out_and_the_delivery_gives_up_after_max_attempts(
     app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(
+    app_runtime(app).settings = app_runtime(app).settings.model_copy(
         update={"webhook_timeout_seconds": 0.2, "delivery_max_attempts": 2}
     )
     user = await make_authed_user(app)
@@ -169,14 +170,14 @@ async def test_each_event_reaches_a_hook_once_even_when_dispatched_twice(
     """The unique (event, target) key: a re-dispatched event makes no second delivery."""
     from sqlalchemy import update
 
-    from vibes.events.models import OutboxEvent
+    from vibes.recording.models import OutboxEvent
 
     user = await make_authed_user(app)
     await add_webhook(client, user, receiver.url("/once"), events=["reminder.created"])
     await due_reminder(client, user, seconds=3600)
     dispatcher = dispatcher_for(app)
     await run_until(dispatcher, lambda: len(receiver.to("/once")) >= 1)
-    async with app.state.database.session_scope() as s:
+    async with app_runtime(app).database.session_scope() as s:
         await s.execute(update(OutboxEvent).values(dispatched_at=None, lease_until=None))
     for _ in range(3):
         await dispatcher.run_once()
@@ -212,7 +213,7 @@ async def test_a_hook_deleted_mid_delivery_loses_no_other_outcome(
 async def test_events_omitted_means_all_and_an_empty_list_is_refused(
     app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    from vibes.events.schemas import ALL_EVENT_TYPES
+    from vibes.recording.record import ALL_EVENT_TYPES
 
     user = await make_authed_user(app)
     r = await client.post(

@@ -20,7 +20,8 @@ from tests.events.servers import Receiver, serving
 from tests.factories import make_user
 from vibes.db import Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
-from vibes.events.models import Delivery, OutboxEvent, Webhook
+from vibes.events.models import Delivery, Webhook
+from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
 VIBES = [sys.executable, "-m", "vibes.cli.main"]

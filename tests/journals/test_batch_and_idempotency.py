@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from tests.factories import AuthedUser
 from tests.journals.conftest import API, count_journals, is_problem
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
 from vibes.journals.schemas import JournalCreate
-from vibes.journals.service import Viewer, create_batch, new_ids
-from vibes.sync.models import Change
+from vibes.journals.visibility import Viewer
+from vibes.journals.writes import create_batch
+from vibes.platform.portable import new_ids
+from vibes.recording.models import Change, OutboxEvent
 
 
 def _items(n: int, **extra: Any) -> list[dict[str, Any]]:

@@ -16,9 +16,8 @@ from tests.factories import AuthedUser
 from tests.journals.conftest import API, count_journals, create_entry, is_problem
 from vibes.accounts.models import AuthSession
 from vibes.db import Database, utcnow
-from vibes.events.models import OutboxEvent
-from vibes.journals.service import count_words
-from vibes.sync.models import Change
+from vibes.journals.writes import count_words
+from vibes.recording.models import Change, OutboxEvent
 
 
 async def test_create_answers_201_with_location_etag_and_computed_fields(

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from tests.factories import AuthedUser
 from tests.journals.conftest import API, create_entry, is_problem
 from vibes.db import Database
-from vibes.tags.schemas import tag_key
+from vibes.journals.tagnames import tag_key
 
 DAY0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from tests.conftest import Backend
 from tests.factories import make_user
-from vibes.accounts.dependencies import DbSession
 from vibes.accounts.models import User
 from vibes.db import SAFE_METHODS, Database
 from vibes.errors import NotFound
@@ -26,6 +25,7 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.runtime import DbSession
 
 
 def test_etag_is_the_quoted_version() -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 
 from tests.factories import AuthedUser, make_authed_user
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.db import Database, utcnow
 from vibes.errors import Unprocessable
 from vibes.platform.idempotency import (
@@ -25,6 +25,7 @@ from vibes.platform.idempotency import (
     purge_expired,
 )
 from vibes.platform.models import AuditLog, IdempotencyKey
+from vibes.platform.runtime import DbSession
 
 PATH = "/api/v1/_probe/things"
 

@@ -19,6 +19,7 @@ from tests.factories import DEFAULT_PASSWORD, make_authed_user, make_user
 from vibes.app import create_app
 from vibes.errors import TooManyRequests
 from vibes.platform.ratelimit import RateLimiter, Rule
+from vibes.platform.runtime import app_runtime
 
 LOGIN = "/api/v1/auth/login"
 HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
@@ -101,7 +102,7 @@ async def test_general_limit_is_per_user_when_a_valid_token_is_sent(
 
 async def test_login_is_limited_per_client_address(backend: Backend, tmp_path: Path) -> None:
     async with _app(backend, tmp_path, rate_limit_login_address="3/minute") as app:
-        user = await make_user(app.state.database)
+        user = await make_user(app_runtime(app).database)
         async with _client(app) as c:
             for _ in range(3):
                 wrong = {"email": f"{uuid.uuid4().hex}@example.com", "password": "wrong password"}
@@ -122,8 +123,8 @@ async def test_login_failures_are_limited_per_account_softly(
     backend: Backend, tmp_path: Path
 ) -> None:
     async with _app(backend, tmp_path, rate_limit_login_account="2/minute") as app:
-        user = await make_user(app.state.database)
-        bystander = await make_user(app.state.database)
+        user = await make_user(app_runtime(app).database)
+        bystander = await make_user(app_runtime(app).database)
         right = {"email": user.email, "password": DEFAULT_PASSWORD}
         async with _client(app, "203.0.113.1") as attacker:
             # Every attempt counts, the right one too (counted before the check, so that
@@ -200,7 +201,9 @@ async def test_redis_keys_hold_no_personal_data(backend: Backend, tmp_path: Path
         await c.post(LOGIN, json={"email": "secret.person@example.com", "password": "x" * 12})
         keys = [
             key
-            async for key in app.state.redis.scan_iter(match=app.state.settings.redis_prefix + "*")
+            async for key in app_runtime(app).redis.scan_iter(
+                match=app_runtime(app).settings.redis_prefix + "*"
+            )
         ]
         assert keys
         assert not any(b"secret.person" in key or b"203.0.113.7" in key for key in keys)

@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from tests.factories import make_authed_user
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
 from vibes.journals.models import Journal
-from vibes.sync.models import Change
+from vibes.recording.models import Change, OutboxEvent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BASE = "/api/v1/reminders"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.events.helpers import dispatcher_for, due_reminder
 from tests.factories import make_authed_user
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
+from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, normalize_rule
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from tests.factories import AuthedUser
 from tests.journals.conftest import API, count_journals, create_entry, is_problem
 from vibes.db import Database
-from vibes.events.models import OutboxEvent
-from vibes.tags.models import JournalTag
-from vibes.tags.schemas import tag_key
+from vibes.journals.models import JournalTag
+from vibes.journals.tagnames import tag_key
+from vibes.recording.models import OutboxEvent
 
 
 async def _tags(client: httpx.AsyncClient, user: AuthedUser) -> dict[str, dict[str, Any]]:
@@ -167,7 +167,7 @@ async def _etag(client: httpx.AsyncClient, user: AuthedUser, journal_id: str) ->
 async def test_tag_changes_bump_the_entries_version_and_sync_log(
     client: httpx.AsyncClient, alice: AuthedUser, database: Database, action: str
 ) -> None:
-    from vibes.sync.models import Change
+    from vibes.recording.models import Change
 
     tagged = await create_entry(client, alice, tags=["trip"])
     other = await create_entry(client, alice, tags=["travel"])

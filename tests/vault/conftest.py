@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from tests.conftest import Backend
 from tests.factories import AuthedUser, make_authed_user
 from vibes.config import Settings
-from vibes.vault.runtime import VaultRuntime, get_runtime
+from vibes.platform.runtime import app_runtime
+from vibes.vault.runtime import VaultRuntime
 
 API = "/api/v1"
 
@@ -72,7 +73,7 @@ async def make_vault(
 
 
 def runtime(app: FastAPI) -> VaultRuntime:
-    return get_runtime(app.state)
+    return app_runtime(app).part(VaultRuntime)
 
 
 async def dump_database(backend: Backend, settings: Settings) -> bytes:

@@ -12,7 +12,7 @@ from vibes.vault.entries import (
     SecretContent,
     match_score,
     open_entry,
-    query_terms,
+    parse_query,
     seal_entry,
     snippet,
 )
@@ -36,26 +36,26 @@ def test_sealed_entry_opens_only_at_its_row_and_version() -> None:
 
 def test_in_memory_match_needs_every_term_as_a_whole_word() -> None:
     entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=("Health",))
-    assert match_score(entry, query_terms("therapy calm")) > 0
-    assert match_score(entry, query_terms("health")) > 0
-    assert match_score(entry, query_terms("MORNING")) > 0
-    assert match_score(entry, query_terms("therap")) == 0
-    assert match_score(entry, query_terms("calm stress")) == 0
-    assert match_score(entry, query_terms("")) == 0
-    assert match_score(entry, query_terms("morning")) > match_score(entry, query_terms("calm"))
+    assert match_score(entry, parse_query("therapy calm")) > 0
+    assert match_score(entry, parse_query("health")) > 0
+    assert match_score(entry, parse_query("MORNING")) > 0
+    assert match_score(entry, parse_query("therap")) == 0
+    assert match_score(entry, parse_query("calm stress")) == 0
+    assert match_score(entry, parse_query("")) == 0
+    assert match_score(entry, parse_query("morning")) > match_score(entry, parse_query("calm"))
 
 
 def test_in_memory_match_speaks_the_web_search_syntax() -> None:
     entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=())
-    assert match_score(entry, query_terms('"calm after"')) > 0
-    assert match_score(entry, query_terms('"after calm"')) == 0
-    assert match_score(entry, query_terms("stress or calm")) > 0
-    assert match_score(entry, query_terms("calm -therapy")) == 0
-    assert match_score(entry, query_terms("calm -stress")) > 0
+    assert match_score(entry, parse_query('"calm after"')) > 0
+    assert match_score(entry, parse_query('"after calm"')) == 0
+    assert match_score(entry, parse_query("stress or calm")) > 0
+    assert match_score(entry, parse_query("calm -therapy")) == 0
+    assert match_score(entry, parse_query("calm -stress")) > 0
 
 
 def test_snippet_marks_the_matched_words() -> None:
     text = "x " * 200 + "the calm lake"
-    excerpt, highlights = snippet(text, query_terms("calm"))
+    excerpt, highlights = snippet(text, parse_query("calm"))
     assert [excerpt[a:b] for a, b in highlights] == ["calm"]
     assert excerpt.startswith("…")

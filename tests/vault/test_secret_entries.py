@@ -13,9 +13,9 @@ from tests.conftest import Backend
 from tests.factories import make_authed_user
 from tests.vault.conftest import API, Vault, dump_database, make_vault, unlock
 from vibes.config import Settings
-from vibes.events.models import OutboxEvent
 from vibes.journals.models import Journal
-from vibes.sync.models import Change
+from vibes.platform.runtime import app_runtime
+from vibes.recording.models import Change, OutboxEvent
 
 
 async def post_entry(
@@ -136,7 +136,7 @@ async def test_swapped_ciphertexts_fail_loudly(client: httpx.AsyncClient, app: F
     first = await secret_entry(client, vault, title="first")
     second = await secret_entry(client, vault, title="second")
     ids = [uuid.UUID(first["id"]), uuid.UUID(second["id"])]
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         rows = {
             row.id: (row.ciphertext, row.nonce)
             for row in (
@@ -335,7 +335,7 @@ async def test_secret_entries_emit_no_event_and_log_their_tag(
     url = f"{API}/journals/{entry['id']}"
     await client.patch(url, json={"content": "still quiet"}, headers=vault.headers)
     assert (await client.delete(url, headers=vault.headers)).status_code == 204
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         events = (
             await session.scalars(select(OutboxEvent).where(OutboxEvent.user_id == vault.user.id))
         ).all()
@@ -362,7 +362,7 @@ async def test_destroying_the_tag_erases_its_entries(
         headers=vault.user.headers,
     )
     assert response.status_code == 204
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         assert await session.get(Journal, uuid.UUID(entry["id"])) is None
 
 
@@ -454,7 +454,7 @@ async def test_moving_in_and_out_of_the_vault_looks_like_delete_and_create(
     await client.patch(url, json={"secret_tag_id": vault.tag_id}, headers=vault.headers)
     await client.patch(url, json={"title": "inside"}, headers=vault.headers)
     await client.patch(url, json={"secret_tag_id": None}, headers=vault.headers)
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         events = (
             await session.scalars(
                 select(OutboxEvent)

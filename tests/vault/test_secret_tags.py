@@ -23,6 +23,7 @@ from tests.vault.conftest import (
 )
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
+from vibes.platform.runtime import app_runtime
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams
 from vibes.vault.models import SecretTag
@@ -128,9 +129,12 @@ async def test_token_is_bound_to_the_session_that_unlocked(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     vault = await make_vault(client, app)
-    other_session = await make_session(app.state.database, vault.user.id)
+    other_session = await make_session(app_runtime(app).database, vault.user.id)
     token, _ = issue_access_token(
-        app.state.keyring, app.state.settings, user_id=vault.user.id, session_id=other_session.id
+        app_runtime(app).keyring,
+        app_runtime(app).settings,
+        user_id=vault.user.id,
+        session_id=other_session.id,
     )
     headers = {"Authorization": f"Bearer {token}", "X-Vibes-Unlock": vault.token}
     assert (await client.get(f"{API}/secret-tags", headers=headers)).json()["items"] == []
@@ -234,9 +238,12 @@ async def test_a_phrase_change_ends_every_earlier_unlock(
     """Unlocks made under the old phrase, by this session or another one, stop working in
     every endpoint (the grant records the tag's phrase generation; checked on each use)."""
     vault = await make_vault(client, app)
-    other_session = await make_session(app.state.database, vault.user.id)
+    other_session = await make_session(app_runtime(app).database, vault.user.id)
     token, _ = issue_access_token(
-        app.state.keyring, app.state.settings, user_id=vault.user.id, session_id=other_session.id
+        app_runtime(app).keyring,
+        app_runtime(app).settings,
+        user_id=vault.user.id,
+        session_id=other_session.id,
     )
     other_headers = {"Authorization": f"Bearer {token}"}
     other = await client.post(
@@ -282,7 +289,7 @@ async def test_a_tag_name_moved_to_another_tag_or_version_fails_loudly(
     tag_id = uuid.UUID(vault.tag_id)
 
     async def stored() -> tuple[bytes, bytes, int]:
-        async with app.state.database.session_scope() as session:
+        async with app_runtime(app).database.session_scope() as session:
             tag = await session.get(SecretTag, tag_id)
             assert tag is not None
             return tag.name_ciphertext, tag.name_nonce, tag.version
@@ -308,7 +315,7 @@ async def test_a_tag_name_moved_to_another_tag_or_version_fails_loudly(
     assert [t["name"] for t in listed.json()["items"]] == ["second name"]
 
     async def write_name(ciphertext: bytes, nonce: bytes) -> None:
-        async with app.state.database.session_scope() as session:
+        async with app_runtime(app).database.session_scope() as session:
             await session.execute(
                 update(SecretTag)
                 .where(SecretTag.id == tag_id)
@@ -432,12 +439,14 @@ async def test_unlock_cache_holds_no_usable_key(
 ) -> None:
     vault = await make_vault(client, app)
     data_key = (await runtime(app).store.lookup([vault.token]))[0].data_key
-    if app.state.redis is None:
+    if app_runtime(app).redis is None:
         blobs = [blob for _, blob in runtime(app).store._memory.values()]
     else:
-        keys = [k async for k in app.state.redis.scan_iter(match=settings.redis_prefix + "*")]
-        blobs = [await app.state.redis.get(k) for k in keys if b"unlock" in k]
-        ttls = [await app.state.redis.ttl(k) for k in keys if b"unlock" in k]
+        keys = [
+            k async for k in app_runtime(app).redis.scan_iter(match=settings.redis_prefix + "*")
+        ]
+        blobs = [await app_runtime(app).redis.get(k) for k in keys if b"unlock" in k]
+        ttls = [await app_runtime(app).redis.ttl(k) for k in keys if b"unlock" in k]
         assert all(0 < ttl <= 15 * 60 for ttl in ttls)
     assert blobs
     for blob in blobs:
@@ -482,11 +491,11 @@ async def test_the_data_folder_offers_no_fast_phrase_test(
     the stored lookup hash is a function of the Argon2id output, not of the phrase."""
     phrase = "blue whales sing at dawn"
     vault = await make_vault(client, app, phrase=phrase)
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
     assert tag is not None
     user_id = vault.user.id
-    lookup_key = app.state.keyring.derive("vault-lookup")
+    lookup_key = app_runtime(app).keyring.derive("vault-lookup")
     fast_guess = hmac.new(
         lookup_key, user_id.bytes + crypto.normalize_phrase(phrase), hashlib.sha256
     ).digest()
@@ -501,7 +510,7 @@ async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     vault = await make_vault(client, app)
-    async with app.state.database.session_scope() as session:
+    async with app_runtime(app).database.session_scope() as session:
         tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
     assert tag is not None
     assert tag.kdf_memory_kib >= 64 * 1024

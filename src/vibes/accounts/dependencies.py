@@ -6,18 +6,45 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import HTTPConnection
 
 from vibes.accounts import sessions
-from vibes.accounts.service import Client, Context
+from vibes.accounts.common import Client
+from vibes.accounts.sessions import SESSION_DEAD
 from vibes.accounts.tokens import AccessClaims, decode_access_token
-from vibes.db import Database, get_session
 from vibes.errors import Unauthorized
+from vibes.platform.runtime import DbSession, Runtime, runtime_of
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for no header, another
+    scheme or an empty token. THE parse: the routes' scheme and the hot routes use it."""
+    if not authorization:
+        return None
+    scheme, token = get_authorization_scheme_param(authorization)
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+class BearerScheme(OAuth2PasswordBearer):
+    """OAuth2's password flow for the interactive docs (its Authorize button), reading
+    the header with `bearer_token`."""
+
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        return bearer_token(request.headers.get("Authorization"))
+
 
 # tokenUrl feeds the interactive docs' Authorize button.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+oauth2_scheme = BearerScheme(tokenUrl="/api/v1/auth/token", auto_error=False)
 
-DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+def verify_bearer(runtime: Runtime, token: str | None) -> AccessClaims:
+    """The token's verified claims, without touching the database; 401 without one."""
+    if not token:
+        raise Unauthorized()
+    return decode_access_token(runtime.keyring, runtime.settings, token)
 
 
 async def get_access_claims(
@@ -28,10 +55,7 @@ async def get_access_claims(
     For hot read paths that fold the session check into their own single query; every
     other route uses `CurrentPrincipal`.
     """
-    if not token:
-        raise Unauthorized()
-    state = request.app.state
-    claims = decode_access_token(state.keyring, state.settings, token)
+    claims = verify_bearer(runtime_of(request), token)
     request.state.user_id = claims.user_id
     return claims
 
@@ -41,8 +65,8 @@ AccessToken = Annotated[AccessClaims, Depends(get_access_claims)]
 
 async def get_principal(request: Request, claims: AccessToken, db: DbSession) -> AccessClaims:
     """Claims of a token whose session is alive: a revoked session fails at once."""
-    if not await sessions.is_session_active(request.app.state, db, claims):
-        raise Unauthorized("The access token is invalid or has expired.")
+    if not await sessions.is_session_active(runtime_of(request), db, claims):
+        raise Unauthorized(SESSION_DEAD)
     return claims
 
 
@@ -55,29 +79,15 @@ async def get_principal_readonly(request: Request, claims: AccessToken) -> Acces
     For the routes that run Argon2: the request's write session stays untouched (no pool
     connection, and on SQLite no write lock) until the password has been checked.
     """
-    database: Database = request.app.state.database
-    async with database.read_sessionmaker() as db:
-        alive = await sessions.is_session_active(request.app.state, db, claims)
+    runtime = runtime_of(request)
+    async with runtime.database.read_sessionmaker() as db:
+        alive = await sessions.is_session_active(runtime, db, claims)
     if not alive:
-        raise Unauthorized("The access token is invalid or has expired.")
+        raise Unauthorized(SESSION_DEAD)
     return claims
 
 
 ReadOnlyPrincipal = Annotated[AccessClaims, Depends(get_principal_readonly)]
-
-
-def get_context(request: Request) -> Context:
-    state = request.app.state
-    return Context(
-        settings=state.settings,
-        keyring=state.keyring,
-        redis=state.redis,
-        limiter=state.ratelimiter,
-        database=state.database,
-    )
-
-
-AccountsContext = Annotated[Context, Depends(get_context)]
 
 
 def get_client(request: Request) -> Client:
@@ -95,14 +105,12 @@ async def get_optional_principal(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], db: DbSession
 ) -> AccessClaims | None:
     """The caller's live-session claims when a valid token is sent; None otherwise."""
-    if not token:
-        return None
-    state = request.app.state
+    runtime = runtime_of(request)
     try:
-        claims = decode_access_token(state.keyring, state.settings, token)
+        claims = verify_bearer(runtime, token)
     except Unauthorized:
         return None
-    if not await sessions.is_session_active(state, db, claims):
+    if not await sessions.is_session_active(runtime, db, claims):
         return None
     return claims
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from vibes.accounts import service
+from vibes.accounts import credentials, signin, users
+from vibes.accounts.common import AuthenticationFailed, IssuedTokens
 from vibes.accounts.dependencies import (
-    AccountsContext,
     ClientInfo,
     CurrentPrincipal,
-    DbSession,
     OptionalPrincipal,
     ReadOnlyPrincipal,
 )
@@ -33,7 +32,7 @@ from vibes.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from vibes.errors import problem
+from vibes.errors import domain_problem
 from vibes.platform.concurrency import (
     IfMatchHeader,
     IfNoneMatchHeader,
@@ -41,6 +40,7 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.runtime import CurrentRuntime, DbSession
 
 router = APIRouter(tags=["accounts"])
 
@@ -51,19 +51,13 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def _failure(exc: service.AuthenticationFailed) -> JSONResponse:
+def _failure(exc: AuthenticationFailed) -> JSONResponse:
     """Answer a 401 by *returning* it, so the unit of work still commits what the service
     wrote on the way (the audit row, the revoked session)."""
-    return problem(
-        exc.status,
-        title=exc.title,
-        detail=exc.detail,
-        type_suffix=exc.type_suffix,
-        headers=exc.headers,
-    )
+    return domain_problem(exc)
 
 
-def _pair(tokens: service.IssuedTokens) -> TokenPair:
+def _pair(tokens: IssuedTokens) -> TokenPair:
     return TokenPair(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
@@ -86,10 +80,10 @@ async def register(
     body: RegisterIn,
     response: Response,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> UserRead:
-    user = await service.register(
+    user = await signin.register(
         db,
         ctx,
         email=str(body.email),
@@ -104,10 +98,10 @@ async def register(
 
 @router.post("/auth/login", response_model=TokenPair, responses=_AUTH_ERRORS)
 async def login(
-    body: LoginIn, db: DbSession, ctx: AccountsContext, client: ClientInfo
+    body: LoginIn, db: DbSession, ctx: CurrentRuntime, client: ClientInfo
 ) -> TokenPair | JSONResponse:
     try:
-        tokens = await service.login(
+        tokens = await signin.login(
             db,
             ctx,
             email=body.email,
@@ -115,7 +109,7 @@ async def login(
             device_name=body.device_name,
             client=client,
         )
-    except service.AuthenticationFailed as exc:
+    except AuthenticationFailed as exc:
         return _failure(exc)
     return _pair(tokens)
 
@@ -124,12 +118,12 @@ async def login(
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> TokenPair | JSONResponse:
     """The OAuth2 password flow, for the interactive docs' Authorize button."""
     try:
-        tokens = await service.login(
+        tokens = await signin.login(
             db,
             ctx,
             email=form.username[:320],
@@ -137,18 +131,18 @@ async def token(
             device_name="API docs",
             client=client,
         )
-    except service.AuthenticationFailed as exc:
+    except AuthenticationFailed as exc:
         return _failure(exc)
     return _pair(tokens)
 
 
 @router.post("/auth/refresh", response_model=TokenPair, responses=_AUTH_ERRORS)
 async def refresh(
-    body: RefreshIn, db: DbSession, ctx: AccountsContext, client: ClientInfo
+    body: RefreshIn, db: DbSession, ctx: CurrentRuntime, client: ClientInfo
 ) -> TokenPair | JSONResponse:
     try:
-        tokens = await service.refresh(db, ctx, token=body.refresh_token, client=client)
-    except service.AuthenticationFailed as exc:
+        tokens = await signin.refresh(db, ctx, token=body.refresh_token, client=client)
+    except AuthenticationFailed as exc:
         return _failure(exc)
     return _pair(tokens)
 
@@ -158,16 +152,16 @@ async def logout(
     body: LogoutIn,
     principal: OptionalPrincipal,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> Response:
-    await service.logout(db, ctx, token=body.refresh_token, principal=principal, client=client)
+    await signin.logout(db, ctx, token=body.refresh_token, principal=principal, client=client)
     return Response(status_code=204)
 
 
 @router.get("/auth/sessions", response_model=list[SessionRead])
 async def list_sessions(principal: CurrentPrincipal, db: DbSession) -> list[SessionRead]:
-    rows = await service.list_sessions(db, principal.user_id)
+    rows = await signin.list_sessions(db, principal.user_id)
     return [
         SessionRead(
             id=row.id,
@@ -186,10 +180,10 @@ async def revoke_session(
     session_id: uuid.UUID,
     principal: CurrentPrincipal,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> Response:
-    await service.revoke_session(
+    await signin.revoke_session(
         db, ctx, user_id=principal.user_id, session_id=session_id, client=client
     )
     return Response(status_code=204)
@@ -200,10 +194,10 @@ async def change_password(
     body: PasswordChangeIn,
     principal: ReadOnlyPrincipal,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> Response:
-    await service.change_password(
+    await credentials.change_password(
         db,
         ctx,
         principal=principal,
@@ -218,12 +212,12 @@ async def change_password(
 async def request_password_reset(
     body: PasswordResetIn,
     background: BackgroundTasks,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> dict[str, str]:
-    await service.limit_password_reset(ctx, email=body.email, client=client)
+    await credentials.limit_password_reset(ctx, email=body.email, client=client)
     # Lookup, token and mail all run after the answer: its timing tells nothing.
-    background.add_task(service.run_password_reset, ctx, email=body.email, client=client)
+    background.add_task(credentials.run_password_reset, ctx, email=body.email, client=client)
     return {"detail": "If an account uses this address, a reset link is on its way."}
 
 
@@ -231,10 +225,10 @@ async def request_password_reset(
 async def confirm_password_reset(
     body: PasswordResetConfirmIn,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> Response:
-    await service.confirm_password_reset(
+    await credentials.confirm_password_reset(
         db, ctx, token=body.token, new_password=body.new_password, client=client
     )
     return Response(status_code=204)
@@ -247,7 +241,7 @@ async def get_me(
     db: DbSession,
     if_none_match: IfNoneMatchHeader = None,
 ) -> UserRead | Response:
-    user = await service.get_user(db, principal.user_id)
+    user = await users.get_user(db, principal.user_id)
     if if_none_match_hits(if_none_match, user.version):
         return not_modified(user.version)
     return _user(response, user)
@@ -261,7 +255,7 @@ async def update_me(
     db: DbSession,
     if_match: IfMatchHeader = None,
 ) -> UserRead:
-    user = await service.update_user(
+    user = await users.update_user(
         db,
         user_id=principal.user_id,
         changes=body.model_dump(exclude_unset=True),
@@ -275,10 +269,8 @@ async def delete_me(
     body: AccountDeleteIn,
     principal: ReadOnlyPrincipal,
     db: DbSession,
-    ctx: AccountsContext,
+    ctx: CurrentRuntime,
     client: ClientInfo,
 ) -> Response:
-    await service.delete_account(
-        db, ctx, principal=principal, password=body.password, client=client
-    )
+    await users.delete_account(db, ctx, principal=principal, password=body.password, client=client)
     return Response(status_code=204)

@@ -16,35 +16,58 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Subquery, Uuid, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
 from vibes.config import Settings
-from vibes.db import utcnow
+from vibes.db import Bound, UTCDateTime, utcnow
 from vibes.platform.redis import key as redis_key
+from vibes.platform.runtime import Runtime
 
 log = structlog.get_logger("vibes.sessions")
 
 REVOKED = b"0"
+SESSION_DEAD = "The access token is invalid or has expired."
 
 
-def session_alive_clause(claims: AccessClaims) -> Any:
-    """A WHERE clause true when the claims' session is alive, for folding into one query."""
+@functools.cache
+def _alive_clause() -> ColumnElement[bool]:
     return (
-        (AuthSession.id == claims.session_id)
-        & (AuthSession.user_id == claims.user_id)
+        (AuthSession.id == bindparam("claims_session_id", type_=Uuid()))
+        & (AuthSession.user_id == bindparam("claims_user_id", type_=Uuid()))
         & AuthSession.revoked_at.is_(None)
-        & (AuthSession.expires_at > utcnow())
+        & (AuthSession.expires_at > bindparam("now", type_=UTCDateTime()))
     )
+
+
+def session_alive(claims: AccessClaims) -> Bound:
+    """THE session-alive rule: true when the claims' session exists, is the user's, and is
+    neither revoked nor expired. Its clause is fixed, so hot reads fold it into statements
+    they build once (see `live_session_row`)."""
+    return Bound(
+        _alive_clause(),
+        {
+            "claims_session_id": claims.session_id,
+            "claims_user_id": claims.user_id,
+            "now": utcnow(),
+        },
+    )
+
+
+@functools.cache
+def live_session_row() -> Subquery:
+    """The token's live session as a one-row subquery `alive(live_session_id)` (no row:
+    dead): LEFT JOIN a read to it and one round trip checks both. Run with
+    `session_alive(claims).params`."""
+    return select(AuthSession.id.label("live_session_id")).where(_alive_clause()).subquery("alive")
 
 
 def _cache_key(settings: Settings, session_id: uuid.UUID) -> str:
@@ -56,9 +79,8 @@ def _tombstone_seconds(settings: Settings) -> int:
     return settings.access_token_minutes * 60 + settings.session_cache_seconds + 60
 
 
-async def is_session_active(state: Any, db: AsyncSession, claims: AccessClaims) -> bool:
-    settings: Settings = state.settings
-    redis: Redis | None = state.redis
+async def is_session_active(runtime: Runtime, db: AsyncSession, claims: AccessClaims) -> bool:
+    settings, redis = runtime.settings, runtime.redis
     if redis is None:
         return await _alive_until(db, claims) is not None
     cache_key = _cache_key(settings, claims.session_id)
@@ -81,19 +103,20 @@ async def is_session_active(state: Any, db: AsyncSession, claims: AccessClaims) 
 
 
 async def _alive_until(db: AsyncSession, claims: AccessClaims) -> dt.datetime | None:
+    alive = session_alive(claims)
     found: dt.datetime | None = await db.scalar(
-        select(AuthSession.expires_at).where(session_alive_clause(claims))
+        select(AuthSession.expires_at).where(alive.clause), alive.params
     )
     return found
 
 
-async def forget(state: Any, session_ids: Iterable[uuid.UUID]) -> None:
+async def forget(runtime: Runtime, session_ids: Iterable[uuid.UUID]) -> None:
     """Tombstone sessions in the cache (call before the revoking commit)."""
-    redis: Redis | None = state.redis
+    redis = runtime.redis
     ids = list(session_ids)
     if redis is None or not ids:
         return
-    settings: Settings = state.settings
+    settings = runtime.settings
     ttl = _tombstone_seconds(settings)
     try:
         async with redis.pipeline(transaction=False) as pipe:
@@ -107,7 +130,7 @@ async def forget(state: Any, session_ids: Iterable[uuid.UUID]) -> None:
 
 
 async def revoke(
-    state: Any, db: AsyncSession, where: ColumnElement[bool], *, reason: str
+    runtime: Runtime, db: AsyncSession, where: ColumnElement[bool], *, reason: str
 ) -> list[uuid.UUID]:
     """Revoke the live sessions matching `where`; their access tokens fail at once."""
     now = utcnow()
@@ -119,5 +142,5 @@ async def revoke(
         .execution_options(synchronize_session=False)
     )
     ids = list(result.scalars())
-    await forget(state, ids)
+    await forget(runtime, ids)
     return ids

@@ -59,8 +59,9 @@ def worker() -> None:
     after the step in flight (run several on one PostgreSQL database to share the work)."""
     import signal
 
-    from vibes.events.dispatcher import run_worker
+    from vibes.events.dispatcher import Dispatcher
     from vibes.platform.logging import configure_logging
+    from vibes.runtime import open_runtime
 
     settings = Settings()
     configure_logging(settings)
@@ -70,7 +71,9 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, stop)
+        # Publish-only: a worker has no stream clients of its own, so it relays nothing.
+        async with open_runtime(settings, relay_events=False) as runtime:
+            await Dispatcher(runtime.database, settings, runtime.broker).run(stop)
 
     asyncio.run(main())
 

@@ -7,6 +7,7 @@ No database work happens here, so no transaction is held open across the network
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -20,9 +21,9 @@ from standardwebhooks import Webhook as StandardWebhook
 
 from vibes import __version__
 from vibes.config import Settings
-from vibes.events.models import OutboxEvent
 from vibes.events.netguard import DestinationRefused, resolve
 from vibes.platform.mail import MessageRefused, send_mail
+from vibes.recording.models import OutboxEvent
 
 USER_AGENT = f"Vibes-Webhooks/{__version__}"
 
@@ -152,3 +153,12 @@ async def send_email(settings: Settings, *, to: str, subject: str, body: str) ->
             ok=False, error="SMTP is not configured", permanent=True, duration_ms=duration
         )
     return Outcome(ok=True, duration_ms=duration)
+
+
+def due_at(event_data: dict[str, Any], created_at: dt.datetime) -> dt.datetime:
+    """When an event was due: a reminder's fire time, else the event's creation."""
+    raw = event_data.get("due_at")
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            return dt.datetime.fromisoformat(raw)
+    return created_at

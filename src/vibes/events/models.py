@@ -1,13 +1,11 @@
-"""The outbox, webhooks, and the deliveries of events to them and to email."""
+"""Webhooks, and the deliveries of outbox events to them and to email."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -19,42 +17,9 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy import text as sa_text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vibes.db import Base, IdMixin, TimestampMixin, UTCDateTime, VersionMixin
-
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
-class OutboxEvent(IdMixin, TimestampMixin, Base):
-    """An event, written in the transaction of the change that caused it.
-
-    Its id is the event id every channel sees, on every retry. `dedupe_key` makes a
-    second event for the same occurrence (say, one reminder firing once) impossible.
-    """
-
-    __tablename__ = "outbox_events"
-    __table_args__ = (
-        Index("ix_outbox_events_user_id_id", "user_id", "id"),
-        Index(
-            "ix_outbox_events_pending",
-            "id",
-            postgresql_where=sa_text("dispatched_at IS NULL"),
-            sqlite_where=sa_text("dispatched_at IS NULL"),
-        ),
-    )
-
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
-    type: Mapped[str] = mapped_column(String(64), nullable=False)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    # Fan-out to the channels is done once this is set.
-    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+from vibes.db import Base, IdMixin, JSONType, TimestampMixin, UTCDateTime, VersionMixin
 
 
 class Webhook(IdMixin, TimestampMixin, VersionMixin, Base):

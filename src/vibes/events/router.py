@@ -15,12 +15,11 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from vibes.accounts import sessions
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.accounts.tokens import AccessClaims
 from vibes.config import Settings
 from vibes.db import Database, new_id
 from vibes.events import service
-from vibes.events.broker import Broker
 from vibes.events.channels import event_payload
 from vibes.events.schemas import (
     DeliveryPage,
@@ -32,6 +31,7 @@ from vibes.events.schemas import (
 from vibes.platform.concurrency import etag_for
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import Page
+from vibes.platform.runtime import DbSession, Runtime, runtime_of
 
 router = APIRouter()
 # How many recently sent ids a stream remembers to drop duplicates (a replayed event
@@ -69,45 +69,39 @@ async def stream_events(
     Reconnect with `Last-Event-ID` to get what was missed (from the outbox). Pings keep
     the connection alive; the stream ends when the session is revoked.
     """
-    state = request.app.state
-    settings: Settings = state.settings
+    runtime = runtime_of(request)
+    settings = runtime.settings
     return EventSourceResponse(
         _stream(
-            state,
-            state.database,
-            state.broker,
-            settings,
+            runtime,
             principal,
             _parse_last_id(last_event_id),
-            poll_outbox=_needs_outbox_poll(state),
+            poll_outbox=_needs_outbox_poll(runtime),
         ),
         ping=settings.events_heartbeat_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-def _needs_outbox_poll(state: Any) -> bool:
+def _needs_outbox_poll(runtime: Runtime) -> bool:
     """Without a shared broker or an in-process dispatcher nothing would publish to this
     process's clients: the stream then reads the outbox itself."""
-    broker: Broker = state.broker
-    return not broker.is_shared and getattr(state, "dispatcher", None) is None
+    return not runtime.broker.is_shared and not runtime.settings.dispatcher_in_process
 
 
 async def _stream(
-    state: Any,
-    database: Database,
-    broker: Broker,
-    settings: Settings,
+    runtime: Runtime,
     claims: AccessClaims,
     last_id: uuid.UUID | None,
     *,
     poll_outbox: bool,
 ) -> AsyncIterator[ServerSentEvent]:
+    database, settings = runtime.database, runtime.settings
     seen: collections.deque[str] = collections.deque(maxlen=SEEN_IDS)
     check_every = settings.events_heartbeat_seconds
     wait = min(check_every, settings.dispatcher_poll_seconds) if poll_outbox else check_every
     # Subscribe before reading the backlog so nothing published in between is lost.
-    async with broker.subscribe(claims.user_id) as subscription:
+    async with runtime.broker.subscribe(claims.user_id) as subscription:
         cursor = last_id
         if cursor is not None:
             # The whole backlog, a page at a time, before going live.
@@ -137,7 +131,7 @@ async def _stream(
                         yield _sse(event_payload(event))
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + check_every
-                if not await _shielded(_session_alive(state, database, claims)):
+                if not await _shielded(_session_alive(runtime, claims)):
                     return
 
 
@@ -154,9 +148,9 @@ async def _shielded(work: Coroutine[Any, Any, T]) -> T:
     return await asyncio.shield(asyncio.ensure_future(work))
 
 
-async def _session_alive(state: Any, database: Database, claims: AccessClaims) -> bool:
-    async with database.read_sessionmaker() as session:
-        return await sessions.is_session_active(state, session, claims)
+async def _session_alive(runtime: Runtime, claims: AccessClaims) -> bool:
+    async with runtime.database.read_sessionmaker() as session:
+        return await sessions.is_session_active(runtime, session, claims)
 
 
 async def _backlog(
@@ -190,7 +184,9 @@ async def create_webhook(
     """Register a receiver. The answer holds the signing `secret`, shown only here."""
 
     async def produce() -> Response:
-        hook = await service.create_webhook(db, request.app.state.settings, principal.user_id, body)
+        hook = await service.create_webhook(
+            db, runtime_of(request).settings, principal.user_id, body
+        )
         return JSONResponse(
             _read(hook, WebhookCreated),
             status_code=201,

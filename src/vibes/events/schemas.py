@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vibes.platform.fields import Line, Unicode
-
-EventType = Literal[
-    "journal.created",
-    "journal.updated",
-    "journal.deleted",
-    "reminder.created",
-    "reminder.completed",
-    "reminder.due",
-    "tag.created",
-    "user.updated",
-]
-
-ALL_EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+from vibes.recording.record import ALL_EVENT_TYPES, EventType
 
 
 class WebhookCreate(BaseModel):

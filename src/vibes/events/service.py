@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vibes.config import Settings
 from vibes.errors import Conflict, NotFound, Unprocessable
 from vibes.events.channels import new_webhook_secret
-from vibes.events.models import Delivery, DeliveryAttempt, OutboxEvent, Webhook
+from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.events.netguard import DestinationRefused, resolve
 from vibes.events.schemas import WebhookCreate
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
+from vibes.recording.models import OutboxEvent
 
 MAX_WEBHOOKS_PER_USER = 25
 

@@ -1,9 +1,10 @@
-"""Hot routes of the journals domain (see `vibes.platform.hotroutes`).
+"""Fast paths of the journals routes (see `vibes.platform.hotroutes`).
 
 `GET /journals/{id}` and `GET /journals` in their common forms — a bearer token, no
 unlock tokens, at most `limit`, `cursor` and `tag` on the list — read straight from the
 ASGI scope and answered by the same functions the documented routes call. Every other
-form goes to the documented route.
+form goes to the documented route. Each declaration names every parameter of its route,
+with the limits checked here (the route's own constants).
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ import re
 import uuid
 from urllib.parse import parse_qsl
 
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import Scope
 
-from vibes.journals.router import journal_answer, page_answer, router
-from vibes.journals.service import Viewer
-from vibes.platform.hotroutes import HotRoute, plain_bearer
+from vibes.journals.answers import journal_answer, page_answer
+from vibes.journals.schemas import MAX_TAG_FILTERS
+from vibes.journals.visibility import Viewer
+from vibes.platform.concurrency import MAX_ETAG_HEADER
+from vibes.platform.hotroutes import SECURITY_HEADER, fast_path
 from vibes.platform.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, PageParams
+from vibes.platform.runtime import scope_runtime
+from vibes.vault.access import UNLOCK_HEADER, plain_bearer
 
 IF_NONE_MATCH = b"if-none-match"
-_MAX_IF_NONE_MATCH = 1024  # as IfNoneMatchHeader
-_MAX_TAGS = 20  # as the route's `tag` query
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _LIMIT = re.compile(r"[0-9]{1,3}")
+_UNLOCK = f"header:{UNLOCK_HEADER}"
 
 
 async def get_journal(scope: Scope) -> Response | None:
@@ -37,15 +40,26 @@ async def get_journal(scope: Scope) -> Response | None:
         return None
     claims, headers = found
     if_none_match = headers.get(IF_NONE_MATCH)
-    if if_none_match is not None and len(if_none_match) > _MAX_IF_NONE_MATCH:
+    if if_none_match is not None and len(if_none_match) > MAX_ETAG_HEADER:
         return None
     return await journal_answer(
-        scope["app"].state.database,
+        scope_runtime(scope).database,
         claims,
         Viewer(user_id=claims.user_id),
         uuid.UUID(raw_id),
         None if if_none_match is None else if_none_match.decode("latin-1"),
     )
+
+
+fast_get_journal = fast_path(
+    get_journal,
+    handles={
+        "path:journal_id": {},
+        SECURITY_HEADER: {},
+        "header:if-none-match": {"max_length": MAX_ETAG_HEADER},
+    },
+    defers={_UNLOCK},
+)
 
 
 async def list_journals(scope: Scope) -> Response | None:
@@ -58,7 +72,7 @@ async def list_journals(scope: Scope) -> Response | None:
         return None
     claims, _ = found
     return await page_answer(
-        scope["app"].state.database, claims, Viewer(user_id=claims.user_id), page, tags
+        scope_runtime(scope).database, claims, Viewer(user_id=claims.user_id), page, tags
     )
 
 
@@ -85,15 +99,18 @@ def _list_query(query_string: bytes) -> tuple[PageParams, list[str]] | None:
             cursor = value or None
         else:
             return None
-    if len(tags) > _MAX_TAGS:
+    if len(tags) > MAX_TAG_FILTERS:
         return None
     return PageParams(limit=limit, cursor=cursor), tags
 
 
-def hot_routes(prefix: str) -> list[HotRoute]:
-    """The hot routes in front of the journals router mounted at `prefix`."""
-    documented = {r.name: r for r in router.routes if isinstance(r, APIRoute)}
-    return [
-        HotRoute(documented["list_journals"], prefix, list_journals),
-        HotRoute(documented["get_journal"], prefix, get_journal),
-    ]
+fast_list_journals = fast_path(
+    list_journals,
+    handles={
+        "query:limit": {"ge": 1, "le": MAX_LIMIT},
+        "query:cursor": {"max_length": MAX_CURSOR_LENGTH},
+        "query:tag": {"max_length": MAX_TAG_FILTERS},
+        SECURITY_HEADER: {},
+    },
+    defers={"query:q", "query:from", "query:to", "query:mood_min", "query:mood_max", _UNLOCK},
+)

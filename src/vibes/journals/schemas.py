@@ -23,12 +23,14 @@ from pydantic import (
     field_validator,
 )
 
+from vibes.journals.tagnames import TagName
 from vibes.platform.fields import Instant, Line, Text
-from vibes.tags.schemas import TagName
 
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_TAGS = 50
 MAX_BATCH = 1000
+# Tag filters on one list request (`tag=` repeated).
+MAX_TAG_FILTERS = 20
 _BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -26,11 +26,13 @@ from fastapi import Header, Response
 
 from vibes.errors import PreconditionFailed
 
+# Longest If-Match / If-None-Match value read (a list of ETags).
+MAX_ETAG_HEADER = 1024
 IfMatchHeader = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        max_length=1024,
+        max_length=MAX_ETAG_HEADER,
         description='Only act when the resource\'s current ETag is one of these (e.g. `"3"`).',
     ),
 ]
@@ -38,7 +40,7 @@ IfNoneMatchHeader = Annotated[
     str | None,
     Header(
         alias="If-None-Match",
-        max_length=1024,
+        max_length=MAX_ETAG_HEADER,
         description="Answer 304 when the resource's current ETag is one of these.",
     ),
 ]

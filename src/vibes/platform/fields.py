@@ -19,7 +19,7 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
 MIN_YEAR = 1900
 MAX_YEAR = 9000
@@ -123,3 +123,9 @@ def check_schedule_instant(value: dt.datetime) -> dt.datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
 # An instant a schedule runs from (reminders, snoozes): years SCHEDULE_MIN_YEAR..MAX_YEAR.
 ScheduleInstant = Annotated[AwareDatetime, AfterValidator(check_schedule_instant)]
+
+
+# A colour is "#rrggbb": the full check at the edge, the database guards the shape.
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+Color = Annotated[str, StringConstraints(pattern=COLOR_PATTERN)]
+COLOR_CHECK = "color IS NULL OR (length(color) = 7 AND substr(color, 1, 1) = '#')"

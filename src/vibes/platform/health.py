@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from vibes.errors import problem
+from vibes.platform.runtime import runtime_of
 
 router = APIRouter(tags=["operations"])
 
@@ -23,7 +24,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(request: Request) -> Any:
     """The process can serve: its database answers (and Redis, when configured)."""
-    database = request.app.state.database
+    database = runtime_of(request).database
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(3):
@@ -32,7 +33,7 @@ async def readyz(request: Request) -> Any:
         checks["database"] = "ok"
     except Exception:
         return problem(503, detail="The database is unreachable.", type_suffix="unavailable")
-    redis = request.app.state.redis
+    redis = runtime_of(request).redis
     if redis is not None:
         try:
             async with asyncio.timeout(3):

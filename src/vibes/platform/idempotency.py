@@ -44,7 +44,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Header, Request, Response
 from sqlalchemy import delete, select, update
@@ -166,29 +166,57 @@ async def claim(
     raise Conflict("A request with this Idempotency-Key is still in progress.")
 
 
-async def record(session: AsyncSession, claim_id: uuid.UUID, response: Response) -> None:
-    """Store the answer in the claimed row (same transaction as the write it answers)."""
+class AnswerKeeping(Protocol):
+    """How a request's fingerprint and answer are kept in its `idempotency_keys` row.
+
+    The default keeps them as they are; the vault keys the fingerprint and seals the
+    answer of a secret write under its tag's data key (`vault.idempotency`)."""
+
+    def request_hash(self, fingerprint: bytes) -> bytes: ...
+
+    def seal(self, body: bytes, claim_id: uuid.UUID) -> bytes: ...
+
+    def open(self, stored: bytes, claim_id: uuid.UUID) -> bytes: ...
+
+
+class PlainKeeping:
+    def request_hash(self, fingerprint: bytes) -> bytes:
+        return fingerprint
+
+    def seal(self, body: bytes, claim_id: uuid.UUID) -> bytes:
+        return body
+
+    def open(self, stored: bytes, claim_id: uuid.UUID) -> bytes:
+        return stored
+
+
+PLAIN = PlainKeeping()
+
+
+async def record(
+    session: AsyncSession, claim_id: uuid.UUID, response: Response, body: bytes
+) -> None:
+    """Store the answer (`body` as kept) in the claimed row, in the same transaction as
+    the write it answers."""
     headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
     await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == claim_id)
         .values(
             status_code=response.status_code,
-            response_body=bytes(response.body),
+            response_body=body,
             response_headers=headers,
             updated_at=utcnow(),
         )
     )
 
 
-def replay(row: IdempotencyKey) -> Response:
+def replay(row: IdempotencyKey, body: bytes) -> Response:
+    """The first answer again, as a new response (the row itself is never touched: it
+    belongs to the write session, which would store anything changed on it)."""
     headers = dict(row.response_headers or {})
     headers[REPLAYED_HEADER] = "true"
-    return Response(
-        content=row.response_body or b"",
-        status_code=row.status_code or 200,
-        headers=headers,
-    )
+    return Response(content=body, status_code=row.status_code or 200, headers=headers)
 
 
 async def idempotent(
@@ -198,6 +226,7 @@ async def idempotent(
     key: str | None,
     request: Request,
     produce: Callable[[], Awaitable[Response]],
+    keeping: AnswerKeeping = PLAIN,
 ) -> Response:
     """Run `produce` at most once per (user, key); replay its answer to duplicates.
 
@@ -206,8 +235,8 @@ async def idempotent(
     """
     if key is None:
         return await produce()
-    request_hash = fingerprint(
-        request.method, request.url.path, request.url.query, await request.body()
+    request_hash = keeping.request_hash(
+        fingerprint(request.method, request.url.path, request.url.query, await request.body())
     )
     claimed = await claim(
         session,
@@ -218,9 +247,9 @@ async def idempotent(
         request_hash=request_hash,
     )
     if isinstance(claimed, IdempotencyKey):
-        return replay(claimed)
+        return replay(claimed, keeping.open(claimed.response_body or b"", claimed.id))
     response = await produce()
-    await record(session, claimed, response)
+    await record(session, claimed, response, keeping.seal(bytes(response.body), claimed))
     return response
 
 

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     ForeignKey,
     Index,
     LargeBinary,
@@ -19,12 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vibes.db import Base, IdMixin, TimestampMixin, UTCDateTime
-
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+from vibes.db import Base, IdMixin, JSONType, TimestampMixin, UTCDateTime
 
 
 class IdempotencyKey(IdMixin, TimestampMixin, Base):

@@ -19,7 +19,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from limits import RateLimitItem, parse
@@ -99,27 +98,6 @@ class RateLimiter:
             raise self._storage_failed(rule, exc) from None
         if not allowed:
             raise await self._too_many(rule, ident)
-
-    async def check(self, rule: Rule, value: str | None) -> None:
-        """Raise `TooManyRequests` if the limit is already used up, without counting."""
-        if not self.enabled or value is None:
-            return
-        ident = self.identifier(value)
-        try:
-            allowed = await self._moving.test(rule.limit, rule.name, ident)
-        except Exception as exc:
-            raise self._storage_failed(rule, exc) from None
-        if not allowed:
-            raise await self._too_many(rule, ident)
-
-    async def count_failure(self, rule: Rule, value: str | None) -> None:
-        """Count one attempt and never raise: for failures that already have their answer."""
-        if not self.enabled or value is None:
-            return
-        try:
-            await self._moving.hit(rule.limit, rule.name, self.identifier(value))
-        except Exception:
-            log.warning("rate limit storage failed", rule=rule.name)
 
     async def reset(self, rule: Rule, value: str) -> None:
         await self._moving.clear(rule.limit, rule.name, self.identifier(value))
@@ -239,12 +217,3 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def limiter_of(app: Any) -> Callable[[], RateLimiter | None]:
-    """Finds the limiter the lifespan put on `app.state` (None before startup)."""
-
-    def get() -> RateLimiter | None:
-        return getattr(app.state, "ratelimiter", None)
-
-    return get

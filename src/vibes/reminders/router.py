@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.journals.dependencies import CurrentViewer
-from vibes.journals.service import Viewer
+from vibes.journals.visibility import Viewer
 from vibes.platform.concurrency import (
     IfMatchHeader,
     IfNoneMatchHeader,
@@ -24,6 +24,7 @@ from vibes.platform.concurrency import (
 from vibes.platform.fields import Instant
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import KeyColumn, Keyset, Page, bind_page, seal_cursor
+from vibes.platform.runtime import DbSession
 from vibes.reminders import service
 from vibes.reminders.models import Reminder
 from vibes.reminders.schemas import (

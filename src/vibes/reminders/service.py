@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
@@ -28,13 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vibes.accounts.models import User
 from vibes.db import UTCDateTime, utcnow
 from vibes.errors import Conflict, NotFound, Unprocessable
-from vibes.events.outbox import record_event
-from vibes.journals import service as journal_service
 from vibes.journals.models import Journal
+from vibes.journals.visibility import Viewer, visible_journals
+from vibes.recording.record import EventType, delete_recorded, record_write
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
 from vibes.reminders.schemas import ReminderCreate, ReminderUpdate
-from vibes.sync.service import record_change
 
 log = structlog.get_logger("vibes.reminders")
 
@@ -93,8 +91,8 @@ async def _first_occurrence(schedule: Schedule, now: dt.datetime) -> dt.datetime
     return first
 
 
-def _viewer(user_id: uuid.UUID, unlocked: frozenset[uuid.UUID]) -> journal_service.Viewer:
-    return journal_service.Viewer(user_id=user_id, unlocked_secret_tag_ids=unlocked)
+def _viewer(user_id: uuid.UUID, unlocked: frozenset[uuid.UUID]) -> Viewer:
+    return Viewer(user_id=user_id, unlocked_secret_tag_ids=unlocked)
 
 
 async def _check_journal(
@@ -105,24 +103,30 @@ async def _check_journal(
 ) -> None:
     # One answer for "missing", "someone else's" and "in a locked secret tag": the journals'
     # visibility rule decides, so the id's existence never leaks.
+    visible = visible_journals(_viewer(user_id, unlocked))
     found = await session.scalar(
-        select(Journal.id).where(
-            Journal.id == journal_id,
-            journal_service.visible_journals(_viewer(user_id, unlocked)),
-        )
+        select(Journal.id).where(Journal.id == journal_id, visible.clause), visible.params
     )
     if found is None:
         raise _field_error("journal_id", "journal_id does not name one of your journal entries.")
 
 
-def _record(session: AsyncSession, reminder: Reminder, op: Literal["upsert", "delete"]) -> None:
-    record_change(
+def record_reminder(
+    session: AsyncSession,
+    reminder: Reminder,
+    *,
+    event: EventType | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    record_write(
         session,
         user_id=reminder.user_id,
         kind="reminder",
         entity_id=reminder.id,
-        op=op,
+        op="upsert",
         version=reminder.version,
+        event=event,
+        data=data,
     )
 
 
@@ -136,11 +140,10 @@ async def hidden_journal_ids(
     tags): their reminders answer `journal_id: null`, as if the entry did not exist."""
     if not journal_ids:
         return set()
+    visibility = visible_journals(_viewer(user_id, unlocked))
     visible = await session.scalars(
-        select(Journal.id).where(
-            Journal.id.in_(sorted(journal_ids)),
-            journal_service.visible_journals(_viewer(user_id, unlocked)),
-        )
+        select(Journal.id).where(Journal.id.in_(sorted(journal_ids)), visibility.clause),
+        visibility.params,
     )
     return journal_ids - set(visible)
 
@@ -180,11 +183,10 @@ async def create_reminder(
     )
     session.add(reminder)
     await session.flush()
-    _record(session, reminder, "upsert")
-    record_event(
+    record_reminder(
         session,
-        user_id=user_id,
-        type="reminder.created",
+        reminder,
+        event="reminder.created",
         data={"reminder_id": str(reminder.id), "next_fire_at": iso(first)},
     )
     return reminder
@@ -262,22 +264,12 @@ async def update_reminder(
         await _first_occurrence(schedule_of(reminder), now)
     if changes:
         await session.flush()
-        _record(session, reminder, "upsert")
+        record_reminder(session, reminder)
     return reminder
 
 
 async def delete_reminder(session: AsyncSession, reminder: Reminder) -> None:
-    version = reminder.version
-    await session.delete(reminder)
-    await session.flush()
-    record_change(
-        session,
-        user_id=reminder.user_id,
-        kind="reminder",
-        entity_id=reminder.id,
-        op="delete",
-        version=version + 1,
-    )
+    await delete_recorded(session, reminder, kind="reminder")
 
 
 async def complete_reminder(
@@ -321,11 +313,10 @@ async def complete_reminder(
     reminder.snoozed_until = None
     reminder.completed_at = now
     await session.flush()
-    _record(session, reminder, "upsert")
-    record_event(
+    record_reminder(
         session,
-        user_id=reminder.user_id,
-        type="reminder.completed",
+        reminder,
+        event="reminder.completed",
         data={
             "reminder_id": str(reminder.id),
             "occurrence_at": iso(completed_occurrence) if completed_occurrence else None,
@@ -357,83 +348,5 @@ async def snooze_reminder(
     reminder.snoozed_until = target
     reminder.next_fire_at = target
     await session.flush()
-    _record(session, reminder, "upsert")
+    record_reminder(session, reminder)
     return reminder
-
-
-@dataclass(frozen=True)
-class Due:
-    """A fired occurrence: its event's dedupe key and (thin) data."""
-
-    dedupe_key: str
-    data: dict[str, Any]
-
-
-def next_base(reminder: Reminder, now: dt.datetime) -> dt.datetime | None:
-    """The instant after which `fire` needs the rule's next occurrence (computed by the
-    caller with `expand_next`, off the event loop), or None when it needs none."""
-    occurrence = reminder.occurrence_at or reminder.next_fire_at or now
-    snoozed = reminder.snoozed_until
-    if reminder.recurrence is None or (snoozed is not None and occurrence > snoozed):
-        return None
-    return max(occurrence, now)
-
-
-def fire(reminder: Reminder, now: dt.datetime, upcoming: dt.datetime | None) -> Due:
-    """Turn the reminder's due occurrence into its event and move the reminder on to
-    `upcoming` (the rule's next occurrence after `next_base`, None when there is none).
-
-    The caller holds the row (claimed), inserts the event with the dedupe key, and
-    flushes; nothing here touches the database.
-    """
-    due_at = reminder.next_fire_at or now
-    occurrence = reminder.occurrence_at or due_at
-    snoozed = reminder.snoozed_until
-    key = f"reminder.due:{reminder.id}:{iso(occurrence)}"
-    if snoozed is not None:
-        key += f":snoozed:{iso(snoozed)}"
-    data = {
-        "reminder_id": str(reminder.id),
-        "occurrence_at": iso(occurrence),
-        "due_at": iso(due_at),
-        "priority": reminder.priority,
-        "snoozed": snoozed is not None,
-    }
-    if snoozed is not None and occurrence > snoozed:
-        # A re-fire of an occurrence that already fired: the pending one keeps its time.
-        reminder.next_fire_at = occurrence
-    else:
-        if upcoming is not None:
-            reminder.occurrence_at = upcoming
-        reminder.next_fire_at = upcoming
-    reminder.snoozed_until = None
-    reminder.last_fired_at = now
-    return Due(dedupe_key=key, data=data)
-
-
-def record_fired(session: AsyncSession, reminders: list[Reminder]) -> None:
-    """Sync change-log rows for reminders the dispatcher moved on (after its flush)."""
-    for reminder in reminders:
-        _record(session, reminder, "upsert")
-
-
-async def due_email(session: AsyncSession, data: dict[str, Any]) -> tuple[str, str]:
-    """Subject and body of the email for a `reminder.due` event."""
-    reminder = None
-    raw_id = data.get("reminder_id")
-    if isinstance(raw_id, str):
-        try:
-            reminder = await session.get(Reminder, uuid.UUID(raw_id))
-        except ValueError:
-            reminder = None
-    if reminder is None:
-        return "Reminder", "A reminder of yours is due.\n"
-    due = dt.datetime.fromisoformat(str(data.get("due_at") or iso(utcnow())))
-    local = due.astimezone(load_zone(reminder.timezone))
-    body = (
-        f"{reminder.title}\n\n"
-        f"Due {local:%A %d %B %Y, %H:%M} ({reminder.timezone}). Priority {reminder.priority}.\n"
-    )
-    if reminder.notes:
-        body += f"\n{reminder.notes}\n"
-    return f"Reminder: {reminder.title}", body

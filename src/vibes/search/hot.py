@@ -1,4 +1,4 @@
-"""The hot route of the search domain (see `vibes.platform.hotroutes`).
+"""The fast path of the search route (see `vibes.platform.hotroutes`).
 
 `GET /search?type=journals&q=…` (with at most `limit` and `cursor` besides) on PostgreSQL
 without unlock tokens: `search.service.search_entries` answers in one statement, the
@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.responses import Response
 from starlette.types import Scope
 
-from vibes.journals.service import Viewer
+from vibes.journals.visibility import Viewer
 from vibes.platform.fields import text_problem
-from vibes.platform.hotroutes import HotRoute, plain_bearer
+from vibes.platform.hotroutes import SECURITY_HEADER, fast_path
 from vibes.platform.pagination import (
     DEFAULT_LIMIT,
     MAX_CURSOR_LENGTH,
@@ -30,11 +28,12 @@ from vibes.platform.pagination import (
     bind_page,
     seal_cursor,
 )
-from vibes.search import service
-from vibes.search.router import router, search_page
+from vibes.platform.runtime import scope_runtime
+from vibes.search import entries
+from vibes.search.answers import MAX_QUERY, search_page
 from vibes.search.schemas import SearchPage
+from vibes.vault.access import UNLOCK_HEADER, plain_bearer
 
-_MAX_Q = 256  # as the route's `q`
 _LIMIT = re.compile(r"[0-9]{1,3}")
 # What FastAPI serialises the route's `response_model` with (its fast path: dump_json).
 _PAGE = TypeAdapter(SearchPage)
@@ -49,7 +48,7 @@ def _query(query_string: bytes) -> tuple[str, PageParams] | None:
             return None
         values[name] = value
     q = values.get("q")
-    if values.get("type") != "journals" or q is None or not 1 <= len(q) <= _MAX_Q:
+    if values.get("type") != "journals" or q is None or not 1 <= len(q) <= MAX_QUERY:
         return None
     if text_problem(q, single_line=True) is not None:
         return None
@@ -67,8 +66,8 @@ async def search(scope: Scope) -> Response | None:
     if query is None:
         return None
     q, page = query
-    state: Any = scope["app"].state
-    if not service.entry_search_applies(state.database, Viewer(user_id=uuid.UUID(int=0))):
+    database = scope_runtime(scope).database
+    if not entries.entry_search_applies(database, Viewer(user_id=uuid.UUID(int=0))):
         return None
     found = plain_bearer(scope)
     if found is None:
@@ -77,8 +76,8 @@ async def search(scope: Scope) -> Response | None:
     viewer = Viewer(user_id=claims.user_id)
     filters = {"q": q, "type": "journals", "from": None, "to": None}
     try:
-        hits, cursor = await service.search_entries(
-            state.database, claims, viewer, q=q, page=bind_page(page, filters)
+        hits, cursor = await entries.search_entries(
+            database, claims, viewer, q=q, page=bind_page(page, filters)
         )
     except InvalidCursor:
         return None
@@ -86,7 +85,14 @@ async def search(scope: Scope) -> Response | None:
     return Response(body, media_type="application/json")
 
 
-def hot_routes(prefix: str) -> list[HotRoute]:
-    """The hot route in front of the search router mounted at `prefix`."""
-    documented = {r.name: r for r in router.routes if isinstance(r, APIRoute)}
-    return [HotRoute(documented["search"], prefix, search)]
+fast_search = fast_path(
+    search,
+    handles={
+        "query:q": {"min_length": 1, "max_length": MAX_QUERY},
+        "query:type": {},
+        "query:limit": {"ge": 1, "le": MAX_LIMIT},
+        "query:cursor": {"max_length": MAX_CURSOR_LENGTH},
+        SECURITY_HEADER: {},
+    },
+    defers={"query:from", "query:to", f"header:{UNLOCK_HEADER}"},
+)

@@ -6,13 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.journals.dependencies import CurrentViewer
 from vibes.journals.schemas import EntryDate
 from vibes.platform.fields import Line
 from vibes.platform.pagination import Page, bind_page, seal_cursor
-from vibes.search import service
-from vibes.search.schemas import SearchHit, SearchPage
+from vibes.platform.runtime import DbSession
+from vibes.search import hot, service
+from vibes.search.answers import MAX_QUERY, search_page
+from vibes.search.schemas import SearchPage
 
 router = APIRouter(tags=["search"])
 
@@ -25,12 +27,13 @@ _KINDS: dict[str, tuple[service.Kind, ...]] = {
 
 
 @router.get("/search", response_model=SearchPage)
+@hot.fast_search
 async def search(
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
     page: Page,
-    q: Annotated[Line, Query(min_length=1, max_length=256, description="What to look for.")],
+    q: Annotated[Line, Query(min_length=1, max_length=MAX_QUERY, description="What to look for.")],
     type: Annotated[Literal["journals", "reminders", "tags", "all"], Query()] = "all",
     date_from: Annotated[EntryDate | None, Query(alias="from")] = None,
     date_to: Annotated[EntryDate | None, Query(alias="to")] = None,
@@ -48,21 +51,3 @@ async def search(
         page=bind_page(page, filters),
     )
     return search_page(hits, seal_cursor(cursor, filters))
-
-
-def search_page(hits: list[service.Hit], cursor: str | None) -> SearchPage:
-    return SearchPage(
-        items=[
-            SearchHit(
-                type=h.type,
-                id=h.id,
-                title=h.title,
-                snippet=h.snippet,
-                highlights=h.highlights,
-                score=h.score,
-                created_at=h.created_at,
-            )
-            for h in hits
-        ],
-        next_cursor=cursor,
-    )

@@ -14,7 +14,6 @@ tag's `created_at`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -23,35 +22,26 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Float,
-    Integer,
-    Select,
     String,
     Uuid,
     and_,
-    bindparam,
     case,
     column,
     func,
     literal,
-    literal_column,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from vibes.accounts.tokens import AccessClaims
-from vibes.db import Database, UTCDateTime
-from vibes.errors import Unauthorized
 from vibes.journals import fts
-from vibes.journals import service as journal_service
-from vibes.journals.models import Journal
-from vibes.platform import statements
+from vibes.journals.models import Journal, Tag
+from vibes.journals.rendering import reveal
+from vibes.journals.visibility import Viewer, visible_journals
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
 from vibes.reminders.models import Reminder
-from vibes.tags.models import Tag
 from vibes.vault.entries import match_score, parse_query
 from vibes.vault.entries import snippet as memory_snippet
 
@@ -98,13 +88,13 @@ def _between(column: Any, date_from: dt.datetime | None, date_to: dt.datetime | 
 
 def _journal_ranks(
     dialect: str,
-    viewer: journal_service.Viewer,
+    viewer: Viewer,
     q: str,
     date_from: dt.datetime | None,
     date_to: dt.datetime | None,
 ) -> Any:
     conditions = [
-        journal_service.visible_journals(viewer),
+        visible_journals(viewer).clause,
         *_between(Journal.entry_date, date_from, date_to),
     ]
     ranked = fts.ranked(dialect, q, conditions)
@@ -120,7 +110,7 @@ def _journal_ranks(
 
 
 def _reminder_ranks(
-    viewer: journal_service.Viewer,
+    viewer: Viewer,
     words: Sequence[str],
     date_from: dt.datetime | None,
     date_to: dt.datetime | None,
@@ -142,7 +132,7 @@ def _reminder_ranks(
 
 
 def _tag_ranks(
-    viewer: journal_service.Viewer,
+    viewer: Viewer,
     q: str,
     words: Sequence[str],
     date_from: dt.datetime | None,
@@ -175,7 +165,7 @@ def _excerpt(text: str, words: Sequence[str]) -> fts.Snippet:
 
 async def search(
     session: AsyncSession,
-    viewer: journal_service.Viewer,
+    viewer: Viewer,
     *,
     q: str,
     kinds: Sequence[Kind] = ALL_KINDS,
@@ -187,10 +177,13 @@ async def search(
     dialect = fts.dialect_of(session)
     words = _words(q)
     parts: list[Any] = []
+    params: dict[str, Any] = {}
     if "journal" in kinds:
         journal_part = _journal_ranks(dialect, viewer, q, date_from, date_to)
         if journal_part is not None:
             parts.append(journal_part)
+            # The entries' part runs with the visibility rule's parameters.
+            params = visible_journals(viewer).params
     if words and "reminder" in kinds:
         parts.append(_reminder_ranks(viewer, words, date_from, date_to))
     if words and "tag" in kinds:
@@ -206,7 +199,7 @@ async def search(
     if parts:
         combined: Any = union_all(*parts) if len(parts) > 1 else parts[0]
         hits: Any = combined.subquery("hits")
-        rows = list((await session.execute(HITS.apply(select(hits), page))).all())
+        rows = list((await session.execute(HITS.apply(select(hits), page), params)).all())
     if secret:
         # The index holds nothing of secret entries: their in-memory hits join the ranked
         # list here, after the same cursor and in the same (score, id) order.
@@ -236,7 +229,7 @@ class _SecretHit:
 
 async def _secret_hits(
     session: AsyncSession,
-    viewer: journal_service.Viewer,
+    viewer: Viewer,
     q: str,
     date_from: dt.datetime | None,
     date_to: dt.datetime | None,
@@ -245,6 +238,7 @@ async def _secret_hits(
     query = parse_query(q)
     if query.is_empty:
         return {}
+    visible = visible_journals(viewer)
     rows = await session.execute(
         select(
             Journal.id,
@@ -254,14 +248,15 @@ async def _secret_hits(
             Journal.ciphertext,
             Journal.created_at,
         ).where(
-            journal_service.visible_journals(viewer),
+            visible.clause,
             Journal.secret_tag_id.in_(sorted(viewer.secret_tags)),
             *_between(Journal.entry_date, date_from, date_to),
-        )
+        ),
+        visible.params,
     )
     found: dict[uuid.UUID, _SecretHit] = {}
     for row in rows:
-        _, opened = journal_service.reveal(viewer, row)
+        _, opened = reveal(viewer, row)
         score = match_score(opened, query)
         if not score:
             continue
@@ -325,122 +320,3 @@ async def _decorate(
             )
         )
     return hits
-
-
-# --------------------------------------------------------------------------------------
-# Entries only, on PostgreSQL, nothing unlocked: one cached statement, one round trip
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _EntryShape:
-    """What changes the SQL of an entry search (never its values)."""
-
-    date_from: bool
-    date_to: bool
-    cursor: bool
-    limit: int  # limit + 1, a literal (see `journals.service._Shape.limit`)
-
-
-@functools.lru_cache(maxsize=256)
-def _entry_statement(shape: _EntryShape) -> Select[Any]:
-    """The page of ranked entries, their titles and headlines, LEFT JOINed to the token's
-    live session: the `search` of `type=journals`, in one statement built once."""
-    query = fts.pg_query_template()
-    conditions = [
-        journal_service.visible_journals(journal_service.Viewer(user_id=uuid.UUID(int=0))),
-        fts.pg_match(query),
-    ]
-    if shape.date_from:
-        conditions.append(Journal.entry_date >= bindparam("date_from", type_=UTCDateTime()))
-    if shape.date_to:
-        conditions.append(Journal.entry_date <= bindparam("date_to", type_=UTCDateTime()))
-    hits = (
-        select(
-            literal("journal", String).label("type"),
-            Journal.id.label("id"),
-            fts.pg_rank(query).label("score"),
-            Journal.created_at.label("created_at"),
-        )
-        .where(*conditions)
-        .subquery("hits")
-    )
-    ranked = select(hits)
-    if shape.cursor:
-        ranked = ranked.where(HITS.after_template())
-    page = (
-        ranked.order_by(*HITS.order_by())
-        .limit(literal_column(str(int(shape.limit)), Integer()))
-        .subquery("page")
-    )
-    alive = journal_service.live_session_row()
-    return (
-        select(
-            alive.c.live_session_id,
-            page.c.type,
-            page.c.id,
-            page.c.score,
-            page.c.created_at,
-            Journal.title,
-            fts.pg_headline(query).label("marked"),
-        )
-        .select_from(alive)
-        .outerjoin(page, true())
-        .outerjoin(Journal, Journal.id == page.c.id)
-        .order_by(page.c.score.desc(), page.c.id.desc())
-    )
-
-
-def entry_search_applies(database: Database, viewer: journal_service.Viewer) -> bool:
-    """Whether `search_entries` can answer (else `search`, with a checked session)."""
-    return database.read_engine.dialect.name == "postgresql" and not viewer.secret_tags
-
-
-async def search_entries(
-    database: Database,
-    claims: AccessClaims,
-    viewer: journal_service.Viewer,
-    *,
-    q: str,
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
-    page: PageParams,
-) -> tuple[list[Hit], str | None]:
-    """`search` for entries only (`entry_search_applies`): the same hits, scores, order,
-    snippets and cursors, with the session check folded into the one statement (401
-    when it is dead)."""
-    params: dict[str, Any] = {
-        **journal_service.viewer_params(viewer),
-        **journal_service.claims_params(claims),
-        "fts_query": q,
-    }
-    if date_from is not None:
-        params["date_from"] = date_from
-    if date_to is not None:
-        params["date_to"] = date_to
-    if page.cursor is not None:
-        params.update(HITS.cursor_params(page.cursor))
-    shape = _EntryShape(
-        date_from=date_from is not None,
-        date_to=date_to is not None,
-        cursor=page.cursor is not None,
-        limit=page.limit + 1,
-    )
-    rows = await statements.fetch(database, _entry_statement(shape), params)
-    if not rows:
-        raise Unauthorized("The access token is invalid or has expired.")
-    found = [row for row in rows if row.id is not None]
-    items, cursor = HITS.split(found, page, lambda r: (r.score, r.id))
-    hits = []
-    for row in items:
-        snippet = fts.pg_snippet(row.title, row.marked, q)
-        hits.append(
-            Hit(
-                type="journal",
-                id=row.id,
-                title=row.title,
-                snippet=snippet.text,
-                highlights=snippet.highlights,
-                score=float(row.score),
-                created_at=row.created_at,
-            )
-        )
-    return hits, cursor

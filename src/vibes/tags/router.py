@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.journals.dependencies import CurrentViewer
-from vibes.journals.service import Viewer
+from vibes.journals.models import Tag
+from vibes.journals.visibility import Viewer
 from vibes.platform.concurrency import (
     IfMatchHeader,
     IfNoneMatchHeader,
@@ -17,8 +18,8 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.runtime import DbSession
 from vibes.tags import service
-from vibes.tags.models import Tag
 from vibes.tags.schemas import TagRead, TagUpdate
 
 router = APIRouter(tags=["tags"])

@@ -1,30 +1,27 @@
-"""Tags: created on first use, case-insensitively unique per user, renamed, merged, deleted.
+"""The user's tags as a whole: listed with counts, renamed, merged, recoloured, deleted.
 
-Tag links exist only for public entries (a secret entry keeps its tags inside its
+Tags are created on first use by the entries that name them (`journals.tagging`). Tag
+links exist only for public entries (a secret entry keeps its tags inside its
 ciphertext), and every count goes through the journals' visibility rule.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.db import new_id, utcnow
+from vibes.db import utcnow
 from vibes.errors import NotFound
-from vibes.events.outbox import record_event
-from vibes.journals import service as journal_service
-from vibes.journals.models import Journal
+from vibes.journals.models import Journal, JournalTag, Tag
+from vibes.journals.tagnames import clean_tag_name, tag_key
+from vibes.journals.visibility import Viewer, visible_journals
 from vibes.platform.concurrency import check_if_match
-from vibes.sync.service import record_change
-from vibes.tags.models import JournalTag, Tag
-from vibes.tags.schemas import clean_tag_name, tag_key
+from vibes.recording.record import delete_recorded, record_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,142 +30,31 @@ class TagWithCount:
     journal_count: int
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def unique_names(names: Iterable[str]) -> list[str]:
-    """Cleaned names, one per key, in first-seen order and spelling."""
-    seen: dict[str, str] = {}
-    for raw in dict.fromkeys(names):  # distinct, first-seen order
-        name = clean_tag_name(raw)
-        seen.setdefault(tag_key(name), name)
-    return list(seen.values())
-
-
-async def ensure_tags(
-    session: AsyncSession, user_id: uuid.UUID, names: Sequence[str]
-) -> dict[str, tuple[uuid.UUID, str]]:
-    """`{name_key: (id, stored name)}` for the user's tags with these names, creating the
-    missing ones (their events and changes are recorded in the same transaction).
-
-    Race-safe: `INSERT … ON CONFLICT DO NOTHING` on (user_id, name_key), then a select.
-    Of two requests creating the same new name at once, one inserts and the other (on
-    PostgreSQL after waiting for the first to commit) finds it. Keys are inserted in
-    sorted order so two overlapping batches cannot deadlock.
-    """
-    cleaned = {tag_key(name): name for name in unique_names(names)}
-    if not cleaned:
-        return {}
-    now = utcnow()
-    rows = [
-        {
-            "id": new_id(),
-            "user_id": user_id,
-            "name": cleaned[key],
-            "name_key": key,
-            "color": None,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for key in sorted(cleaned)
-    ]
-    stmt = (
-        _dialect_insert(session)(Tag)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["user_id", "name_key"])
-        .returning(Tag.id)
-    )
-    created = list((await session.scalars(stmt)).all())
-    for tag_id in created:
-        record_change(
-            session, user_id=user_id, kind="tag", entity_id=tag_id, op="upsert", version=1
-        )
-        record_event(session, user_id=user_id, type="tag.created", data={"id": str(tag_id)})
-    found = await session.execute(
-        select(Tag.name_key, Tag.id, Tag.name).where(
-            Tag.user_id == user_id, Tag.name_key.in_(list(cleaned))
-        )
-    )
-    return {key: (tag_id, name) for key, tag_id, name in found}
-
-
-async def link_tags(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    links: Sequence[tuple[uuid.UUID, Sequence[str]]],
-) -> dict[uuid.UUID, list[str]]:
-    """Link each entry to the tags named (created on first use); returns each entry's tag
-    names as stored, sorted. Entries must be new or have had their links cleared."""
-    all_names = [name for _, names in links for name in names]
-    result: dict[uuid.UUID, list[str]] = {journal_id: [] for journal_id, _ in links}
-    if not all_names:
-        return result
-    ids = await ensure_tags(session, user_id, all_names)
-    # A batch repeats a few names many times: clean and fold each distinct name once.
-    keys = {name: tag_key(name) for name in set(all_names)}
-    now = utcnow()
-    rows = []
-    for journal_id, names in links:
-        for key in sorted({keys[name] for name in names}):
-            tag_id, stored_name = ids[key]
-            result[journal_id].append(stored_name)
-            rows.append(
-                {
-                    "journal_id": journal_id,
-                    "tag_id": tag_id,
-                    "user_id": user_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-    await journal_service.bulk_insert(session, cast(Table, JournalTag.__table__), rows)
-    return result
-
-
-async def replace_tags(
-    session: AsyncSession, user_id: uuid.UUID, journal_id: uuid.UUID, names: Sequence[str]
-) -> list[str]:
-    """Make the entry's tag set exactly `names`; returns the stored names, sorted."""
-    await session.execute(delete(JournalTag).where(JournalTag.journal_id == journal_id))
-    return (await link_tags(session, user_id, [(journal_id, names)]))[journal_id]
-
-
-async def names_of(session: AsyncSession, journal_id: uuid.UUID) -> list[str]:
-    """The entry's tag names, sorted case-insensitively."""
-    rows = await session.scalars(
-        select(Tag.name)
-        .join(JournalTag, JournalTag.tag_id == Tag.id)
-        .where(JournalTag.journal_id == journal_id)
-        .order_by(Tag.name_key)
-    )
-    return list(rows.all())
-
-
-async def list_tags(session: AsyncSession, viewer: journal_service.Viewer) -> list[TagWithCount]:
+async def list_tags(session: AsyncSession, viewer: Viewer) -> list[TagWithCount]:
     """The user's tags by name, each with the number of entries the viewer can see."""
+    visible = visible_journals(viewer)
     count = (
         select(func.count())
         .select_from(JournalTag)
         .join(Journal, Journal.id == JournalTag.journal_id)
-        .where(JournalTag.tag_id == Tag.id, journal_service.visible_journals(viewer))
+        .where(JournalTag.tag_id == Tag.id, visible.clause)
         .scalar_subquery()
     )
     rows = await session.execute(
-        select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id)
+        select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id),
+        visible.params,
     )
     return [TagWithCount(tag, int(n)) for tag, n in rows]
 
 
-async def count_for(
-    session: AsyncSession, viewer: journal_service.Viewer, tag_id: uuid.UUID
-) -> int:
+async def count_for(session: AsyncSession, viewer: Viewer, tag_id: uuid.UUID) -> int:
+    visible = visible_journals(viewer)
     n = await session.scalar(
         select(func.count())
         .select_from(JournalTag)
         .join(Journal, Journal.id == JournalTag.journal_id)
-        .where(JournalTag.tag_id == tag_id, journal_service.visible_journals(viewer))
+        .where(JournalTag.tag_id == tag_id, visible.clause),
+        visible.params,
     )
     return int(n or 0)
 
@@ -293,10 +179,5 @@ async def _merge_into(session: AsyncSession, *, survivor: Tag, merged: Tag) -> N
 async def delete_tag(session: AsyncSession, tag: Tag, *, if_match: str | None = None) -> None:
     """Remove the tag from every entry; no entry is deleted."""
     check_if_match(if_match, tag.version)
-    version = tag.version
     await _touch_entries(session, tag.user_id, [tag.id])
-    await session.delete(tag)
-    await session.flush()
-    record_change(
-        session, user_id=tag.user_id, kind="tag", entity_id=tag.id, op="delete", version=version + 1
-    )
+    await delete_recorded(session, tag, kind="tag")

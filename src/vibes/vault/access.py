@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
+from starlette.types import Scope as HttpScope
 
-from vibes.accounts import sessions
-from vibes.accounts.dependencies import AccessToken, CurrentPrincipal
+from vibes.accounts.dependencies import CurrentPrincipal, bearer_token, verify_bearer
 from vibes.accounts.tokens import AccessClaims
-from vibes.errors import Unauthorized
+from vibes.platform.hotroutes import pick_headers
+from vibes.platform.runtime import runtime_of, scope_runtime
 from vibes.vault import crypto, service
 from vibes.vault.entries import UnlockedTag
 from vibes.vault.models import SecretTag
 from vibes.vault.ratelimit import Scope
-from vibes.vault.runtime import get_runtime
+from vibes.vault.runtime import vault_runtime
 
 UNLOCK_HEADER = "x-vibes-unlock"
 # Declared for the API docs; the value is read (every line, comma-split) by unlock_tokens.
@@ -80,7 +81,7 @@ async def resolve_vault_keys(request: Request, claims: AccessClaims) -> VaultKey
         return VaultKeys()
     grants = [
         grant
-        for grant in await get_runtime(request.app.state).store.lookup(tokens)
+        for grant in await vault_runtime(request).store.lookup(tokens)
         if grant.user_id == claims.user_id and grant.session_id == claims.session_id
     ]
     if not grants:
@@ -88,7 +89,7 @@ async def resolve_vault_keys(request: Request, claims: AccessClaims) -> VaultKey
     # Only grants made under the tag's current phrase count: a phrase change ends every
     # earlier unlock, whatever store or process holds it. One indexed read per request
     # that carries tokens; it also drops tags destroyed since.
-    async with request.app.state.database.read_sessionmaker() as db:
+    async with runtime_of(request).database.read_sessionmaker() as db:
         current = {
             row.id: crypto.phrase_generation(row.kdf_salt)
             for row in await db.execute(
@@ -112,7 +113,7 @@ async def unlocked_tags(request: Request, claims: AccessClaims) -> dict[uuid.UUI
     keys = await resolve_vault_keys(request, claims)
     if not keys:
         return {}
-    async with request.app.state.database.read_sessionmaker() as db:
+    async with runtime_of(request).database.read_sessionmaker() as db:
         opened = await service.list_unlocked(db, user_id=claims.user_id, keys=keys)
     return {
         item.tag.id: UnlockedTag(id=item.tag.id, name=item.name, data_key=keys[item.tag.id])
@@ -129,24 +130,28 @@ async def get_vault_access(
 VaultAccess = Annotated[VaultKeys, Depends(get_vault_access)]
 
 
-async def get_principal_unlocked(request: Request, claims: AccessToken) -> AccessClaims:
-    """`CurrentPrincipal`, checked on a read-only connection.
-
-    For the routes that run Argon2id: on SQLite a write transaction takes the database's
-    write lock at its first statement, and no route should hold it through ~0.2 s of KDF.
-    """
-    database = request.app.state.database
-    async with database.read_sessionmaker() as db:
-        alive = await sessions.is_session_active(request.app.state, db, claims)
-    if not alive:
-        raise Unauthorized("The access token is invalid or has expired.")
-    return claims
-
-
-SlowPrincipal = Annotated[AccessClaims, Depends(get_principal_unlocked)]
-
-
 async def check_phrase_attempt(request: Request, scope: Scope, user_id: uuid.UUID) -> None:
     """Count one phrase (or destroy-password) attempt; 429 past the account/address budget."""
     address = request.client.host if request.client else None
-    await get_runtime(request.app.state).limiter.hit(scope, user_id=user_id, address=address)
+    await vault_runtime(request).limiter.hit(scope, user_id=user_id, address=address)
+
+
+_AUTHORIZATION = b"authorization"
+_UNLOCK = UNLOCK_HEADER.encode()
+
+
+def plain_bearer(
+    scope: HttpScope, names: Collection[bytes] = ()
+) -> tuple[AccessClaims, dict[bytes, bytes]] | None:
+    """For fast paths: the verified claims of a request that sends a bearer token and no
+    unlock tokens (so its viewer sees no secret entry), with its headers among `names`;
+    None for any other request, or one with a header of these sent twice. The token is
+    read and verified as the routes' `AccessToken` does: one that fails raises its 401."""
+    headers = pick_headers(scope, {_AUTHORIZATION, _UNLOCK, *names})
+    if headers is None or _UNLOCK in headers:
+        return None
+    raw = headers.get(_AUTHORIZATION)
+    token = bearer_token(None if raw is None else raw.decode("latin-1"))
+    if token is None:
+        return None  # the documented route answers a missing token
+    return verify_bearer(scope_runtime(scope), token), headers

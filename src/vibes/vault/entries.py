@@ -1,6 +1,6 @@
 """What the journals domain needs from the vault: unlocked tags, sealed entries, matching.
 
-The visibility rule itself lives in one place, `journals.service.visible_journals`: a
+The visibility rule itself lives in one place, `journals.visibility.visible_journals`: a
 request sees public entries plus the secret entries of exactly the tags its unlock tokens
 opened (`UnlockedTag`s, built by `vault.access.unlocked_tags`). Everything the index or
 another table could reveal (title, content, tag links) lives only inside the entry's
@@ -55,11 +55,6 @@ class UnlockedTag:
 
     def __repr__(self) -> str:  # never print key material
         return f"UnlockedTag(id={self.id})"
-
-    @property
-    def ref(self) -> dict[str, str]:
-        """The `secret_tag` field of an entry."""
-        return {"id": str(self.id), "name": self.name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +152,6 @@ def parse_query(q: str) -> TextQuery:
             groups.append([phrase])
         pending_or = False
     return TextQuery(tuple(tuple(g) for g in groups), tuple(excluded))
-
-
-def query_terms(q: str) -> TextQuery:
-    return parse_query(q)
 
 
 def _count(words: list[str], phrase: tuple[str, ...]) -> int:

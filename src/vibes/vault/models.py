@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vibes.db import Base, IdMixin, TimestampMixin, VersionMixin
-from vibes.tags.models import COLOR_CHECK
+from vibes.platform.fields import COLOR_CHECK
 
 
 class SecretTag(IdMixin, TimestampMixin, VersionMixin, Base):

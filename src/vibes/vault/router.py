@@ -7,17 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
 
-from vibes.accounts.dependencies import CurrentPrincipal, DbSession
+from vibes.accounts.dependencies import CurrentPrincipal, ReadOnlyPrincipal
 from vibes.errors import Forbidden, NotFound, PreconditionFailed
+from vibes.platform.runtime import DbSession, runtime_of
 from vibes.vault import crypto, service
-from vibes.vault.access import (
-    SlowPrincipal,
-    VaultAccess,
-    check_phrase_attempt,
-    resolve_vault_keys,
-    unlock_tokens,
-)
-from vibes.vault.runtime import get_runtime
+from vibes.vault.access import VaultAccess, check_phrase_attempt, resolve_vault_keys, unlock_tokens
+from vibes.vault.runtime import vault_runtime
 from vibes.vault.schemas import (
     DestroyRequest,
     PhraseChange,
@@ -62,12 +57,12 @@ async def create_secret_tag(
     body: SecretTagCreate,
     request: Request,
     response: Response,
-    claims: SlowPrincipal,
+    claims: ReadOnlyPrincipal,
     db: DbSession,
 ) -> SecretTagRead:
     # Creating tests a phrase against the user's tags (409 when taken): an attempt like any.
     await check_phrase_attempt(request, "phrase", claims.user_id)
-    runtime = get_runtime(request.app.state)
+    runtime = vault_runtime(request)
     opened, _ = await service.create_tag(
         db,
         runtime.derive,
@@ -92,12 +87,12 @@ async def list_secret_tags(
 
 @router.post("/unlock", response_model=UnlockResponse)
 async def unlock_secret_tag(
-    body: UnlockRequest, request: Request, claims: SlowPrincipal
+    body: UnlockRequest, request: Request, claims: ReadOnlyPrincipal
 ) -> UnlockResponse:
     await check_phrase_attempt(request, "phrase", claims.user_id)
-    runtime = get_runtime(request.app.state)
+    runtime = vault_runtime(request)
     # Nothing is written: a read-only connection, so no write lock is held during the KDF.
-    async with request.app.state.database.read_sessionmaker() as db:
+    async with runtime_of(request).database.read_sessionmaker() as db:
         opened, data_key = await service.unlock(
             db,
             runtime.derive,
@@ -120,7 +115,7 @@ async def unlock_secret_tag(
 @router.post("/lock", status_code=status.HTTP_204_NO_CONTENT)
 async def lock_secret_tags(request: Request, principal: CurrentPrincipal) -> None:
     """End the unlocks named in `X-Vibes-Unlock` (only this session's own)."""
-    await get_runtime(request.app.state).store.revoke(
+    await vault_runtime(request).store.revoke(
         unlock_tokens(request), user_id=principal.user_id, session_id=principal.session_id
     )
 
@@ -152,7 +147,11 @@ async def update_secret_tag(
 
 @router.post("/{tag_id}/phrase", status_code=status.HTTP_204_NO_CONTENT)
 async def change_secret_phrase(
-    tag_id: uuid.UUID, body: PhraseChange, request: Request, claims: SlowPrincipal, db: DbSession
+    tag_id: uuid.UUID,
+    body: PhraseChange,
+    request: Request,
+    claims: ReadOnlyPrincipal,
+    db: DbSession,
 ) -> None:
     """API.md: `{new_phrase}` with the tag unlocked; the old phrase is not asked again (the
     unlock token is the proof of it, bound to this session and a few minutes long). Every
@@ -162,7 +161,7 @@ async def change_secret_phrase(
     if data_key is None:
         raise NotFound()
     await check_phrase_attempt(request, "phrase", claims.user_id)
-    runtime = get_runtime(request.app.state)
+    runtime = vault_runtime(request)
     await service.change_phrase(
         db,
         runtime.derive,
@@ -177,15 +176,19 @@ async def change_secret_phrase(
 
 @router.delete("/{tag_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def destroy_secret_tag(
-    tag_id: uuid.UUID, body: DestroyRequest, request: Request, claims: SlowPrincipal, db: DbSession
+    tag_id: uuid.UUID,
+    body: DestroyRequest,
+    request: Request,
+    claims: ReadOnlyPrincipal,
+    db: DbSession,
 ) -> None:
     """Works while locked (the phrase may be forgotten): the account password decides.
 
     The password is checked before the tag is looked up, so without it an id tells nothing.
     """
     await check_phrase_attempt(request, "password", claims.user_id)
-    async with request.app.state.database.read_sessionmaker() as read_db:
+    async with runtime_of(request).database.read_sessionmaker() as read_db:
         password_hash = await service.password_hash_of(read_db, claims.user_id)
-    if not await service.check_password(request.app.state.settings, password_hash, body.password):
+    if not await service.check_password(runtime_of(request).settings, password_hash, body.password):
         raise Forbidden("The password is not correct.")
     await service.destroy_tag(db, user_id=claims.user_id, tag_id=tag_id)

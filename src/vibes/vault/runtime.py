@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
-from vibes.config import Settings
-from vibes.platform.keys import KeyRing
-from vibes.platform.ratelimit import RateLimiter
+from fastapi import Request
+
+from vibes.platform.runtime import Runtime, runtime_of
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey, derive_master, user_salt
 from vibes.vault.ratelimit import PhraseLimiter
 from vibes.vault.unlock import UnlockStore
@@ -18,13 +17,15 @@ KDF_CONCURRENCY = 4
 
 
 class VaultRuntime:
-    def __init__(
-        self, settings: Settings, keyring: KeyRing, redis: Any, limiter: RateLimiter
-    ) -> None:
+    """Built with the process runtime (`vibes.runtime.open_runtime`), found with
+    `vault_runtime(request)`."""
+
+    def __init__(self, core: Runtime) -> None:
+        keyring = core.keyring
         self.lookup_key = keyring.derive("vault-lookup")
         self._user_salt_key = keyring.derive("vault-user-salt")
-        self.store = UnlockStore(settings, keyring.derive("unlock-cache"), redis)
-        self.limiter = PhraseLimiter(settings, limiter)
+        self.store = UnlockStore(core.settings, keyring.derive("unlock-cache"), core.redis)
+        self.limiter = PhraseLimiter(core.settings, core.ratelimiter)
         self._kdf_slots = asyncio.Semaphore(KDF_CONCURRENCY)
 
     def user_salt(self, user_id: uuid.UUID) -> bytes:
@@ -36,10 +37,5 @@ class VaultRuntime:
             return await asyncio.to_thread(derive_master, phrase, salt, params)
 
 
-def get_runtime(state: Any) -> VaultRuntime:
-    """The app's vault runtime, made on first use (after the lifespan opened Redis)."""
-    runtime: VaultRuntime | None = getattr(state, "vault_runtime", None)
-    if runtime is None:
-        runtime = VaultRuntime(state.settings, state.keyring, state.redis, state.ratelimiter)
-        state.vault_runtime = runtime
-    return runtime
+def vault_runtime(request: Request) -> VaultRuntime:
+    return runtime_of(request).part(VaultRuntime)

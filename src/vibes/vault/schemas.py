@@ -7,9 +7,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vibes.platform.fields import Line, Unicode
+from vibes.platform.fields import COLOR_PATTERN, Line, Unicode
 
-COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 # A phrase guards data even against someone holding the password: long enough to resist
 # guessing at the unlock rate limit, short enough to keep Argon2id input sane.
 PHRASE_MIN = 8

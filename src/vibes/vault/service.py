@@ -49,14 +49,6 @@ class OpenTag:
     name: str
 
 
-def _params(tag: SecretTag) -> KdfParams:
-    return KdfParams(
-        memory_kib=tag.kdf_memory_kib,
-        iterations=tag.kdf_iterations,
-        parallelism=tag.kdf_parallelism,
-    )
-
-
 def decrypt_name(tag: SecretTag, data_key: bytes) -> str:
     return crypto.open_name(
         data_key,

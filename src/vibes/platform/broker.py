@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from vibes.config import Settings
 from vibes.platform.redis import key
 
-log = structlog.get_logger("vibes.events.broker")
+log = structlog.get_logger("vibes.platform.broker")
 
 # A slow client must not hold the dispatcher up: past this many queued events its stream
 # is ended (it reconnects and resumes with Last-Event-ID).
@@ -84,10 +84,6 @@ class Broker:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._subscribers[user_id]
-
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
 
 
 class RedisBroker(Broker):

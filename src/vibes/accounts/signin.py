@@ -1,0 +1,309 @@
+"""Registration, signing in and out, refresh-token rotation, and the device list.
+
+Functions take the request's write session (`db`, only flushed here). Where a password
+must be checked, the account is read in a short read-only session that is closed again
+before Argon2 runs (`ctx.database.read_sessionmaker()`), and `db` is first used after it:
+a request never holds two pool connections, none while hashing, and on SQLite no write
+lock while hashing. A burst of password attempts therefore cannot exhaust the pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vibes.accounts import passwords, sessions
+from vibes.accounts.common import (
+    INVALID_CREDENTIALS,
+    INVALID_REFRESH,
+    SPENT_TOKEN_RETENTION,
+    AuthenticationFailed,
+    Client,
+    IssuedTokens,
+    audit,
+    digest,
+    email_key,
+    log,
+    rules_of,
+)
+from vibes.accounts.models import AuthSession, RefreshToken, User
+from vibes.accounts.tokens import AccessClaims, issue_access_token
+from vibes.db import new_id, utcnow
+from vibes.errors import (
+    Conflict,
+    NotFound,
+)
+from vibes.platform.runtime import Runtime
+
+# --- registration ---------------------------------------------------------------------
+
+
+async def register(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None,
+    timezone: str | None,
+    client: Client,
+) -> User:
+    await ctx.ratelimiter.hit(rules_of(ctx.settings).register_address, client.ip)
+    key = email_key(email)
+    await passwords.check_strength(
+        ctx.settings,
+        password,
+        user_inputs=passwords.personal_words(key, display_name),
+        field="password",
+    )
+    # Hash before the write transaction starts (see the module docstring).
+    password_hash = await passwords.hash_password(ctx.settings, password)
+    if await db.scalar(select(User.id).where(User.email_key == key)) is not None:
+        raise Conflict("An account with this email address already exists.")
+    user = User(
+        email=email.strip(),
+        email_key=key,
+        password_hash=password_hash,
+        display_name=display_name,
+        timezone=timezone or "UTC",
+        password_changed_at=utcnow(),
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError:
+        # Two registrations of one address raced; the unique index decided.
+        raise Conflict("An account with this email address already exists.") from None
+    audit(db, client, "account.registered", user.id)
+    return user
+
+
+# --- login, refresh, logout -----------------------------------------------------------
+
+
+async def login(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    email: str,
+    password: str,
+    device_name: str | None,
+    client: Client,
+) -> IssuedTokens:
+    """Password login. Unknown address and wrong password fail alike, in about equal time.
+
+    Every attempt is counted before the password is checked: counting only failures,
+    after the check, let parallel guesses all pass the limit before any was counted.
+    """
+    rules = rules_of(ctx.settings)
+    key = email_key(email)
+    await ctx.ratelimiter.hit(rules.login_address, client.ip)
+    await ctx.ratelimiter.hit(rules.login_account, key)
+    async with ctx.database.read_sessionmaker() as reader:
+        user = await reader.scalar(select(User).where(User.email_key == key))
+    stored = user.password_hash if user is not None and user.is_active else None
+    if not await passwords.verify_password(ctx.settings, stored, password):
+        # The attempted address is not recorded: it may be a mistyped password.
+        audit(
+            db,
+            client,
+            "auth.login.failed",
+            user.id if user is not None else None,
+            reason="bad_password" if user is not None else "unknown_account",
+        )
+        raise AuthenticationFailed(INVALID_CREDENTIALS)
+    assert user is not None
+    assert stored is not None
+    if passwords.needs_rehash(ctx.settings, stored):
+        new_hash = await passwords.hash_password(ctx.settings, password)
+        # Only if unchanged meanwhile: never overwrite a concurrent password change.
+        await db.execute(
+            update(User)
+            .where(User.id == user.id, User.password_hash == stored)
+            .values(password_hash=new_hash)
+            .execution_options(synchronize_session=False)
+        )
+    tokens = await _open_session(db, ctx, user_id=user.id, device_name=device_name, client=client)
+    audit(db, client, "auth.login.succeeded", user.id, session_id=str(tokens.session_id))
+    return tokens
+
+
+async def _open_session(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    user_id: uuid.UUID,
+    device_name: str | None,
+    client: Client,
+) -> IssuedTokens:
+    now = utcnow()
+    auth_session = AuthSession(
+        id=new_id(),
+        user_id=user_id,
+        device_name=device_name,
+        user_agent=client.user_agent[:512] if client.user_agent else None,
+        ip_address=client.ip[:64] if client.ip else None,
+        last_used_at=now,
+        expires_at=now + dt.timedelta(days=ctx.settings.refresh_token_days),
+    )
+    db.add(auth_session)
+    await db.flush()
+    refresh_token = _add_refresh_token(db, auth_session)
+    await db.flush()
+    access_token, lifetime = issue_access_token(
+        ctx.keyring, ctx.settings, user_id=user_id, session_id=auth_session.id
+    )
+    return IssuedTokens(access_token, refresh_token, lifetime, auth_session.id)
+
+
+def _add_refresh_token(db: AsyncSession, auth_session: AuthSession) -> str:
+    """A new opaque refresh token (256 random bits); only its SHA-256 is stored."""
+    token = secrets.token_urlsafe(32)
+    db.add(
+        RefreshToken(
+            user_id=auth_session.user_id,
+            session_id=auth_session.id,
+            token_hash=digest(token),
+            expires_at=auth_session.expires_at,
+        )
+    )
+    return token
+
+
+async def refresh(db: AsyncSession, ctx: Runtime, *, token: str, client: Client) -> IssuedTokens:
+    """Spend a refresh token for a new pair. A spent one coming back revokes its session."""
+    now = utcnow()
+    row = (
+        await db.execute(
+            select(RefreshToken, AuthSession)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == digest(token))
+        )
+    ).first()
+    if row is None:
+        raise AuthenticationFailed(INVALID_REFRESH)
+    stored, auth_session = row
+    if auth_session.revoked_at is not None or auth_session.expires_at <= now:
+        raise AuthenticationFailed(INVALID_REFRESH)
+    if stored.used_at is not None:
+        await _refresh_reused(db, ctx, auth_session, client)
+    if stored.expires_at <= now:
+        raise AuthenticationFailed(INVALID_REFRESH)
+    # Spend it atomically: of two concurrent refreshes with one token exactly one wins;
+    # the other is a reuse.
+    spent = await db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(spent, "rowcount", 0) != 1:
+        await _refresh_reused(db, ctx, auth_session, client)
+    auth_session.last_used_at = now
+    auth_session.expires_at = now + dt.timedelta(days=ctx.settings.refresh_token_days)
+    if client.ip:
+        auth_session.ip_address = client.ip[:64]
+    if client.user_agent:
+        auth_session.user_agent = client.user_agent[:512]
+    new_token = _add_refresh_token(db, auth_session)
+    await db.execute(
+        delete(RefreshToken)
+        .where(
+            RefreshToken.session_id == auth_session.id,
+            RefreshToken.used_at < now - SPENT_TOKEN_RETENTION,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await db.flush()
+    access_token, lifetime = issue_access_token(
+        ctx.keyring, ctx.settings, user_id=auth_session.user_id, session_id=auth_session.id
+    )
+    return IssuedTokens(access_token, new_token, lifetime, auth_session.id)
+
+
+async def _refresh_reused(
+    db: AsyncSession, ctx: Runtime, auth_session: AuthSession, client: Client
+) -> None:
+    """Two holders of one token: the thief or the owner, no telling. End the session."""
+    await sessions.revoke(ctx, db, AuthSession.id == auth_session.id, reason="refresh_token_reuse")
+    audit(db, client, "auth.refresh.reused", auth_session.user_id, session_id=str(auth_session.id))
+    log.warning("refresh token reuse: session revoked", session_id=str(auth_session.id))
+    raise AuthenticationFailed(INVALID_REFRESH)
+
+
+async def logout(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    token: str,
+    principal: AccessClaims | None,
+    client: Client,
+) -> None:
+    """Sign a device out: the refresh token's session, and the caller's own if signed in.
+
+    Idempotent: an unknown or spent token is not an error (there is nothing to keep alive).
+    """
+    targets: set[uuid.UUID] = set()
+    user_id: uuid.UUID | None = None
+    row = (
+        await db.execute(
+            select(RefreshToken.session_id, RefreshToken.user_id).where(
+                RefreshToken.token_hash == digest(token)
+            )
+        )
+    ).first()
+    if row is not None and (principal is None or row.user_id == principal.user_id):
+        targets.add(row.session_id)
+        user_id = row.user_id
+    if principal is not None:
+        targets.add(principal.session_id)
+        user_id = principal.user_id
+    if not targets or user_id is None:
+        return
+    revoked = await sessions.revoke(
+        ctx,
+        db,
+        AuthSession.id.in_(targets) & (AuthSession.user_id == user_id),
+        reason="logout",
+    )
+    for session_id in revoked:
+        audit(db, client, "auth.logout", user_id, session_id=str(session_id))
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+async def list_sessions(db: AsyncSession, user_id: uuid.UUID) -> list[AuthSession]:
+    result = await db.scalars(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+        .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
+    )
+    return list(result)
+
+
+async def revoke_session(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    client: Client,
+) -> None:
+    revoked = await sessions.revoke(
+        ctx,
+        db,
+        (AuthSession.id == session_id) & (AuthSession.user_id == user_id),
+        reason="revoked_by_user",
+    )
+    if not revoked:
+        raise NotFound()
+    audit(db, client, "auth.session.revoked", user_id, session_id=str(session_id))

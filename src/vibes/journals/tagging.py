@@ -1,0 +1,128 @@
+"""An entry's tags: created on first use (case-insensitively unique per user), linked,
+replaced. Only public entries have tag links; a secret entry keeps its tag names inside
+its ciphertext."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vibes.db import new_id, utcnow
+from vibes.journals.models import JournalTag, Tag
+from vibes.journals.tagnames import clean_tag_name, tag_key
+from vibes.platform.portable import bulk_insert, insert_ignoring_conflicts
+from vibes.recording.record import record_write
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """Cleaned names, one per key, in first-seen order and spelling."""
+    seen: dict[str, str] = {}
+    for raw in dict.fromkeys(names):  # distinct, first-seen order
+        name = clean_tag_name(raw)
+        seen.setdefault(tag_key(name), name)
+    return list(seen.values())
+
+
+async def ensure_tags(
+    session: AsyncSession, user_id: uuid.UUID, names: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """`{name_key: (id, stored name)}` for the user's tags with these names, creating the
+    missing ones (their events and changes are recorded in the same transaction).
+
+    Race-safe: `INSERT … ON CONFLICT DO NOTHING` on (user_id, name_key), then a select.
+    Of two requests creating the same new name at once, one inserts and the other (on
+    PostgreSQL after waiting for the first to commit) finds it. Keys are inserted in
+    sorted order so two overlapping batches cannot deadlock.
+    """
+    cleaned = {tag_key(name): name for name in unique_names(names)}
+    if not cleaned:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "name": cleaned[key],
+            "name_key": key,
+            "color": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key in sorted(cleaned)
+    ]
+    stmt = insert_ignoring_conflicts(session, Tag, rows, on=["user_id", "name_key"])
+    created = list((await session.scalars(stmt.returning(Tag.id))).all())
+    for tag_id in created:
+        record_write(
+            session,
+            user_id=user_id,
+            kind="tag",
+            entity_id=tag_id,
+            op="upsert",
+            version=1,
+            event="tag.created",
+            data={"id": str(tag_id)},
+        )
+    found = await session.execute(
+        select(Tag.name_key, Tag.id, Tag.name).where(
+            Tag.user_id == user_id, Tag.name_key.in_(list(cleaned))
+        )
+    )
+    return {key: (tag_id, name) for key, tag_id, name in found}
+
+
+async def link_tags(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    links: Sequence[tuple[uuid.UUID, Sequence[str]]],
+) -> dict[uuid.UUID, list[str]]:
+    """Link each entry to the tags named (created on first use); returns each entry's tag
+    names as stored, sorted. Entries must be new or have had their links cleared."""
+    all_names = [name for _, names in links for name in names]
+    result: dict[uuid.UUID, list[str]] = {journal_id: [] for journal_id, _ in links}
+    if not all_names:
+        return result
+    ids = await ensure_tags(session, user_id, all_names)
+    # A batch repeats a few names many times: clean and fold each distinct name once.
+    keys = {name: tag_key(name) for name in set(all_names)}
+    now = utcnow()
+    rows = []
+    for journal_id, names in links:
+        for key in sorted({keys[name] for name in names}):
+            tag_id, stored_name = ids[key]
+            result[journal_id].append(stored_name)
+            rows.append(
+                {
+                    "journal_id": journal_id,
+                    "tag_id": tag_id,
+                    "user_id": user_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    await bulk_insert(session, cast(Table, JournalTag.__table__), rows)
+    return result
+
+
+async def replace_tags(
+    session: AsyncSession, user_id: uuid.UUID, journal_id: uuid.UUID, names: Sequence[str]
+) -> list[str]:
+    """Make the entry's tag set exactly `names`; returns the stored names, sorted."""
+    await session.execute(delete(JournalTag).where(JournalTag.journal_id == journal_id))
+    return (await link_tags(session, user_id, [(journal_id, names)]))[journal_id]
+
+
+async def names_of(session: AsyncSession, journal_id: uuid.UUID) -> list[str]:
+    """The entry's tag names, sorted case-insensitively."""
+    rows = await session.scalars(
+        select(Tag.name)
+        .join(JournalTag, JournalTag.tag_id == Tag.id)
+        .where(JournalTag.journal_id == journal_id)
+        .order_by(Tag.name_key)
+    )
+    return list(rows.all())

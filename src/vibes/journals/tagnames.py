@@ -1,0 +1,36 @@
+"""Tag names: what a name may be, and what makes two names one tag."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+from vibes.platform.fields import text_problem
+
+TAG_NAME_MAX = 64
+
+
+def clean_tag_name(value: str) -> str:
+    """NFC, trimmed, inner whitespace collapsed; no control characters."""
+    name = " ".join(unicodedata.normalize("NFC", value).split())
+    if not name:
+        raise ValueError("a tag name must not be blank")
+    if len(name) > TAG_NAME_MAX:
+        raise ValueError(f"a tag name has at most {TAG_NAME_MAX} characters")
+    if text_problem(name, single_line=True) is not None:
+        raise ValueError("a tag name must not contain control characters")
+    return name
+
+
+@functools.lru_cache(maxsize=8192)  # every listed entry's tags are sorted by it
+def tag_key(name: str) -> str:
+    """What makes two names one tag: case-folded, so "Work" and "WORK" are the same."""
+    return clean_tag_name(name).casefold()[:TAG_NAME_MAX]
+
+
+TagName = Annotated[
+    str, StringConstraints(max_length=4 * TAG_NAME_MAX), AfterValidator(clean_tag_name)
+]

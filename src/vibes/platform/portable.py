@@ -1,0 +1,105 @@
+"""Where PostgreSQL and SQLite differ in how a write is spelled: one function each.
+
+Every domain writes through these instead of testing the dialect itself, so each
+difference is written (and tested on both databases) once.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import struct
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, Insert, Select, Table, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T", bound=Any)
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_conflicts(
+    session: AsyncSession,
+    table: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on: Sequence[str],
+) -> Insert:
+    """`INSERT … ON CONFLICT (on) DO NOTHING` on either database; add `.returning(…)` to
+    learn which rows went in (a row that conflicted returns nothing)."""
+    module: Any = postgresql if is_postgres(session) else sqlite
+    stmt: Insert = (
+        module.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(on))
+    )
+    return stmt
+
+
+def claim_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
+    """Make a SELECT claim its rows so concurrent workers take disjoint sets.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, rows another worker holds are skipped, not
+    waited for. SQLite has no row locks: the write transaction (BEGIN IMMEDIATE) already
+    holds the database's single write lock, so only one claimer runs at a time.
+    """
+    if is_postgres(session):
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+def lock_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
+    """`FOR UPDATE` on PostgreSQL (waiting, not skipping); SQLite's write lock suffices."""
+    if is_postgres(session):
+        return stmt.with_for_update()
+    return stmt
+
+
+def new_ids(count: int) -> list[uuid.UUID]:
+    """`count` UUIDv7s at once (one clock read, one `urandom`), in ascending order:
+    the millisecond timestamp, then a 12-bit sequence number, then 62 random bits."""
+    ms = time.time_ns() // 1_000_000
+    tails = struct.unpack(f">{count}Q", os.urandom(8 * count))
+    mask = (1 << 62) - 1
+    fixed = (0x7 << 76) | (0b10 << 62)  # version 7, RFC 9562 variant
+    make = uuid.UUID
+    return [
+        # A 4097th id moves on to the next millisecond.
+        make(int=((ms + (i >> 12)) << 80) | ((i & 0xFFF) << 64) | fixed | (tail & mask))
+        for i, tail in enumerate(tails)
+    ]
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction.
+
+    PostgreSQL: binary COPY on the session's own asyncpg connection (same transaction,
+    no per-parameter processing in Python); elsewhere a multi-row Core INSERT.
+    """
+    if not rows:
+        return
+    if not is_postgres(session):
+        await session.execute(insert(table), rows)
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # COPY must not run outside the unit of work: let SQLAlchemy open it first.
+        await session.execute(select(literal(1)))
+    columns = list(rows[0])
+    for name in [c.name for c in table.columns if isinstance(c.type, JSON) and c.name in columns]:
+        rows = [{**row, name: json.dumps(row[name])} for row in rows]
+    record_of = operator.itemgetter(*columns)
+    records = (
+        [record_of(row) for row in rows]
+        if len(columns) > 1
+        else [(row[columns[0]],) for row in rows]
+    )
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
