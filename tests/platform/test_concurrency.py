@@ -110,59 +110,52 @@ def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
     return app
 
 
-async def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
 async def test_get_with_current_etag_is_304_without_body(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_user(database)
-    async with await _client(probe_app) as c:
-        first = await c.get(f"/_probe/users/{user.id}")
-        assert first.status_code == 200
-        etag = first.headers["etag"]
-        again = await c.get(f"/_probe/users/{user.id}", headers={"If-None-Match": etag})
-        assert again.status_code == 304
-        assert again.content == b""
-        assert again.headers["etag"] == etag
-        other = await c.get(f"/_probe/users/{user.id}", headers={"If-None-Match": '"999"'})
-        assert other.status_code == 200
+    first = await client.get(f"/_probe/users/{user.id}")
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    again = await client.get(f"/_probe/users/{user.id}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    other = await client.get(f"/_probe/users/{user.id}", headers={"If-None-Match": '"999"'})
+    assert other.status_code == 200
 
 
 async def test_patch_with_stale_if_match_is_412_and_changes_nothing(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_user(database, display_name="before")
-    async with await _client(probe_app) as c:
-        ok = await c.patch(
-            f"/_probe/users/{user.id}", json={"display_name": "one"}, headers={"If-Match": '"1"'}
-        )
-        assert ok.status_code == 200
-        assert ok.headers["etag"] == '"2"'
-        stale = await c.patch(
-            f"/_probe/users/{user.id}", json={"display_name": "two"}, headers={"If-Match": '"1"'}
-        )
-        assert stale.status_code == 412
-        assert stale.headers["content-type"].startswith("application/problem+json")
-        assert (await c.get(f"/_probe/users/{user.id}")).text == "one"
+    ok = await client.patch(
+        f"/_probe/users/{user.id}", json={"display_name": "one"}, headers={"If-Match": '"1"'}
+    )
+    assert ok.status_code == 200
+    assert ok.headers["etag"] == '"2"'
+    stale = await client.patch(
+        f"/_probe/users/{user.id}", json={"display_name": "two"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get(f"/_probe/users/{user.id}")).text == "one"
 
 
 async def test_two_concurrent_patches_with_same_if_match_have_one_winner(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_user(database, display_name="before")
-    async with await _client(probe_app) as c:
-        answers = await asyncio.gather(
-            *(
-                c.patch(
-                    f"/_probe/users/{user.id}",
-                    json={"display_name": name},
-                    headers={"If-Match": '"1"'},
-                )
-                for name in ("left", "right")
+    answers = await asyncio.gather(
+        *(
+            client.patch(
+                f"/_probe/users/{user.id}",
+                json={"display_name": name},
+                headers={"If-Match": '"1"'},
             )
+            for name in ("left", "right")
         )
+    )
     assert sorted(a.status_code for a in answers) == [200, 412]
     async with database.read_sessionmaker() as session:
         stored = await session.get(User, user.id)

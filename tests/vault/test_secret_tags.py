@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from tests.conftest import Backend
+from tests.conftest import Backend, MakeApp, MakeClient
 from tests.factories import make_authed_user, make_session
 from tests.vault.conftest import (
     API,
@@ -147,19 +147,15 @@ async def test_token_expires(client: httpx.AsyncClient, app: FastAPI) -> None:
 
 
 async def test_unlock_lifetime_follows_the_setting(
-    backend: Backend, settings: Settings, tmp_path: object
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
 ) -> None:
-    from tests.conftest import make_settings
-    from vibes.app import create_app
-
-    custom = make_settings(backend, settings.data_dir, unlock_token_minutes=2)
-    application = create_app(custom)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            user = await make_authed_user(application)
-            await create_secret_tag(c, user)
-            response = await unlock(c, user, "blue whales sing at dawn")
+    async with (
+        make_app(data_dir=settings.data_dir, unlock_token_minutes=2) as application,
+        make_client(application) as c,
+    ):
+        user = await make_authed_user(application)
+        await create_secret_tag(c, user)
+        response = await unlock(c, user, "blue whales sing at dawn")
     assert response.json()["expires_in"] == 120
 
 
@@ -531,15 +527,9 @@ async def test_destroy_password_attempts_share_the_password_budget(
 
 
 async def test_browsers_may_send_the_unlock_header_cross_origin(
-    backend: Backend, settings: Settings
+    make_client: MakeClient, settings: Settings
 ) -> None:
-    from tests.conftest import make_settings
-    from vibes.app import create_app
-
-    custom = make_settings(backend, settings.data_dir, cors_origins=["https://app.example"])
-    application = create_app(custom)
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with make_client(data_dir=settings.data_dir, cors_origins=["https://app.example"]) as c:
         response = await c.options(
             f"{API}/secret-tags",
             headers={
