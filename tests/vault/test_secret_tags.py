@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -15,6 +16,7 @@ from tests.conftest import Backend, MakeApp, MakeClient
 from tests.factories import make_authed_user, make_session
 from tests.vault.conftest import (
     API,
+    FAST_KDF,
     create_secret_tag,
     dump_database,
     make_vault,
@@ -442,6 +444,7 @@ async def test_unlock_cache_holds_no_usable_key(
         assert vault.token.encode() not in blob
 
 
+@pytest.mark.real_kdf
 async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -471,6 +474,7 @@ async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     assert calls[0] == calls[1] == vault_runtime.user_salt(user.id) != calls[2]
 
 
+@pytest.mark.real_kdf
 async def test_the_data_folder_offers_no_fast_phrase_test(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -493,6 +497,21 @@ async def test_the_data_folder_offers_no_fast_phrase_test(
     assert crypto.lookup_hash(lookup_key, user_id, wrong) != tag.lookup_hash
 
 
+async def test_the_fast_test_cost_is_recorded_on_the_tag_and_used_to_unlock(
+    client: httpx.AsyncClient, app: FastAPI, fast_kdf: KdfParams
+) -> None:
+    """Guards the `fast_kdf` fixture: if the vault stopped taking its cost from where the
+    fixture sets it, the vault tests would silently pay the real cost again."""
+    assert fast_kdf == FAST_KDF != DEFAULT_KDF
+    vault = await make_vault(client, app)  # made and unlocked at the fast cost
+    async with app.state.database.session_scope() as session:
+        tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
+    assert tag is not None
+    stored = KdfParams(tag.kdf_memory_kib, tag.kdf_iterations, tag.kdf_parallelism)
+    assert stored == FAST_KDF
+
+
+@pytest.mark.real_kdf
 async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
