@@ -75,8 +75,11 @@ def test_stale_if_match_raises_412_with_current_etag() -> None:
 
 @pytest.fixture
 def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
-    """A user resource with conditional GET and PATCH, as every real route does them."""
-    pause = 0.2
+    """A user resource with conditional GET and PATCH, as every real route does them.
+
+    `app.state.writers_meet`, when a test sets it, is a barrier every PATCH waits at once
+    it has read the row and checked If-Match, before it writes."""
+    app.state.writers_meet = None
 
     @app.get("/_probe/users/{user_id}")
     async def read(
@@ -100,8 +103,10 @@ def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
         if user is None:
             raise NotFound()
         check_if_match(if_match, user.version)
-        # Widen the race window: both writers have read the same version by now.
-        await asyncio.sleep(pause)
+        meet: asyncio.Barrier | None = app.state.writers_meet
+        if meet is not None:
+            async with asyncio.timeout(10):
+                await meet.wait()
         user.display_name = body["display_name"]
         await db.flush()
         return Response(headers={"ETag": etag_for(user.version)})
@@ -143,9 +148,15 @@ async def test_patch_with_stale_if_match_is_412_and_changes_nothing(
 
 
 async def test_two_concurrent_patches_with_same_if_match_have_one_winner(
-    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database, backend: Backend
 ) -> None:
     user = await make_user(database, display_name="before")
+    if backend.is_postgres:
+        # The race for certain: both writers have read version 1 before either writes.
+        probe_app.state.writers_meet = asyncio.Barrier(2)
+    # (On SQLite a write transaction takes the write lock at its first statement, BEGIN
+    # IMMEDIATE: the second writer reads only once the first has committed, so its stale
+    # If-Match is refused by the check, and a barrier there would wait forever.)
     answers = await asyncio.gather(
         *(
             client.patch(

@@ -56,7 +56,9 @@ def probe_app(app: FastAPI) -> FastAPI:
             row = AuditLog(user_id=principal.user_id, action="probe", details={"n": body.name})
             db.add(row)
             await db.flush()
-            # Give concurrent duplicates time to pile up behind this one.
+            # Not a wait for anything: a production step that takes a while, so that
+            # concurrent duplicates are likely to arrive while this one is in progress.
+            # (Arriving later is fine too: they then replay the stored answer.)
             await asyncio.sleep(0.05)
             if state.failures_left > 0:
                 state.failures_left -= 1
