@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -178,8 +178,33 @@ def asgi_client(
     return httpx.AsyncClient(transport=transport, base_url=base_url)
 
 
-MakeApp = Callable[..., AbstractAsyncContextManager[FastAPI]]
-MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+class MakeApp(Protocol):
+    """The `make_app` fixture."""
+
+    def __call__(
+        self,
+        settings: Settings | None = None,
+        /,
+        *,
+        data_dir: Path | None = None,
+        configure: Callable[[FastAPI], object] | None = None,
+        **overrides: Any,
+    ) -> AbstractAsyncContextManager[FastAPI]: ...
+
+
+class MakeClient(Protocol):
+    """The `make_client` fixture."""
+
+    def __call__(
+        self,
+        app: ASGIApp | None = None,
+        /,
+        *,
+        base_url: str = "http://testserver",
+        client_address: tuple[str, int] = ("127.0.0.1", 123),
+        raise_app_exceptions: bool = True,
+        **app_overrides: Any,
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ async def wait_until(
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if time.monotonic() >= deadline:
             raise AssertionError(
                 f"condition not met within {timeout} s" + (f": {message}" if message else "")
