@@ -12,17 +12,19 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
+from starlette.types import ASGIApp
 
 from vibes import migrations
 from vibes.app import create_app
@@ -162,13 +164,129 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
     return make_settings(backend, tmp_path / "data")
 
 
+def asgi_client(
+    app: ASGIApp,
+    *,
+    base_url: str = "http://testserver",
+    client_address: tuple[str, int] = ("127.0.0.1", 123),
+    raise_app_exceptions: bool = True,
+) -> httpx.AsyncClient:
+    """An httpx client talking to `app` in process (no lifespan: the app is running already,
+    or needs none). The one place tests build an `ASGITransport`."""
+    transport = httpx.ASGITransport(
+        app=app, client=client_address, raise_app_exceptions=raise_app_exceptions
+    )
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
+
+
+class MakeApp(Protocol):
+    """The `make_app` fixture."""
+
+    def __call__(
+        self,
+        settings: Settings | None = None,
+        /,
+        *,
+        data_dir: Path | None = None,
+        configure: Callable[[FastAPI], object] | None = None,
+        **overrides: Any,
+    ) -> AbstractAsyncContextManager[FastAPI]: ...
+
+
+class MakeClient(Protocol):
+    """The `make_client` fixture."""
+
+    def __call__(
+        self,
+        app: ASGIApp | None = None,
+        /,
+        *,
+        base_url: str = "http://testserver",
+        client_address: tuple[str, int] = ("127.0.0.1", 123),
+        raise_app_exceptions: bool = True,
+        **app_overrides: Any,
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+def make_app(backend: Backend, tmp_path: Path) -> MakeApp:
+    """`async with make_app(**overrides) as app:` a running app (lifespan started) on the
+    test's backend, with `make_settings(backend, tmp_path / "data", **overrides)`, or with
+    the given `Settings` (`make_app(settings, **overrides)` updates a copy of them).
+
+    `configure(app)` runs before the lifespan starts (and before the middleware stack is
+    built). On the way out: lifespan shutdown, then the app's Redis namespace is emptied.
+    Usable several times in a test: several apps side by side, over the same database.
+    """
+
+    @asynccontextmanager
+    async def running(
+        settings: Settings | None = None,
+        /,
+        *,
+        data_dir: Path | None = None,
+        configure: Callable[[FastAPI], object] | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[FastAPI]:
+        if settings is None:
+            settings = make_settings(backend, data_dir or tmp_path / "data", **overrides)
+        elif overrides or data_dir is not None:
+            if data_dir is not None:
+                overrides["data_dir"] = data_dir
+            settings = settings.model_copy(update=overrides)
+        application = create_app(settings)
+        if configure is not None:
+            configure(application)
+        try:
+            async with application.router.lifespan_context(application):
+                yield application
+        finally:
+            if settings.redis_url:
+                await _clear_redis_namespace(settings)
+
+    return running
+
+
+@pytest.fixture
+def make_client(make_app: MakeApp) -> MakeClient:
+    """`async with make_client(**overrides) as c:` a client of a new running app (built by
+    `make_app` with these overrides); `make_client(app, ...)` a client of an app that runs
+    already (or a bare ASGI app). Client options: `base_url`, `client_address`,
+    `raise_app_exceptions`."""
+
+    @asynccontextmanager
+    async def connected(
+        app: ASGIApp | None = None,
+        /,
+        *,
+        base_url: str = "http://testserver",
+        client_address: tuple[str, int] = ("127.0.0.1", 123),
+        raise_app_exceptions: bool = True,
+        **app_overrides: Any,
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        options: dict[str, Any] = {
+            "base_url": base_url,
+            "client_address": client_address,
+            "raise_app_exceptions": raise_app_exceptions,
+        }
+        if app is not None:
+            assert not app_overrides, "settings overrides apply to a new app only"
+            async with asgi_client(app, **options) as c:
+                yield c
+            return
+        async with (
+            make_app(**app_overrides) as application,
+            asgi_client(application, **options) as c,
+        ):
+            yield c
+
+    return connected
+
+
+@pytest.fixture
+async def app(make_app: MakeApp, settings: Settings) -> AsyncIterator[FastAPI]:
+    async with make_app(settings) as application:
         yield application
-    if settings.redis_url:
-        await _clear_redis_namespace(settings)
 
 
 async def _clear_redis_namespace(settings: Settings) -> None:
@@ -184,9 +302,8 @@ async def _clear_redis_namespace(settings: Settings) -> None:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client(make_client: MakeClient, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app) as c:
         yield c
 
 

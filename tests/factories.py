@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from vibes.accounts.models import AuthSession, User
 from vibes.accounts.tokens import issue_access_token
 from vibes.db import Database, new_id, utcnow
+from vibes.journals.schemas import JournalRead
 from vibes.platform.runtime import app_runtime
 
 # An Argon2id hash of DEFAULT_PASSWORD, computed once so factories do not pay for hashing.
@@ -90,3 +91,16 @@ async def make_authed_user(app: FastAPI, **overrides: Any) -> AuthedUser:
         session_id=auth_session.id,
     )
     return AuthedUser(id=user.id, email=user.email, session_id=auth_session.id, access_token=token)
+
+
+def journal_read(data: Any) -> dict[str, Any]:
+    """A journal entry as the API answers it, checked against `JournalRead`: every field
+    there with its type, and no field the schema does not declare. Every helper that
+    creates or reads an entry passes its answer through here, so a drift of the answer's
+    shape fails everywhere at once."""
+    JournalRead.model_validate(data)
+    assert isinstance(data, dict)
+    assert set(data) == set(JournalRead.model_fields), sorted(
+        set(data) ^ set(JournalRead.model_fields)
+    )
+    return data

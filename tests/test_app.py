@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from pathlib import Path
 
 import httpx
@@ -11,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tests.conftest import Backend, make_settings
-from vibes.app import create_app
+from tests.conftest import Backend, MakeClient
+from tests.waiting import wait_until
 from vibes.platform.runtime import app_runtime
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -41,22 +42,26 @@ async def test_readyz_reports_redis_when_configured(
     assert ("redis" in checks) == (backend.redis_url is not None)
 
 
+def _aiosqlite_workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
 async def test_readyz_is_503_when_the_database_is_unreachable(
-    backend: Backend, tmp_path: Path
+    backend: Backend, tmp_path: Path, make_client: MakeClient
 ) -> None:
     if backend.is_postgres:
         url = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
     else:
         url = f"sqlite+aiosqlite:///{tmp_path}/missing-dir/sub/vibes.db"
-    app = create_app(make_settings(backend, tmp_path / "data", database_url=url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            _assert_problem(await c.get("/readyz"), 503)
-    # aiosqlite leaves the worker thread of a connection that failed to open until the
-    # object is collected; its last callback must land while this test's loop still runs.
+    workers_before = _aiosqlite_workers()
+    async with make_client(database_url=url) as c:
+        _assert_problem(await c.get("/readyz"), 503)
+    # The worker thread of an aiosqlite connection that failed to open stops on its own,
+    # handing its last result to this loop (call_soon_threadsafe) as it goes: wait for the
+    # thread to end, then let the loop run that callback while it still can.
     gc.collect()
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: not (_aiosqlite_workers() - workers_before), timeout=10)
+    await asyncio.sleep(0)
 
 
 async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
@@ -93,12 +98,12 @@ def probe_app(app: FastAPI) -> FastAPI:
     return app
 
 
-async def test_validation_error_is_a_422_problem_with_errors(probe_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=probe_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.post(
-            "/_probe/validate", json={"name": "", "count": "many", "password": "hunter2"}
-        )
+async def test_validation_error_is_a_422_problem_with_errors(
+    probe_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        "/_probe/validate", json={"name": "", "count": "many", "password": "hunter2"}
+    )
     body = _assert_problem(response, 422)
     errors = body["errors"]
     assert isinstance(errors, list)
@@ -106,20 +111,21 @@ async def test_validation_error_is_a_422_problem_with_errors(probe_app: FastAPI)
     assert "hunter2" not in response.text
 
 
-async def test_malformed_json_is_a_422_problem(probe_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=probe_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.post(
-            "/_probe/validate",
-            content=b"{not json",
-            headers={"content-type": "application/json"},
-        )
+async def test_malformed_json_is_a_422_problem(
+    probe_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        "/_probe/validate",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     _assert_problem(response, 422)
 
 
-async def test_unexpected_error_is_a_500_problem_without_internals(probe_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=probe_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+async def test_unexpected_error_is_a_500_problem_without_internals(
+    probe_app: FastAPI, make_client: MakeClient
+) -> None:
+    async with make_client(probe_app, raise_app_exceptions=False) as c:
         response = await c.get("/_probe/boom")
     _assert_problem(response, 500)
     assert "SELECT" not in response.text
@@ -148,13 +154,11 @@ async def test_metrics_are_exposed_in_prometheus_text(client: httpx.AsyncClient)
 
 
 async def test_a_500_carries_the_usual_headers_and_keeps_the_connection(
-    probe_app: FastAPI,
+    probe_app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     # Regression: the 500 used to be rendered outside our middleware, so it lacked the
     # request id, security and rate-limit headers, and the server dropped the connection.
-    transport = httpx.ASGITransport(app=probe_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.get("/_probe/boom")
+    response = await client.get("/_probe/boom")
     _assert_problem(response, 500)
     assert response.headers["x-request-id"]
     assert response.headers["x-content-type-options"] == "nosniff"

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from tests.conftest import Backend, make_settings
-from vibes.app import create_app
 from vibes.db import Database
 from vibes.platform.models import AuditLog
 
@@ -110,23 +105,6 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer("127.0.0.1", port, collector)
     finally:
         controller.stop()
-
-
-@asynccontextmanager
-async def custom_app(backend: Backend, tmp_path: Path, **overrides: Any) -> AsyncIterator[FastAPI]:
-    """An app with its own settings (lifespan run), on the test's backend."""
-    application = create_app(make_settings(backend, tmp_path / "custom-data", **overrides))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@asynccontextmanager
-async def client_for(
-    app: FastAPI, base_url: str = "http://testserver"
-) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
-        yield c
 
 
 async def audit_rows(database: Database, action: str | None = None) -> list[AuditLog]:

@@ -15,7 +15,6 @@ import collections
 import time
 import types
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,11 +26,10 @@ from sqlalchemy import event
 from tests.accounts.conftest import (
     STRONG_PASSWORD,
     SmtpServer,
-    client_for,
-    custom_app,
     sign_up,
 )
-from tests.conftest import Backend
+from tests.conftest import MakeApp, MakeClient
+from tests.waiting import wait_until
 from vibes.accounts import tokens
 from vibes.accounts.tokens import LEEWAY, issue_access_token, make_subject_reader
 from vibes.config import Settings
@@ -44,13 +42,13 @@ RESET = "/api/v1/auth/password-reset"
 
 
 async def test_a_burst_of_wrong_logins_does_not_exhaust_a_small_pool(
-    backend: Backend, tmp_path: Path
+    make_app: MakeApp, make_client: MakeClient
 ) -> None:
     # Before the fix: 20 requests each holding a read connection through Argon2 and then
     # waiting for a second one for the audit row -> pool timeout (30 s), then 500s.
     async with (
-        custom_app(backend, tmp_path, database_pool_size=5) as app,
-        client_for(app) as client,
+        make_app(database_pool_size=5) as app,
+        make_client(app) as client,
     ):
         account = await sign_up(client)
 
@@ -129,16 +127,14 @@ async def test_subject_reader_forgets_a_token_once_it_expires(
 
 
 async def test_reset_request_answers_before_any_database_work(
-    backend: Backend, tmp_path: Path, smtp_server: SmtpServer
+    make_app: MakeApp, make_client: MakeClient, smtp_server: SmtpServer
 ) -> None:
-    async with custom_app(
-        backend,
-        tmp_path,
+    async with make_app(
         smtp_host=smtp_server.host,
         smtp_port=smtp_server.port,
         smtp_starttls=False,
     ) as app:
-        async with client_for(app) as client:
+        async with make_client(app) as client:
             account = await sign_up(client, password=STRONG_PASSWORD)
         events: list[str] = []
 
@@ -156,8 +152,7 @@ async def test_reset_request_answers_before_any_database_work(
         engine = app_runtime(app).database.engine.sync_engine
         event.listen(engine, "before_cursor_execute", on_sql)
         try:
-            transport = httpx.ASGITransport(app=recording)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            async with make_client(recording) as c:
                 for email in (account.email, "nobody-here@example.com"):
                     events.clear()
                     response = await c.post(RESET, json={"email": email})
@@ -167,8 +162,7 @@ async def test_reset_request_answers_before_any_database_work(
                     assert "sql" in events, events
         finally:
             event.remove(engine, "before_cursor_execute", on_sql)
-        for _ in range(100):
-            if smtp_server.messages:
-                break
-            await asyncio.sleep(0.05)
+        # The transport returns once the app call ends, background task (and mail) included;
+        # waiting on the mailbox only guards against a transport that returns sooner.
+        await wait_until(lambda: smtp_server.messages, timeout=5)
         assert [m["To"] for m in smtp_server.messages] == [account.email]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
-from pathlib import Path
 
 import httpx
 import structlog
@@ -16,12 +14,11 @@ from tests.accounts.conftest import (
     SmtpServer,
     audit_rows,
     bearer,
-    client_for,
-    custom_app,
     sign_in,
     sign_up,
 )
-from tests.conftest import Backend
+from tests.conftest import MakeApp, MakeClient
+from tests.waiting import wait_until
 from vibes.accounts.models import PasswordResetToken
 from vibes.db import Database, utcnow
 from vibes.platform.runtime import app_runtime
@@ -108,26 +105,24 @@ def _token_from(message_body: str) -> str:
 
 
 async def _wait_for_mail(smtp: SmtpServer, count: int) -> None:
-    for _ in range(200):
-        if len(smtp.messages) >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} mail(s), got {len(smtp.messages)}")
+    await wait_until(
+        lambda: len(smtp.messages) >= count,
+        timeout=4,
+        message=f"expected {count} mail(s), got {len(smtp.messages)}",
+    )
 
 
 async def test_reset_mail_arrives_and_its_link_works_once(
-    backend: Backend, tmp_path: Path, smtp_server: SmtpServer
+    make_app: MakeApp, make_client: MakeClient, smtp_server: SmtpServer
 ) -> None:
     async with (
-        custom_app(
-            backend,
-            tmp_path,
+        make_app(
             smtp_host=smtp_server.host,
             smtp_port=smtp_server.port,
             smtp_starttls=False,
             public_url="https://vibes.example",
         ) as app,
-        client_for(app) as client,
+        make_client(app) as client,
     ):
         account = await sign_up(client)
         laptop = await sign_in(client, account.email, account.password, "laptop")
@@ -171,17 +166,15 @@ async def test_reset_mail_arrives_and_its_link_works_once(
 
 
 async def test_reset_for_unknown_address_is_202_and_mails_nothing(
-    backend: Backend, tmp_path: Path, smtp_server: SmtpServer
+    make_app: MakeApp, make_client: MakeClient, smtp_server: SmtpServer
 ) -> None:
     async with (
-        custom_app(
-            backend,
-            tmp_path,
+        make_app(
             smtp_host=smtp_server.host,
             smtp_port=smtp_server.port,
             smtp_starttls=False,
         ) as app,
-        client_for(app) as client,
+        make_client(app) as client,
     ):
         account = await sign_up(client)
         unknown = await client.post(RESET, json={"email": "nobody@example.com"})
@@ -189,22 +182,21 @@ async def test_reset_for_unknown_address_is_202_and_mails_nothing(
         assert unknown.status_code == known.status_code == 202
         assert unknown.json() == known.json()
         await _wait_for_mail(smtp_server, 1)
-        await asyncio.sleep(0.05)
+        # No grace period for a second mail: the transport returns only once the app call
+        # has ended, its background task (lookup, token, mail) included, for both requests.
         assert [m["To"] for m in smtp_server.messages] == [account.email]
 
 
 async def test_only_the_newest_reset_link_works(
-    backend: Backend, tmp_path: Path, smtp_server: SmtpServer
+    make_app: MakeApp, make_client: MakeClient, smtp_server: SmtpServer
 ) -> None:
     async with (
-        custom_app(
-            backend,
-            tmp_path,
+        make_app(
             smtp_host=smtp_server.host,
             smtp_port=smtp_server.port,
             smtp_starttls=False,
         ) as app,
-        client_for(app) as client,
+        make_client(app) as client,
     ):
         account = await sign_up(client)
         await client.post(RESET, json={"email": account.email})

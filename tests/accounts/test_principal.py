@@ -23,31 +23,29 @@ def whoami_app(app: FastAPI) -> FastAPI:
     return app
 
 
-async def test_live_session_token_is_accepted(whoami_app: FastAPI) -> None:
+async def test_live_session_token_is_accepted(
+    whoami_app: FastAPI, client: httpx.AsyncClient
+) -> None:
     user = await make_authed_user(whoami_app)
-    transport = httpx.ASGITransport(app=whoami_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.get("/_probe/whoami", headers=user.headers)
+    response = await client.get("/_probe/whoami", headers=user.headers)
     assert response.status_code == 200
     assert response.json() == {"user_id": str(user.id)}
 
 
-async def test_missing_token_is_401_problem(whoami_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=whoami_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.get("/_probe/whoami")
+async def test_missing_token_is_401_problem(whoami_app: FastAPI, client: httpx.AsyncClient) -> None:
+    response = await client.get("/_probe/whoami")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_token_of_revoked_session_is_401_at_once(whoami_app: FastAPI) -> None:
+async def test_token_of_revoked_session_is_401_at_once(
+    whoami_app: FastAPI, client: httpx.AsyncClient
+) -> None:
     user = await make_authed_user(whoami_app)
     async with app_runtime(whoami_app).database.session_scope() as s:
         await s.execute(
             update(AuthSession).where(AuthSession.id == user.session_id).values(revoked_at=utcnow())
         )
-    transport = httpx.ASGITransport(app=whoami_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.get("/_probe/whoami", headers=user.headers)
+    response = await client.get("/_probe/whoami", headers=user.headers)
     assert response.status_code == 401

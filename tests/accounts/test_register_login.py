@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,12 +11,10 @@ from tests.accounts.conftest import (
     STRONG_PASSWORD,
     audit_rows,
     bearer,
-    client_for,
-    custom_app,
     sign_in,
     sign_up,
 )
-from tests.conftest import Backend
+from tests.conftest import MakeApp, MakeClient
 from tests.factories import DEFAULT_PASSWORD, make_user
 from vibes.accounts.models import User
 from vibes.db import Database
@@ -203,21 +199,21 @@ async def test_login_success_and_failure_are_audited_without_secrets(
 
 
 async def test_password_hash_is_upgraded_on_login_when_parameters_rise(
-    backend: Backend, tmp_path: Path
+    make_app: MakeApp, make_client: MakeClient
 ) -> None:
-    async with custom_app(backend, tmp_path, password_hash_time_cost=3) as app:
+    async with make_app(password_hash_time_cost=3) as app:
         database: Database = app_runtime(app).database
         user = await make_user(database)  # hashed with t=2
-        async with client_for(app) as c:
+        async with make_client(app) as c:
             await sign_in(c, user.email, DEFAULT_PASSWORD)
             stored = await _stored_hash(database, user.email)
             assert stored.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
             await sign_in(c, user.email, DEFAULT_PASSWORD)
 
 
-async def test_argon2_minimums_cannot_be_configured_away(backend: Backend, tmp_path: Path) -> None:
+async def test_argon2_minimums_cannot_be_configured_away(make_app: MakeApp) -> None:
     with pytest.raises(ValueError, match="password_hash_memory_kib"):
-        async with custom_app(backend, tmp_path, password_hash_memory_kib=8192):
+        async with make_app(password_hash_memory_kib=8192):
             pass
 
 

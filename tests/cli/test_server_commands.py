@@ -7,15 +7,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Backend
+from tests.waiting import wait_until_blocking
 from vibes import migrations
 
 VIBES = [sys.executable, "-m", "vibes.cli.main"]
+
+# Real processes: `vibes serve` and `vibes db` run as an operator runs them.
+pytestmark = pytest.mark.slow
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -43,16 +47,14 @@ def _start_server(cwd: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         assert proc.poll() is None, "server exited early; see server.log"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become ready")
+            return False
+
+    wait_until_blocking(ready, timeout=timeout, message="server did not become ready")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import FastAPI
 
 from tests.factories import AuthedUser
+from tests.waiting import wait_until
 from vibes.events.dispatcher import Dispatcher
 from vibes.platform.runtime import app_runtime
 
@@ -24,13 +25,25 @@ def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
 
 
 async def run_until(
-    dispatcher: Dispatcher, done: Callable[[], bool], *, limit: float = 10.0
+    dispatcher: Dispatcher,
+    done: Callable[[], bool | Awaitable[bool]],
+    *,
+    limit: float = 10.0,
 ) -> None:
-    """Run dispatcher steps until `done()` holds (bounded)."""
-    async with asyncio.timeout(limit):
-        while not done():
-            await dispatcher.run_once()
-            await asyncio.sleep(0.02)
+    """Run dispatcher steps until `done()` (sync or async) holds, within `limit` seconds."""
+
+    async def step() -> bool:
+        if await _holds(done):
+            return True
+        await dispatcher.run_once()
+        return await _holds(done)
+
+    await wait_until(step, timeout=limit, message="the dispatcher did not get there")
+
+
+async def _holds(condition: Callable[[], bool | Awaitable[bool]]) -> bool:
+    result = condition()
+    return bool(await result if inspect.isawaitable(result) else result)
 
 
 async def due_reminder(

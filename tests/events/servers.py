@@ -12,6 +12,8 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tests.waiting import wait_until
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,11 +32,9 @@ async def serving(app: Any, *, lifespan: str = "off") -> AsyncIterator[int]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
+        await wait_until(lambda: server.started or task.done(), timeout=20)
+        if task.done():
+            task.result()  # it failed to start: raise its error
         yield port
     finally:
         server.should_exit = True
@@ -87,6 +87,7 @@ class Receiver:
         status = script.pop(0) if script else self.default_status
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         if self.delay:
+            # A receiver this slow to answer is what the test is about, not a wait.
             await asyncio.sleep(self.delay)
         self.requests.append(Received(path, headers, body, status))
         self.arrived.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 
 from tests.conftest import Backend, make_settings
 from tests.events.conftest import Mailbox
-from tests.events.helpers import dispatcher_for, due_reminder
+from tests.events.helpers import dispatcher_for, due_reminder, run_until
 from tests.factories import make_authed_user
 from vibes.config import Settings
 from vibes.platform.runtime import app_runtime
@@ -36,10 +35,7 @@ async def test_a_due_reminder_is_mailed_to_the_account_address(
     reminder_id = await due_reminder(client, user, title="Water the plants")
     await due_reminder(client, user, title="Later", seconds=3600)  # not due: no mail
     dispatcher = dispatcher_for(app)
-    async with asyncio.timeout(10):
-        while not smtp_server.messages:
-            await dispatcher.run_once()
-            await asyncio.sleep(0.05)
+    await run_until(dispatcher, lambda: bool(smtp_server.messages))
     for _ in range(3):
         await dispatcher.run_once()
     [message] = smtp_server.messages
@@ -102,10 +98,7 @@ async def test_a_line_break_in_a_stored_title_still_mails_one_subject_line(
     user = await make_authed_user(app)
     await _due_row(app, user.id, "Pay rent\r\nBcc: victim@example.com")
     dispatcher = dispatcher_for(app)
-    async with asyncio.timeout(10):
-        while not smtp_server.messages:
-            await dispatcher.run_once()
-            await asyncio.sleep(0.05)
+    await run_until(dispatcher, lambda: bool(smtp_server.messages))
     [message] = smtp_server.messages
     assert message["to"] == [user.email]
     assert "Subject: Reminder: Pay rent Bcc: victim@example.com" in message["data"]
@@ -122,10 +115,12 @@ async def test_a_message_that_cannot_be_built_fails_at_once_not_pending_forever(
     user = await make_authed_user(app, email="broken\r\n@example.com")
     await _due_row(app, user.id, "Stretch")
     dispatcher = dispatcher_for(app)
-    async with asyncio.timeout(10):
-        while not await _email_statuses(app) or (await _email_statuses(app))[0][0] == "pending":
-            await dispatcher.run_once()
-            await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        statuses = await _email_statuses(app)
+        return bool(statuses) and statuses[0][0] != "pending"
+
+    await run_until(dispatcher, settled)
     assert await _email_statuses(app) == [("failed", 1)]
     assert smtp_server.messages == []
 

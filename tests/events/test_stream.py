@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from tests.events.helpers import iso
 from tests.events.servers import serving
 from tests.factories import AuthedUser, make_authed_user
+from tests.waiting import wait_until
 from vibes.accounts import sessions
 from vibes.accounts.models import AuthSession
 from vibes.app import create_app
@@ -23,6 +25,9 @@ from vibes.config import Settings
 from vibes.db import Database
 from vibes.platform.runtime import app_runtime
 from vibes.recording.models import OutboxEvent
+
+# Real servers (uvicorn on loopback) and waits measured in seconds of wall time.
+pytestmark = pytest.mark.slow
 
 
 async def sse_events(response: httpx.Response, pings: list[float]) -> AsyncIterator[dict[str, Any]]:
@@ -52,21 +57,24 @@ async def _create(http: httpx.AsyncClient, user: AuthedUser, *, in_seconds: floa
 
 
 async def _wait_dispatched(database: Database, reminder_id: str) -> str:
-    async with asyncio.timeout(10):
-        while True:
-            async with database.read_sessionmaker() as s:
-                events = (
-                    await s.scalars(
-                        select(OutboxEvent).where(
-                            OutboxEvent.type == "reminder.due",
-                            OutboxEvent.dispatched_at.is_not(None),
-                        )
+    async def dispatched_id() -> str | None:
+        async with database.read_sessionmaker() as s:
+            events = (
+                await s.scalars(
+                    select(OutboxEvent).where(
+                        OutboxEvent.type == "reminder.due",
+                        OutboxEvent.dispatched_at.is_not(None),
                     )
-                ).all()
-            for event in events:
-                if event.data["reminder_id"] == reminder_id:
-                    return str(event.id)
-            await asyncio.sleep(0.05)
+                )
+            ).all()
+        for event in events:
+            if event.data["reminder_id"] == reminder_id:
+                return str(event.id)
+        return None
+
+    found = await wait_until(dispatched_id, timeout=10, interval=0.05)
+    assert found is not None
+    return found
 
 
 async def test_user_a_gets_their_due_reminder_within_5s_never_bs_and_resumes(

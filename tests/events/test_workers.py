@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from standardwebhooks import Webhook as StandardWebhook
 from tests.conftest import Backend, make_settings
 from tests.events.servers import Receiver, serving
 from tests.factories import make_user
+from tests.waiting import wait_until, wait_until_blocking
 from vibes.db import Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
 from vibes.events.models import Delivery, Webhook
@@ -111,17 +111,16 @@ async def test_three_workers_deliver_1000_simultaneous_reminders_once_despite_a_
             workers[0].send_signal(signal.SIGKILL)
             workers[0].wait(timeout=10)
 
-            async with asyncio.timeout(45):
-                while True:
-                    async with database.read_sessionmaker() as s:
-                        delivered = await s.scalar(
-                            select(func.count())
-                            .select_from(Delivery)
-                            .where(Delivery.status == "succeeded")
-                        )
-                    if delivered == REMINDERS:
-                        break
-                    await asyncio.sleep(0.2)
+            async def all_delivered() -> bool:
+                async with database.read_sessionmaker() as s:
+                    delivered = await s.scalar(
+                        select(func.count())
+                        .select_from(Delivery)
+                        .where(Delivery.status == "succeeded")
+                    )
+                return delivered == REMINDERS
+
+            await wait_until(all_delivered, timeout=45, interval=0.2)
             exit_codes = [_stop(w) for w in workers[1:]]
 
         async with database.read_sessionmaker() as s:
@@ -154,17 +153,19 @@ async def test_three_workers_deliver_1000_simultaneous_reminders_once_despite_a_
         await database.dispose()
 
 
+@pytest.mark.slow
 def test_worker_stops_gracefully_on_sigterm(backend: Backend, tmp_path: Path) -> None:
     if backend.is_postgres:
         pytest.skip("one run is enough: the signal handling does not depend on the database")
     log = tmp_path / "worker.log"
     proc = _worker(backend.database_url, tmp_path / "data", log)
     try:
-        deadline = time.monotonic() + 30
-        while "dispatcher started" not in log.read_text():
+
+        def started() -> bool:
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            return "dispatcher started" in log.read_text()
+
+        wait_until_blocking(started, timeout=30, message="the worker never started")
         assert _stop(proc) == 0
         assert "dispatcher stopped" in log.read_text()
     finally:

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from tests.factories import AuthedUser, make_authed_user
+from tests.factories import AuthedUser, journal_read, make_authed_user
 from vibes.db import Database
 from vibes.journals.models import Journal
 
@@ -33,8 +33,7 @@ async def create_entry(
     body.update(fields)
     response = await client.post(f"{API}/journals", json=body, headers=user.headers)
     assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return journal_read(response.json())
 
 
 async def count_journals(database: Database, user: AuthedUser | None = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,27 +22,27 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Scope
 
+from tests.conftest import MakeApp, MakeClient
 from tests.factories import AuthedUser, make_authed_user
 from tests.journals.conftest import API, create_entry
-from vibes.app import create_app
 from vibes.config import Settings
 from vibes.platform.hotroutes import FastHandler, HotRoutesMiddleware
 
 _VOLATILE = {"x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
 
 
-@asynccontextmanager
-async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+def _count_hot_answers(answered: dict[str, int]) -> Callable[[FastAPI], None]:
+    """Wrap the app's hot handlers (before its middleware stack is built) to count in
+    `answered["count"]` the requests they answered themselves."""
+    answered["count"] = 0
+
+    def configure(app: FastAPI) -> None:
+        _wrap_hot_handlers(app, answered)
+
+    return configure
 
 
-def _count_hot_answers(app: FastAPI) -> dict[str, int]:
-    """Wrap the app's fast handlers (before its middleware stack is built) to count the
-    requests they answered themselves."""
-    answered = {"count": 0}
+def _wrap_hot_handlers(app: FastAPI, answered: dict[str, int]) -> None:
     (entry,) = [m for m in app.user_middleware if m.cls is HotRoutesMiddleware]
 
     def counting(handler: FastHandler) -> FastHandler:
@@ -68,7 +68,6 @@ def _count_hot_answers(app: FastAPI) -> dict[str, int]:
         )
         for mounted in collect()
     ]
-    return answered
 
 
 def _without_hot_routes(app: FastAPI) -> FastAPI:
@@ -105,16 +104,23 @@ class HotAndCold:
 
 
 @asynccontextmanager
-async def _hot_and_cold(settings: Settings) -> AsyncIterator[HotAndCold]:
-    hot_app = create_app(settings)
-    answered = _count_hot_answers(hot_app)
-    cold_app = _without_hot_routes(create_app(settings))
-    async with _running(hot_app) as hot, _running(cold_app) as cold:
+async def _hot_and_cold(
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
+) -> AsyncIterator[HotAndCold]:
+    answered: dict[str, int] = {}
+    async with (
+        make_app(settings, configure=_count_hot_answers(answered)) as hot_app,
+        make_client(hot_app) as hot,
+        make_app(settings, configure=_without_hot_routes) as cold_app,
+        make_client(cold_app) as cold,
+    ):
         yield HotAndCold(hot_app, answered, hot, cold)
 
 
-async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) -> None:
-    async with _hot_and_cold(settings) as both:
+async def test_hot_routes_answer_like_the_documented_routes(
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
+) -> None:
+    async with _hot_and_cold(make_app, make_client, settings) as both:
         hot, cold, answered = both.hot, both.cold, both.answered
         alice, bob, gone = await both.users()
         entries = [
@@ -191,11 +197,15 @@ async def test_hot_routes_answer_like_the_documented_routes(settings: Settings) 
 
 
 @pytest.mark.parametrize("path", ["/journals", "/journals/{id}"])
-async def test_hot_routes_answer_only_get(settings: Settings, path: str) -> None:
+async def test_hot_routes_answer_only_get(
+    make_app: MakeApp, make_client: MakeClient, settings: Settings, path: str
+) -> None:
     """HEAD, PATCH, DELETE and POST on the hot paths reach the documented routes."""
-    app = create_app(settings)
-    answered = _count_hot_answers(app)
-    async with _running(app) as client:
+    answered: dict[str, int] = {}
+    async with (
+        make_app(settings, configure=_count_hot_answers(answered)) as app,
+        make_client(app) as client,
+    ):
         alice = await make_authed_user(app)
         entry = await create_entry(client, alice)
         url = API + path.replace("{id}", entry["id"])
@@ -205,11 +215,13 @@ async def test_hot_routes_answer_only_get(settings: Settings, path: str) -> None
 
 
 async def test_hot_answers_count_under_the_documented_routes_metrics_label(
-    settings: Settings,
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
 ) -> None:
-    app = create_app(settings)
-    answered = _count_hot_answers(app)
-    async with _running(app) as client:
+    answered: dict[str, int] = {}
+    async with (
+        make_app(settings, configure=_count_hot_answers(answered)) as app,
+        make_client(app) as client,
+    ):
         alice = await make_authed_user(app)
         entry = await create_entry(client, alice)
         answered["count"] = 0
@@ -227,9 +239,11 @@ async def test_hot_answers_count_under_the_documented_routes_metrics_label(
     assert not any("/api/v1/journals" in line for line in lines), lines
 
 
-async def test_hot_search_answers_like_the_documented_route(settings: Settings) -> None:
+async def test_hot_search_answers_like_the_documented_route(
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
+) -> None:
     """`GET /search?type=journals` (PostgreSQL: one statement; SQLite: handed on)."""
-    async with _hot_and_cold(settings) as both:
+    async with _hot_and_cold(make_app, make_client, settings) as both:
         hot = both.hot
         alice, bob, gone = await both.users()
         for i in range(6):

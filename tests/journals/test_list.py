@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.factories import AuthedUser
+from tests.factories import AuthedUser, journal_read
 from tests.journals.conftest import API, create_entry, is_problem
 from vibes.db import Database
 from vibes.journals.tagnames import tag_key
@@ -43,7 +43,7 @@ async def _all_pages(
         response = await client.get(url, headers=user.headers)
         assert response.status_code == 200, response.text
         body = response.json()
-        items.extend(body["items"])
+        items.extend(journal_read(item) for item in body["items"])
         cursor = body["next_cursor"]
         if cursor is None:
             return items

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.conftest import asgi_client
 from vibes.platform.bodylimit import BodyLimitMiddleware
 
 LIMIT = 1000
@@ -34,14 +34,10 @@ class Recorder:
         await send({"type": "http.response.body", "body": body})
 
 
-def _client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
 async def test_declared_length_over_limit_is_413_without_calling_the_app() -> None:
     inner = Recorder()
     app = BodyLimitMiddleware(inner, default_limit=LIMIT)
-    async with _client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.post("/x", content=b"a" * (LIMIT + 1))
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
@@ -51,7 +47,7 @@ async def test_declared_length_over_limit_is_413_without_calling_the_app() -> No
 
 async def test_body_at_the_limit_passes() -> None:
     app = BodyLimitMiddleware(Recorder(), default_limit=LIMIT)
-    async with _client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.post("/x", content=b"a" * LIMIT)
     assert response.status_code == 200
     assert response.text == str(LIMIT)
@@ -67,7 +63,7 @@ async def test_streamed_body_is_cut_off_once_it_passes_the_limit() -> None:
             yield b"a" * 300
 
     app = BodyLimitMiddleware(Recorder(), default_limit=LIMIT)
-    async with _client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.post("/x", content=chunks())
     assert response.status_code == 413
     # Reading stopped right after the chunk that crossed the limit.
@@ -78,7 +74,7 @@ async def test_longest_prefix_limit_wins() -> None:
     app = BodyLimitMiddleware(
         Recorder(), default_limit=LIMIT, limits={"/big": 10 * LIMIT, "/big/small": LIMIT}
     )
-    async with _client(app) as c:
+    async with asgi_client(app) as c:
         assert (await c.post("/big", content=b"a" * (5 * LIMIT))).status_code == 200
         assert (await c.post("/big/small", content=b"a" * (5 * LIMIT))).status_code == 413
         assert (await c.post("/other", content=b"a" * (5 * LIMIT))).status_code == 413
@@ -94,7 +90,7 @@ def probe_app(app: FastAPI) -> FastAPI:
 
 
 async def test_application_answers_413_for_big_json_even_when_streamed(
-    probe_app: FastAPI,
+    probe_app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"text": "'
@@ -102,12 +98,11 @@ async def test_application_answers_413_for_big_json_even_when_streamed(
             yield b"a" * (1024 * 1024)
         yield b'"}'
 
-    async with _client(probe_app) as c:
-        declared = await c.post(
-            "/api/v1/_probe/echo", content=b'{"text": "' + b"a" * (3 * 1024 * 1024) + b'"}'
-        )
-        streamed = await c.post("/api/v1/_probe/echo", content=chunks())
-        small = await c.post("/api/v1/_probe/echo", json={"text": "hello"})
+    declared = await client.post(
+        "/api/v1/_probe/echo", content=b'{"text": "' + b"a" * (3 * 1024 * 1024) + b'"}'
+    )
+    streamed = await client.post("/api/v1/_probe/echo", content=chunks())
+    small = await client.post("/api/v1/_probe/echo", json={"text": "hello"})
     assert declared.status_code == 413
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"

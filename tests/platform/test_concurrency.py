@@ -75,8 +75,11 @@ def test_stale_if_match_raises_412_with_current_etag() -> None:
 
 @pytest.fixture
 def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
-    """A user resource with conditional GET and PATCH, as every real route does them."""
-    pause = 0.2
+    """A user resource with conditional GET and PATCH, as every real route does them.
+
+    `app.state.writers_meet`, when a test sets it, is a barrier every PATCH waits at once
+    it has read the row and checked If-Match, before it writes."""
+    app.state.writers_meet = None
 
     @app.get("/_probe/users/{user_id}")
     async def read(
@@ -100,8 +103,10 @@ def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
         if user is None:
             raise NotFound()
         check_if_match(if_match, user.version)
-        # Widen the race window: both writers have read the same version by now.
-        await asyncio.sleep(pause)
+        meet: asyncio.Barrier | None = app.state.writers_meet
+        if meet is not None:
+            async with asyncio.timeout(10):
+                await meet.wait()
         user.display_name = body["display_name"]
         await db.flush()
         return Response(headers={"ETag": etag_for(user.version)})
@@ -110,59 +115,58 @@ def probe_app(app: FastAPI, backend: Backend) -> FastAPI:
     return app
 
 
-async def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
 async def test_get_with_current_etag_is_304_without_body(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_user(database)
-    async with await _client(probe_app) as c:
-        first = await c.get(f"/_probe/users/{user.id}")
-        assert first.status_code == 200
-        etag = first.headers["etag"]
-        again = await c.get(f"/_probe/users/{user.id}", headers={"If-None-Match": etag})
-        assert again.status_code == 304
-        assert again.content == b""
-        assert again.headers["etag"] == etag
-        other = await c.get(f"/_probe/users/{user.id}", headers={"If-None-Match": '"999"'})
-        assert other.status_code == 200
+    first = await client.get(f"/_probe/users/{user.id}")
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    again = await client.get(f"/_probe/users/{user.id}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    other = await client.get(f"/_probe/users/{user.id}", headers={"If-None-Match": '"999"'})
+    assert other.status_code == 200
 
 
 async def test_patch_with_stale_if_match_is_412_and_changes_nothing(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_user(database, display_name="before")
-    async with await _client(probe_app) as c:
-        ok = await c.patch(
-            f"/_probe/users/{user.id}", json={"display_name": "one"}, headers={"If-Match": '"1"'}
-        )
-        assert ok.status_code == 200
-        assert ok.headers["etag"] == '"2"'
-        stale = await c.patch(
-            f"/_probe/users/{user.id}", json={"display_name": "two"}, headers={"If-Match": '"1"'}
-        )
-        assert stale.status_code == 412
-        assert stale.headers["content-type"].startswith("application/problem+json")
-        assert (await c.get(f"/_probe/users/{user.id}")).text == "one"
+    ok = await client.patch(
+        f"/_probe/users/{user.id}", json={"display_name": "one"}, headers={"If-Match": '"1"'}
+    )
+    assert ok.status_code == 200
+    assert ok.headers["etag"] == '"2"'
+    stale = await client.patch(
+        f"/_probe/users/{user.id}", json={"display_name": "two"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get(f"/_probe/users/{user.id}")).text == "one"
 
 
 async def test_two_concurrent_patches_with_same_if_match_have_one_winner(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database, backend: Backend
 ) -> None:
     user = await make_user(database, display_name="before")
-    async with await _client(probe_app) as c:
-        answers = await asyncio.gather(
-            *(
-                c.patch(
-                    f"/_probe/users/{user.id}",
-                    json={"display_name": name},
-                    headers={"If-Match": '"1"'},
-                )
-                for name in ("left", "right")
+    if backend.is_postgres:
+        # The race for certain: both writers have read version 1 before either writes.
+        probe_app.state.writers_meet = asyncio.Barrier(2)
+    # (On SQLite a write transaction takes the write lock at its first statement, BEGIN
+    # IMMEDIATE: the second writer reads only once the first has committed, so its stale
+    # If-Match is refused by the check, and a barrier there would wait forever.)
+    answers = await asyncio.gather(
+        *(
+            client.patch(
+                f"/_probe/users/{user.id}",
+                json={"display_name": name},
+                headers={"If-Match": '"1"'},
             )
+            for name in ("left", "right")
         )
+    )
     assert sorted(a.status_code for a in answers) == [200, 412]
     async with database.read_sessionmaker() as session:
         stored = await session.get(User, user.id)

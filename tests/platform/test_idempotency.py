@@ -57,7 +57,9 @@ def probe_app(app: FastAPI) -> FastAPI:
             row = AuditLog(user_id=principal.user_id, action="probe", details={"n": body.name})
             db.add(row)
             await db.flush()
-            # Give concurrent duplicates time to pile up behind this one.
+            # Not a wait for anything: a production step that takes a while, so that
+            # concurrent duplicates are likely to arrive while this one is in progress.
+            # (Arriving later is fine too: they then replay the stored answer.)
             await asyncio.sleep(0.05)
             if state.failures_left > 0:
                 state.failures_left -= 1
@@ -73,10 +75,6 @@ def probe_app(app: FastAPI) -> FastAPI:
         )
 
     return app
-
-
-def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 async def _count(database: Database, user: AuthedUser) -> int:
@@ -97,12 +95,11 @@ def _post(c: httpx.AsyncClient, user: AuthedUser, key: str | None, body: Any) ->
 
 
 async def test_replay_returns_first_status_body_and_headers(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        first = await _post(c, user, "k-1", {"name": "a"})
-        second = await _post(c, user, "k-1", {"name": "a"})
+    first = await _post(client, user, "k-1", {"name": "a"})
+    second = await _post(client, user, "k-1", {"name": "a"})
     assert first.status_code == second.status_code == 201
     assert second.content == first.content
     for header in ("location", "etag", "content-type"):
@@ -113,64 +110,63 @@ async def test_replay_returns_first_status_body_and_headers(
 
 
 async def test_same_body_in_other_key_order_still_replays(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        first = await c.post(
-            PATH,
-            content=b'{"name": "a", "fail": false}',
-            headers={**user.headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
-        )
-        second = await c.post(
-            PATH,
-            content=b'{"fail":false,"name":"a"}',
-            headers={**user.headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
-        )
+    first = await client.post(
+        PATH,
+        content=b'{"name": "a", "fail": false}',
+        headers={**user.headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
+    )
+    second = await client.post(
+        PATH,
+        content=b'{"fail":false,"name":"a"}',
+        headers={**user.headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
+    )
     assert second.content == first.content
     assert await _count(database, user) == 1
 
 
 async def test_same_key_with_other_body_is_422_and_writes_nothing(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        await _post(c, user, "k-2", {"name": "a"})
-        other = await _post(c, user, "k-2", {"name": "b"})
+    await _post(client, user, "k-2", {"name": "a"})
+    other = await _post(client, user, "k-2", {"name": "b"})
     assert other.status_code == 422
     assert other.headers["content-type"].startswith("application/problem+json")
     assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert await _count(database, user) == 1
 
 
-async def test_keys_are_per_user(probe_app: FastAPI, database: Database) -> None:
+async def test_keys_are_per_user(
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
     alice = await make_authed_user(probe_app)
     bob = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        a = await _post(c, alice, "shared", {"name": "a"})
-        b = await _post(c, bob, "shared", {"name": "a"})
+    a = await _post(client, alice, "shared", {"name": "a"})
+    b = await _post(client, bob, "shared", {"name": "a"})
     assert a.status_code == b.status_code == 201
     assert a.json()["id"] != b.json()["id"]
     assert REPLAYED_HEADER not in b.headers
 
 
-async def test_without_a_key_every_post_acts(probe_app: FastAPI, database: Database) -> None:
+async def test_without_a_key_every_post_acts(
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        await _post(c, user, None, {"name": "a"})
-        await _post(c, user, None, {"name": "a"})
+    await _post(client, user, None, {"name": "a"})
+    await _post(client, user, None, {"name": "a"})
     assert await _count(database, user) == 2
 
 
 async def test_ten_concurrent_identical_requests_act_once(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        answers = await asyncio.gather(
-            *(_post(c, user, "burst", {"name": "same"}) for _ in range(10))
-        )
+    answers = await asyncio.gather(
+        *(_post(client, user, "burst", {"name": "same"}) for _ in range(10))
+    )
     assert [a.status_code for a in answers] == [201] * 10
     assert len({a.content for a in answers}) == 1
     assert sum(REPLAYED_HEADER in a.headers for a in answers) == 9
@@ -185,14 +181,13 @@ async def test_ten_concurrent_identical_requests_act_once(
 
 
 async def test_failed_first_attempt_does_not_poison_the_key(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
     probe_app.state.probe.failures_left = 1
-    async with _client(probe_app) as c:
-        failed = await _post(c, user, "retry-me", {"name": "a"})
-        retried = await _post(c, user, "retry-me", {"name": "a"})
-        replayed = await _post(c, user, "retry-me", {"name": "a"})
+    failed = await _post(client, user, "retry-me", {"name": "a"})
+    retried = await _post(client, user, "retry-me", {"name": "a"})
+    replayed = await _post(client, user, "retry-me", {"name": "a"})
     assert failed.status_code == 422
     assert retried.status_code == 201
     assert REPLAYED_HEADER not in retried.headers
@@ -201,43 +196,42 @@ async def test_failed_first_attempt_does_not_poison_the_key(
 
 
 async def test_invalid_body_with_key_writes_nothing_and_keeps_key_free(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        bad = await _post(c, user, "k-bad", {"name": "a", "unknown": 1})
-        good = await _post(c, user, "k-bad", {"name": "a"})
+    bad = await _post(client, user, "k-bad", {"name": "a", "unknown": 1})
+    good = await _post(client, user, "k-bad", {"name": "a"})
     assert bad.status_code == 422
     assert good.status_code == 201
     assert await _count(database, user) == 1
 
 
 @pytest.mark.parametrize("key", ["", "has space", "é", "x" * 256])
-async def test_malformed_key_is_422(probe_app: FastAPI, database: Database, key: str) -> None:
+async def test_malformed_key_is_422(
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database, key: str
+) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        response = await c.post(
-            PATH,
-            json={"name": "a"},
-            headers={**user.headers, "Idempotency-Key": key.encode()},
-        )
+    response = await client.post(
+        PATH,
+        json={"name": "a"},
+        headers={**user.headers, "Idempotency-Key": key.encode()},
+    )
     assert response.status_code == 422
     assert await _count(database, user) == 0
 
 
 async def test_expired_key_acts_again_and_purge_removes_old_keys(
-    probe_app: FastAPI, database: Database
+    probe_app: FastAPI, client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await make_authed_user(probe_app)
-    async with _client(probe_app) as c:
-        first = await _post(c, user, "old", {"name": "a"})
-        async with database.session_scope() as session:
-            await session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.user_id == user.id)
-                .values(expires_at=utcnow() - dt.timedelta(seconds=1))
-            )
-        again = await _post(c, user, "old", {"name": "b"})
+    first = await _post(client, user, "old", {"name": "a"})
+    async with database.session_scope() as session:
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user.id)
+            .values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    again = await _post(client, user, "old", {"name": "b"})
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
     assert await _count(database, user) == 2

@@ -142,21 +142,19 @@ def probe_app(app: FastAPI) -> FastAPI:
     return app
 
 
-async def test_limit_defaults_to_20_and_is_capped_at_100(probe_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=probe_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        assert (await c.get("/_probe/page")).json()["limit"] == 20
-        assert (await c.get("/_probe/page?limit=100")).json()["limit"] == 100
-        for bad in ("0", "101", "-1", "ten"):
-            response = await c.get(f"/_probe/page?limit={bad}")
-            assert response.status_code == 422
-            assert response.headers["content-type"].startswith("application/problem+json")
+async def test_limit_defaults_to_20_and_is_capped_at_100(
+    probe_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/_probe/page")).json()["limit"] == 20
+    assert (await client.get("/_probe/page?limit=100")).json()["limit"] == 100
+    for bad in ("0", "101", "-1", "ten"):
+        response = await client.get(f"/_probe/page?limit={bad}")
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_bad_cursor_is_422_problem(probe_app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=probe_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        response = await c.get("/_probe/page?cursor=garbage")
+async def test_bad_cursor_is_422_problem(probe_app: FastAPI, client: httpx.AsyncClient) -> None:
+    response = await client.get("/_probe/page?cursor=garbage")
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["errors"][0]["loc"] == ["query", "cursor"]

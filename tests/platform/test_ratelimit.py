@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from limits.aio.storage import MemoryStorage
 
-from tests.conftest import Backend, make_settings
+from tests.conftest import Backend, MakeApp, MakeClient
 from tests.factories import DEFAULT_PASSWORD, make_authed_user, make_user
-from vibes.app import create_app
 from vibes.errors import TooManyRequests
 from vibes.platform.ratelimit import RateLimiter, Rule
 from vibes.platform.runtime import app_runtime
@@ -25,16 +20,8 @@ LOGIN = "/api/v1/auth/login"
 HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
-@asynccontextmanager
-async def _app(backend: Backend, tmp_path: Path, **overrides: Any) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(backend, tmp_path / "rl-data", **overrides))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-def _client(app: FastAPI, address: str = "203.0.113.7") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+# The client address of the requests (the limits count per address), and others.
+CLIENT = ("203.0.113.7", 40000)
 
 
 def _assert_problem_429(response: httpx.Response) -> int:
@@ -66,9 +53,11 @@ async def test_every_answer_carries_the_rate_limit_headers(
         assert time.time() - 1 <= reset <= time.time() + 61
 
 
-async def test_general_limit_answers_429_with_retry_after(backend: Backend, tmp_path: Path) -> None:
-    async with _app(backend, tmp_path, rate_limit_default="3/minute") as app:
-        async with _client(app) as c:
+async def test_general_limit_answers_429_with_retry_after(
+    make_app: MakeApp, make_client: MakeClient
+) -> None:
+    async with make_app(rate_limit_default="3/minute") as app:
+        async with make_client(app, client_address=CLIENT) as c:
             remaining = [
                 int((await c.get("/healthz")).headers["x-ratelimit-remaining"]) for _ in range(3)
             ]
@@ -79,14 +68,17 @@ async def test_general_limit_answers_429_with_retry_after(backend: Backend, tmp_
             assert over.headers["x-ratelimit-remaining"] == "0"
             assert over.headers["x-content-type-options"] == "nosniff"
         # Another address has its own budget.
-        async with _client(app, "198.51.100.9") as other:
+        async with make_client(app, client_address=("198.51.100.9", 40000)) as other:
             assert (await other.get("/healthz")).status_code == 200
 
 
 async def test_general_limit_is_per_user_when_a_valid_token_is_sent(
-    backend: Backend, tmp_path: Path
+    make_app: MakeApp, make_client: MakeClient
 ) -> None:
-    async with _app(backend, tmp_path, rate_limit_default="2/minute") as app, _client(app) as c:
+    async with (
+        make_app(rate_limit_default="2/minute") as app,
+        make_client(app, client_address=CLIENT) as c,
+    ):
         alice = await make_authed_user(app)
         bob = await make_authed_user(app)
         for _ in range(2):
@@ -100,10 +92,12 @@ async def test_general_limit_is_per_user_when_a_valid_token_is_sent(
         assert (await c.get("/healthz")).status_code == 429
 
 
-async def test_login_is_limited_per_client_address(backend: Backend, tmp_path: Path) -> None:
-    async with _app(backend, tmp_path, rate_limit_login_address="3/minute") as app:
+async def test_login_is_limited_per_client_address(
+    make_app: MakeApp, make_client: MakeClient
+) -> None:
+    async with make_app(rate_limit_login_address="3/minute") as app:
         user = await make_user(app_runtime(app).database)
-        async with _client(app) as c:
+        async with make_client(app, client_address=CLIENT) as c:
             for _ in range(3):
                 wrong = {"email": f"{uuid.uuid4().hex}@example.com", "password": "wrong password"}
                 assert (await c.post(LOGIN, json=wrong)).status_code == 401
@@ -115,18 +109,18 @@ async def test_login_is_limited_per_client_address(backend: Backend, tmp_path: P
             assert limited.headers["x-ratelimit-remaining"] == "0"
             reset = int(limited.headers["x-ratelimit-reset"])
             assert time.time() < reset <= time.time() + 61
-        async with _client(app, "198.51.100.9") as other:
+        async with make_client(app, client_address=("198.51.100.9", 40000)) as other:
             assert (await other.post(LOGIN, json=right)).status_code == 200
 
 
 async def test_login_failures_are_limited_per_account_softly(
-    backend: Backend, tmp_path: Path
+    make_app: MakeApp, make_client: MakeClient
 ) -> None:
-    async with _app(backend, tmp_path, rate_limit_login_account="2/minute") as app:
+    async with make_app(rate_limit_login_account="2/minute") as app:
         user = await make_user(app_runtime(app).database)
         bystander = await make_user(app_runtime(app).database)
         right = {"email": user.email, "password": DEFAULT_PASSWORD}
-        async with _client(app, "203.0.113.1") as attacker:
+        async with make_client(app, client_address=("203.0.113.1", 40000)) as attacker:
             # Every attempt counts, the right one too (counted before the check, so that
             # parallel guesses cannot all slip past the limit).
             assert (await attacker.post(LOGIN, json=right)).status_code == 200
@@ -134,19 +128,21 @@ async def test_login_failures_are_limited_per_account_softly(
             assert (await attacker.post(LOGIN, json=wrong)).status_code == 401
             _assert_problem_429(await attacker.post(LOGIN, json=wrong))
         # From anywhere, that account waits (a soft lockout that ends by itself)...
-        async with _client(app, "198.51.100.2") as owner:
+        async with make_client(app, client_address=("198.51.100.2", 40000)) as owner:
             _assert_problem_429(await owner.post(LOGIN, json=right))
             # ...while every other account signs in as usual.
             other = {"email": bystander.email, "password": DEFAULT_PASSWORD}
             assert (await owner.post(LOGIN, json=other)).status_code == 200
 
 
-async def test_password_reset_request_is_limited(backend: Backend, tmp_path: Path) -> None:
-    async with _app(
-        backend, tmp_path, rate_limit_reset_account="2/hour", rate_limit_reset_address="3/hour"
+async def test_password_reset_request_is_limited(
+    make_app: MakeApp, make_client: MakeClient
+) -> None:
+    async with make_app(
+        rate_limit_reset_account="2/hour", rate_limit_reset_address="3/hour"
     ) as app:
         reset = "/api/v1/auth/password-reset"
-        async with _client(app) as c:
+        async with make_client(app, client_address=CLIENT) as c:
             for _ in range(2):
                 assert (await c.post(reset, json={"email": "a@example.com"})).status_code == 202
             # Per address-to-reset, whether or not it has an account.
@@ -155,11 +151,13 @@ async def test_password_reset_request_is_limited(backend: Backend, tmp_path: Pat
             assert (await c.post(reset, json={"email": "b@example.com"})).status_code == 429
 
 
-async def test_password_change_is_limited_per_account(backend: Backend, tmp_path: Path) -> None:
-    async with _app(backend, tmp_path, rate_limit_password_account="2/minute") as app:
+async def test_password_change_is_limited_per_account(
+    make_app: MakeApp, make_client: MakeClient
+) -> None:
+    async with make_app(rate_limit_password_account="2/minute") as app:
         user = await make_authed_user(app)
         body = {"current_password": "not it at all", "new_password": "violet kettle drums at noon"}
-        async with _client(app) as c:
+        async with make_client(app, client_address=CLIENT) as c:
             for _ in range(2):
                 response = await c.post("/api/v1/auth/password", json=body, headers=user.headers)
                 assert response.status_code == 403
@@ -167,10 +165,10 @@ async def test_password_change_is_limited_per_account(backend: Backend, tmp_path
             _assert_problem_429(response)
 
 
-async def test_disabled_rate_limits_add_nothing(backend: Backend, tmp_path: Path) -> None:
+async def test_disabled_rate_limits_add_nothing(make_app: MakeApp, make_client: MakeClient) -> None:
     async with (
-        _app(backend, tmp_path, rate_limits_enabled=False, rate_limit_default="1/minute") as app,
-        _client(app) as c,
+        make_app(rate_limits_enabled=False, rate_limit_default="1/minute") as app,
+        make_client(app, client_address=CLIENT) as c,
     ):
         for _ in range(3):
             response = await c.get("/healthz")
@@ -194,10 +192,12 @@ async def test_limiter_is_reusable_with_its_own_rules() -> None:
     assert "user-1" not in limiter.identifier("user-1")
 
 
-async def test_redis_keys_hold_no_personal_data(backend: Backend, tmp_path: Path) -> None:
+async def test_redis_keys_hold_no_personal_data(
+    backend: Backend, make_app: MakeApp, make_client: MakeClient
+) -> None:
     if backend.redis_url is None:
         pytest.skip("needs Redis")
-    async with _app(backend, tmp_path) as app, _client(app) as c:
+    async with make_app() as app, make_client(app, client_address=CLIENT) as c:
         await c.post(LOGIN, json={"email": "secret.person@example.com", "password": "x" * 12})
         keys = [
             key

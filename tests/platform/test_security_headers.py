@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import Backend, make_settings
+from tests.conftest import Backend, MakeClient, make_settings
 from tests.factories import make_authed_user
 from vibes.app import create_app
-
-
-@asynccontextmanager
-async def _client(
-    backend: Backend, tmp_path: Path, base_url: str = "http://testserver", **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(backend, tmp_path / "sec-data", **overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
-            yield c
 
 
 def _assert_basics(response: httpx.Response) -> None:
@@ -61,8 +47,8 @@ async def test_authenticated_and_api_answers_are_not_stored(
     assert health_with_token.headers["cache-control"] == "no-store"
 
 
-async def test_hsts_only_over_https(backend: Backend, tmp_path: Path) -> None:
-    async with _client(backend, tmp_path, base_url="https://vibes.example") as c:
+async def test_hsts_only_over_https(make_client: MakeClient) -> None:
+    async with make_client(base_url="https://vibes.example") as c:
         response = await c.get("/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
     _assert_basics(response)
@@ -78,8 +64,8 @@ async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
     assert "access-control-allow-origin" not in preflight.headers
 
 
-async def test_cors_allows_exactly_the_listed_origins(backend: Backend, tmp_path: Path) -> None:
-    async with _client(backend, tmp_path, cors_origins=["https://app.example"]) as c:
+async def test_cors_allows_exactly_the_listed_origins(make_client: MakeClient) -> None:
+    async with make_client(cors_origins=["https://app.example"]) as c:
         allowed = await c.get("/healthz", headers={"Origin": "https://app.example"})
         other = await c.get("/healthz", headers={"Origin": "https://app.example.evil"})
         preflight = await c.options(

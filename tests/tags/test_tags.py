@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import AuthedUser
+from tests.factories import AuthedUser, journal_read
 from tests.journals.conftest import API, count_journals, create_entry, is_problem
 from vibes.db import Database
 from vibes.journals.models import JournalTag
@@ -160,6 +160,7 @@ async def test_tag_if_match_and_if_none_match(client: httpx.AsyncClient, alice: 
 async def _etag(client: httpx.AsyncClient, user: AuthedUser, journal_id: str) -> str:
     response = await client.get(f"{API}/journals/{journal_id}", headers=user.headers)
     assert response.status_code == 200
+    journal_read(response.json())
     return response.headers["etag"]
 
 

@@ -1,4 +1,9 @@
-"""Helpers for the vault tests: make a secret tag, unlock it, dump the whole database."""
+"""Helpers for the vault tests: make a secret tag, unlock it, dump the whole database.
+
+Every vault test runs Argon2id at cheap parameters (`FAST_KDF`) unless it is marked
+`real_kdf`: the real cost (64 MiB, 3 passes) is what makes a phrase guess expensive, and
+only the tests about that cost need to pay it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
@@ -15,9 +21,26 @@ from tests.conftest import Backend
 from tests.factories import AuthedUser, make_authed_user
 from vibes.config import Settings
 from vibes.platform.runtime import app_runtime
+from vibes.vault import service as vault_service
+from vibes.vault.crypto import KdfParams
 from vibes.vault.runtime import VaultRuntime
 
 API = "/api/v1"
+
+# Argon2id at 1 MiB, one pass: a phrase operation costs about a millisecond.
+FAST_KDF = KdfParams(memory_kib=1024, iterations=1, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> KdfParams:
+    """The cost new phrases are derived with: `FAST_KDF`, or the real default for tests
+    marked `real_kdf`. The service records the cost on each tag and unlock derives with the
+    recorded cost, so tags made here open as they would with the real one."""
+    real = vault_service.DEFAULT_KDF
+    if request.node.get_closest_marker("real_kdf"):
+        return real
+    monkeypatch.setattr(vault_service, "DEFAULT_KDF", FAST_KDF)
+    return FAST_KDF
 
 
 @dataclass

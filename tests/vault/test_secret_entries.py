@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from tests.conftest import Backend
-from tests.factories import make_authed_user
+from tests.factories import journal_read, make_authed_user
 from tests.vault.conftest import API, Vault, dump_database, make_vault, unlock
 from vibes.config import Settings
 from vibes.journals.models import Journal
@@ -25,8 +25,7 @@ async def post_entry(
     body.setdefault("content", "some content")
     response = await client.post(f"{API}/journals", json=body, headers=headers)
     assert response.status_code == 201, response.text
-    data: dict[str, Any] = response.json()
-    return data
+    return journal_read(response.json())
 
 
 async def secret_entry(client: httpx.AsyncClient, vault: Vault, **body: Any) -> dict[str, Any]:

@@ -8,13 +8,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from tests.conftest import Backend
+from tests.conftest import Backend, MakeApp, MakeClient
 from tests.factories import make_authed_user, make_session
 from tests.vault.conftest import (
     API,
+    FAST_KDF,
     create_secret_tag,
     dump_database,
     make_vault,
@@ -151,19 +153,15 @@ async def test_token_expires(client: httpx.AsyncClient, app: FastAPI) -> None:
 
 
 async def test_unlock_lifetime_follows_the_setting(
-    backend: Backend, settings: Settings, tmp_path: object
+    make_app: MakeApp, make_client: MakeClient, settings: Settings
 ) -> None:
-    from tests.conftest import make_settings
-    from vibes.app import create_app
-
-    custom = make_settings(backend, settings.data_dir, unlock_token_minutes=2)
-    application = create_app(custom)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            user = await make_authed_user(application)
-            await create_secret_tag(c, user)
-            response = await unlock(c, user, "blue whales sing at dawn")
+    async with (
+        make_app(data_dir=settings.data_dir, unlock_token_minutes=2) as application,
+        make_client(application) as c,
+    ):
+        user = await make_authed_user(application)
+        await create_secret_tag(c, user)
+        response = await unlock(c, user, "blue whales sing at dawn")
     assert response.json()["expires_in"] == 120
 
 
@@ -455,6 +453,7 @@ async def test_unlock_cache_holds_no_usable_key(
         assert vault.token.encode() not in blob
 
 
+@pytest.mark.real_kdf
 async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -484,6 +483,7 @@ async def test_unlock_costs_one_kdf_run_whatever_the_number_of_tags(
     assert calls[0] == calls[1] == vault_runtime.user_salt(user.id) != calls[2]
 
 
+@pytest.mark.real_kdf
 async def test_the_data_folder_offers_no_fast_phrase_test(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -506,6 +506,21 @@ async def test_the_data_folder_offers_no_fast_phrase_test(
     assert crypto.lookup_hash(lookup_key, user_id, wrong) != tag.lookup_hash
 
 
+async def test_the_fast_test_cost_is_recorded_on_the_tag_and_used_to_unlock(
+    client: httpx.AsyncClient, app: FastAPI, fast_kdf: KdfParams
+) -> None:
+    """Guards the `fast_kdf` fixture: if the vault stopped taking its cost from where the
+    fixture sets it, the vault tests would silently pay the real cost again."""
+    assert fast_kdf == FAST_KDF != DEFAULT_KDF
+    vault = await make_vault(client, app)  # made and unlocked at the fast cost
+    async with app_runtime(app).database.session_scope() as session:
+        tag = await session.get(SecretTag, uuid.UUID(vault.tag_id))
+    assert tag is not None
+    stored = KdfParams(tag.kdf_memory_kib, tag.kdf_iterations, tag.kdf_parallelism)
+    assert stored == FAST_KDF
+
+
+@pytest.mark.real_kdf
 async def test_stored_tag_carries_kdf_parameters_and_no_plain_key(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -540,15 +555,9 @@ async def test_destroy_password_attempts_share_the_password_budget(
 
 
 async def test_browsers_may_send_the_unlock_header_cross_origin(
-    backend: Backend, settings: Settings
+    make_client: MakeClient, settings: Settings
 ) -> None:
-    from tests.conftest import make_settings
-    from vibes.app import create_app
-
-    custom = make_settings(backend, settings.data_dir, cors_origins=["https://app.example"])
-    application = create_app(custom)
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with make_client(data_dir=settings.data_dir, cors_origins=["https://app.example"]) as c:
         response = await c.options(
             f"{API}/secret-tags",
             headers={
