@@ -243,6 +243,11 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -293,6 +298,13 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", default=None, help="run only these scenarios (plus bare)"
     )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=ROOT / "src",
+        help="source tree of the vibes server under test (another checkout's `src`, to"
+        " compare two versions with the same scenarios)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
@@ -320,9 +332,9 @@ def main() -> None:
         # the default 20 have 20 backends compete for them (measured: GET at 64
         # connections 2,850-3,640 req/s with 20, 3,670 steadily with 8).
         "VIBES_DATABASE_POOL_SIZE": str(args.pool_size),
-        "PYTHONPATH": str(ROOT / "src"),
+        "PYTHONPATH": str(args.src.resolve()),
     }
-    rows: list[tuple[str, int, dict[str, Any], float]] = []
+    rows: list[tuple[str, int, dict[str, Any], float, float]] = []
     base = f"http://127.0.0.1:{args.port}"
 
     # Both servers run side by side (an idle one costs nothing) and every measurement of
@@ -334,6 +346,9 @@ def main() -> None:
     names = [n for n in scripts if n != "bare" and (not args.only or n in args.only)]
     server = Server(["vibes.app:create_app", "--factory"], env, args.port)
     paired: dict[tuple[str, int], float] = {}
+    # Server CPU per request: unlike req/s it hardly moves when other work shares the
+    # machine, so two versions measured on a busy box still compare.
+    paired_cpu: dict[tuple[str, int], float] = {}
     try:
         bare.wait_ready("/bare")
         server.wait_ready("/healthz")
@@ -345,11 +360,16 @@ def main() -> None:
             run_wrk(base, scripts[name], counts[1], 2)  # warm-up
             for conns in counts:
                 if not batch:
+                    before = bare.cpu_seconds()
                     baseline = run_wrk(bare_base, scripts["bare"], conns, args.duration)
-                    rows.append(("bare", conns, baseline, bare.rss_mb()))
+                    cpu = _cpu_us(bare.cpu_seconds() - before, baseline)
+                    rows.append(("bare", conns, baseline, bare.rss_mb(), cpu))
                     paired[(name, conns)] = baseline["rps"]
+                    paired_cpu[(name, conns)] = cpu
+                before = server.cpu_seconds()
                 result = run_wrk(base, scripts[name], conns, args.duration)
-                rows.append((name, conns, result, server.rss_mb()))
+                cpu = _cpu_us(server.cpu_seconds() - before, result)
+                rows.append((name, conns, result, server.rss_mb(), cpu))
     finally:
         server.stop()
         bare.stop()
@@ -357,19 +377,27 @@ def main() -> None:
             asyncio.run(_remove_written(url))
 
     print()
+    print(f"server: {args.src.resolve()}")
     print(
         f"{'scenario':<16} {'conns':>5} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} "
-        f"{'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MB':>7}"
+        f"{'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MB':>7} {'CPU us/req':>10} "
+        f"{'bare/CPU':>8}"
     )
-    for name, conns, r, rss in rows:
+    for name, conns, r, rss, cpu in rows:
         ratio = f"{r['rps'] / paired[(name, conns)]:.0%}" if (name, conns) in paired else "-"
+        cpu_ratio = f"{paired_cpu[(name, conns)] / cpu:.0%}" if (name, conns) in paired_cpu else "-"
         extra = f"  ({r['rps'] * 1000:,.0f} entries/s)" if name == "batch_create" else ""
         print(
             f"{name:<16} {conns:>5} {r['rps']:>9,.0f} {ratio:>8} {r['p50'] / 1000:>8.2f} "
-            f"{r['p95'] / 1000:>8.2f} {r['p99'] / 1000:>8.2f} {r['non2xx']:>8} {rss:>7.0f}{extra}"
+            f"{r['p95'] / 1000:>8.2f} {r['p99'] / 1000:>8.2f} {r['non2xx']:>8} {rss:>7.0f}"
+            f" {cpu:>10.0f} {cpu_ratio:>8}{extra}"
         )
     print(_when("end"))
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _cpu_us(seconds: float, result: dict[str, Any]) -> float:
+    return seconds * 1e6 / max(1, result["requests"])
 
 
 def _when(label: str) -> str:
