@@ -55,6 +55,17 @@ async def owned_reminder(
 OwnedReminder = Annotated[Reminder, Depends(owned_reminder)]
 
 
+async def locked_reminder(
+    reminder_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal
+) -> Reminder:
+    """The current user's reminder for a write, its row locked for the request's
+    transaction: concurrent writes without `If-Match` wait their turn (no spurious 412)."""
+    return await service.get_reminder(db, principal.user_id, reminder_id, for_update=True)
+
+
+LockedReminder = Annotated[Reminder, Depends(locked_reminder)]
+
+
 async def _hidden(db: DbSession, viewer: Viewer, reminders: Sequence[Reminder]) -> set[uuid.UUID]:
     """Linked entries this request may not see (no query when nothing is linked)."""
     linked = {r.journal_id for r in reminders if r.journal_id is not None}
@@ -146,7 +157,7 @@ async def get_reminder(
 
 @router.patch("/{reminder_id}", response_model=ReminderRead)
 async def update_reminder(
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     body: ReminderUpdate,
     db: DbSession,
     viewer: CurrentViewer,
@@ -159,7 +170,7 @@ async def update_reminder(
 
 @router.delete("/{reminder_id}", status_code=204)
 async def delete_reminder(
-    reminder: OwnedReminder, db: DbSession, if_match: IfMatchHeader = None
+    reminder: LockedReminder, db: DbSession, if_match: IfMatchHeader = None
 ) -> Response:
     check_if_match(if_match, reminder.version)
     await service.delete_reminder(db, reminder)
@@ -169,7 +180,7 @@ async def delete_reminder(
 @router.post("/{reminder_id}/complete", response_model=ReminderRead)
 async def complete_reminder(
     request: Request,
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     db: DbSession,
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
@@ -191,7 +202,7 @@ async def complete_reminder(
 @router.post("/{reminder_id}/snooze", response_model=ReminderRead)
 async def snooze_reminder(
     request: Request,
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     body: SnoozeRequest,
     db: DbSession,
     principal: CurrentPrincipal,

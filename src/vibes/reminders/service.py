@@ -29,6 +29,7 @@ from vibes.db import UTCDateTime, utcnow
 from vibes.errors import Conflict, NotFound, Unprocessable
 from vibes.journals.models import Journal
 from vibes.journals.visibility import Viewer, visible_journals
+from vibes.platform.portable import lock_rows
 from vibes.recording.record import EventType, delete_recorded, record_write
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
@@ -193,11 +194,14 @@ async def create_reminder(
 
 
 async def get_reminder(
-    session: AsyncSession, user_id: uuid.UUID, reminder_id: uuid.UUID
+    session: AsyncSession, user_id: uuid.UUID, reminder_id: uuid.UUID, *, for_update: bool = False
 ) -> Reminder:
-    reminder = await session.scalar(
-        select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
-    )
+    """The user's reminder or 404. `for_update` locks its row until the transaction ends,
+    so concurrent unconditional writes take turns instead of failing the version check."""
+    stmt = select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
+    if for_update:
+        stmt = lock_rows(stmt, session)
+    reminder = await session.scalar(stmt)
     if reminder is None:
         raise NotFound()
     return reminder
