@@ -499,3 +499,25 @@ async def test_reminders_cannot_link_or_reveal_a_locked_secret_entry(
     assert patched.json()["journal_id"] is None
     unlocked = await client.get(url, headers=vault.headers)
     assert unlocked.json()["journal_id"] == entry["id"]  # a locked edit kept the link
+
+
+async def test_each_move_into_or_out_of_the_vault_is_one_version(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await post_entry(client, vault.user.headers, title="travelling", tags=["road"])
+    url = f"{API}/journals/{entry['id']}"
+    moved_in = await client.patch(url, json={"secret_tag_id": vault.tag_id}, headers=vault.headers)
+    assert moved_in.status_code == 200
+    assert moved_in.json()["version"] == 2
+    assert moved_in.headers["etag"] == '"2"'
+    assert (await client.get(url, headers=vault.headers)).json()["version"] == 2
+    moved_out = await client.patch(url, json={"secret_tag_id": None}, headers=vault.headers)
+    assert moved_out.json()["version"] == 3
+    async with app_runtime(app).database.session_scope() as session:
+        versions = list(
+            await session.scalars(
+                select(Change.version).where(Change.entity_id == uuid.UUID(entry["id"]))
+            )
+        )
+    assert sorted(versions) == [1, 2, 3]

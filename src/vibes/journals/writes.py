@@ -307,7 +307,10 @@ async def update_journal(
     journal.updated_at = utcnow()
     if target is not None:
         if not was_secret:
-            await tagging.replace_tags(session, viewer.user_id, journal.id, [])
+            # Without autoflush: flushing the entry's pending changes before this DELETE
+            # would write (and version) it once here and again when sealed: one change, +1.
+            with session.no_autoflush:
+                await tagging.replace_tags(session, viewer.user_id, journal.id, [])
         tags = _seal_into(
             journal, target, version=journal.version + 1, title=title, content=content, tags=tags
         )
