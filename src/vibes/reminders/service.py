@@ -338,15 +338,34 @@ async def snooze_reminder(
     minutes: int | None = None,
     now: dt.datetime | None = None,
 ) -> Reminder:
-    """Delay this occurrence only; the rule's later occurrences keep their times."""
+    """Delay this occurrence only; the rule's later occurrences keep their times.
+
+    Snoozing never makes a reminder fire earlier than it would have. Which time it
+    delays: an occurrence that fired and was not completed is reminded of again (from
+    now, or from a snooze of it still pending); otherwise the pending one is delayed
+    from when it would fire (`minutes` count from then; an `until` before it is a 422).
+    """
     now = now or utcnow()
     if reminder.is_completed:
         raise Conflict("A completed reminder cannot be snoozed.")
+    fired_unacknowledged = reminder.last_fired_at is not None and (
+        reminder.completed_at is None or reminder.completed_at < reminder.last_fired_at
+    )
+    would_fire = reminder.snoozed_until if fired_unacknowledged else reminder.next_fire_at
+    floor = max(would_fire or now, now)
     target = (
-        until.astimezone(dt.UTC) if until is not None else now + dt.timedelta(minutes=minutes or 0)
+        until.astimezone(dt.UTC)
+        if until is not None
+        else floor + dt.timedelta(minutes=minutes or 0)
     )
     if target <= now:
         raise _field_error("until", "until must be in the future.")
+    if target < floor:
+        raise _field_error(
+            "until",
+            f"until is before the reminder would fire ({iso(floor)}); "
+            "snoozing never brings a reminder forward.",
+        )
     if reminder.occurrence_at is None:
         reminder.occurrence_at = reminder.remind_at
     reminder.snoozed_until = target
