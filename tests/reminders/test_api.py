@@ -356,3 +356,21 @@ async def test_snoozing_never_makes_a_reminder_fire_earlier(
     r = await client.get(f"{BASE}/{rid}", headers=user.headers)
     assert _at(r.json()["next_fire_at"]) == due + dt.timedelta(minutes=10)
     assert r.json()["version"] == 2
+
+
+async def test_a_reminder_on_monday_29_february_is_accepted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        BASE,
+        json={
+            "title": "leap Monday",
+            "remind_at": "2026-12-02T09:00:00Z",
+            "recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+            "timezone": "UTC",
+        },
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert _at(r.json()["next_fire_at"]) == dt.datetime(2044, 2, 29, 9, tzinfo=dt.UTC)
