@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -580,3 +582,56 @@ async def test_parallel_destroy_guesses_stay_within_the_password_budget(
     answers = await asyncio.gather(*(guess() for _ in range(20)))
     assert answers.count(403) == 5
     assert answers.count(429) == 15
+
+
+@pytest.mark.parametrize("weak", ["12345678", "password", "password123", "qwertyuiop"])
+async def test_guessable_phrases_are_refused(
+    client: httpx.AsyncClient, app: FastAPI, weak: str
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        f"{API}/secret-tags", json={"name": "diary", "phrase": weak}, headers=user.headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["body", "phrase"]
+    vault = await make_vault(client, app)
+    r = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase", json={"new_phrase": weak}, headers=vault.headers
+    )
+    assert r.status_code == 422
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 200
+
+
+async def test_the_account_password_is_refused_as_a_phrase(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    password = "orchid lantern velvet harbour"
+    user = await make_authed_user(app, password_hash=PasswordHasher().hash(password))
+    r = await client.post(
+        f"{API}/secret-tags", json={"name": "diary", "phrase": password}, headers=user.headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["type"] == "phrase_is_password"
+    vault = await make_vault(client, app, user=user)
+    r = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": password},
+        headers=vault.headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["type"] == "phrase_is_password"
+
+
+async def test_correct_unlocks_do_not_spend_the_phrase_budget(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    # The account budget is 10 per 15 minutes: more right answers than that all pass.
+    for _ in range(12):
+        assert (await unlock(client, vault.user, vault.phrase)).status_code == 200
+    answers = [
+        (await unlock(client, vault.user, "not the phrase at all")).status_code for _ in range(11)
+    ]
+    assert answers == [401] * 10 + [429]
+    # Spent by failures: now even the right phrase waits.
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 429
