@@ -521,3 +521,28 @@ async def test_each_move_into_or_out_of_the_vault_is_one_version(
             )
         )
     assert sorted(versions) == [1, 2, 3]
+
+
+async def test_an_idempotent_replay_without_the_unlock_hides_the_secret_link(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await secret_entry(client, vault, title="linked")
+    body = {"title": "call", "remind_at": "2030-01-01T09:00:00Z", "journal_id": entry["id"]}
+    key = {"Idempotency-Key": "reminder-with-secret-link"}
+    first = await client.post(f"{API}/reminders", json=body, headers={**vault.headers, **key})
+    assert first.status_code == 201
+    assert first.json()["journal_id"] == entry["id"]
+    replay = await client.post(f"{API}/reminders", json=body, headers={**vault.user.headers, **key})
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["journal_id"] is None
+    assert replay.json()["id"] == first.json()["id"]
+    unlocked = await client.post(f"{API}/reminders", json=body, headers={**vault.headers, **key})
+    assert unlocked.json()["journal_id"] == entry["id"]
+    url = f"{API}/reminders/{first.json()['id']}/complete"
+    done_key = {"Idempotency-Key": "complete-with-secret-link"}
+    await client.post(url, headers={**vault.headers, **done_key})
+    again = await client.post(url, headers={**vault.user.headers, **done_key})
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["journal_id"] is None
