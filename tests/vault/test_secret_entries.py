@@ -546,3 +546,27 @@ async def test_an_idempotent_replay_without_the_unlock_hides_the_secret_link(
     again = await client.post(url, headers={**vault.user.headers, **done_key})
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["journal_id"] is None
+
+
+async def test_tag_counts_include_unlocked_secret_entries_as_the_tag_filter_does(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    await secret_entry(client, vault, title="Lake", tags=["Nature", "calm"])
+    await post_entry(client, vault.user.headers, title="Walk", tags=["nature"])
+
+    def counts(response: httpx.Response) -> dict[str, int]:
+        return {t["name"]: t["journal_count"] for t in response.json()}
+
+    unlocked = await client.get(f"{API}/tags", headers=vault.headers)
+    locked = await client.get(f"{API}/tags", headers=vault.user.headers)
+    assert counts(unlocked) == {"nature": 2}
+    assert counts(locked) == {"nature": 1}
+    listed = await client.get(f"{API}/journals", params={"tag": "nature"}, headers=vault.headers)
+    assert len(listed.json()["items"]) == counts(unlocked)["nature"]
+    [tag] = unlocked.json()
+    one = await client.get(f"{API}/tags/{tag['id']}", headers=vault.headers)
+    assert one.json()["journal_count"] == 2
+    assert (await client.get(f"{API}/tags/{tag['id']}", headers=vault.user.headers)).json()[
+        "journal_count"
+    ] == 1
