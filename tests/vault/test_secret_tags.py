@@ -635,3 +635,38 @@ async def test_correct_unlocks_do_not_spend_the_phrase_budget(
     assert answers == [401] * 10 + [429]
     # Spent by failures: now even the right phrase waits.
     assert (await unlock(client, vault.user, vault.phrase)).status_code == 429
+
+
+async def test_a_forgotten_vault_can_be_found_by_password_and_destroyed(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app, name="forgotten diary")
+    other = await make_vault(
+        client, app, user=vault.user, name="second", phrase="seven owls hum in rain"
+    )
+    url = f"{API}/secret-tags/forgotten"
+    wrong = await client.post(url, json={"password": "not it at all"}, headers=vault.user.headers)
+    assert wrong.status_code == 403
+    found = await client.post(
+        url, json={"password": vault.user.password}, headers=vault.user.headers
+    )
+    assert found.status_code == 200
+    items = found.json()["items"]
+    assert [item["id"] for item in items] == [vault.tag_id, other.tag_id]
+    assert all(set(item) == {"id", "created_at"} for item in items)
+    assert "forgotten diary" not in found.text
+    gone = await client.request(
+        "DELETE",
+        f"{API}/secret-tags/{items[0]['id']}",
+        json={"password": vault.user.password},
+        headers=vault.user.headers,
+    )
+    assert gone.status_code == 204
+    left = await client.post(
+        url, json={"password": vault.user.password}, headers=vault.user.headers
+    )
+    assert [item["id"] for item in left.json()["items"]] == [other.tag_id]
+    # Another user's password-protected list shows nothing of this one.
+    stranger = await make_authed_user(app)
+    theirs = await client.post(url, json={"password": stranger.password}, headers=stranger.headers)
+    assert theirs.json()["items"] == []

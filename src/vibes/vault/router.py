@@ -29,6 +29,9 @@ from vibes.vault.schemas import (
     SecretTagUpdate,
     UnlockRequest,
     UnlockResponse,
+    VaultIdentity,
+    VaultIdentityList,
+    VaultListRequest,
 )
 
 router = APIRouter(prefix="/secret-tags", tags=["secret tags"])
@@ -203,6 +206,27 @@ async def change_secret_phrase(
         tag_id=tag_id,
         data_key=data_key,
         new_phrase=body.new_phrase,
+    )
+
+
+@router.post("/forgotten", response_model=VaultIdentityList)
+async def list_vaults_by_password(
+    body: VaultListRequest, request: Request, claims: ReadOnlyPrincipal
+) -> VaultIdentityList:
+    """Every secret tag's id and creation date (never its name), for the account password:
+    someone who forgot a phrase needs the id to destroy that vault (`DELETE
+    /secret-tags/{id}`), and a locked tag's id is shown nowhere else. Checked and counted
+    like the destroy route's password (the same budget)."""
+    await check_phrase_attempt(request, "password", claims.user_id)
+    async with runtime_of(request).database.read_sessionmaker() as read_db:
+        password_hash = await service.password_hash_of(read_db, claims.user_id)
+        if not await service.check_password(
+            runtime_of(request).settings, password_hash, body.password
+        ):
+            raise Forbidden("The password is not correct.")
+        tags = await service.list_identities(read_db, user_id=claims.user_id)
+    return VaultIdentityList(
+        items=[VaultIdentity(id=tag_id, created_at=created) for tag_id, created in tags]
     )
 
 

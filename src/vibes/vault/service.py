@@ -6,6 +6,7 @@ before the first statement so that on SQLite no write lock is held while it comp
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -286,6 +287,18 @@ def login_password_refused(field: str) -> Unprocessable:
     return Unprocessable(
         message, errors=[{"loc": ["body", field], "msg": message, "type": "phrase_is_password"}]
     )
+
+
+async def list_identities(
+    session: AsyncSession, *, user_id: uuid.UUID
+) -> list[tuple[uuid.UUID, dt.datetime]]:
+    """Every secret tag of the user as (id, created_at), oldest first: no name."""
+    rows = await session.execute(
+        select(SecretTag.id, SecretTag.created_at)
+        .where(SecretTag.user_id == user_id)
+        .order_by(SecretTag.created_at, SecretTag.id)
+    )
+    return [(tag_id, created) for tag_id, created in rows]
 
 
 async def password_hash_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
