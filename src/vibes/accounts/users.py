@@ -89,6 +89,7 @@ async def delete_account(
         await db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))
     )
     await sessions.forget(ctx, session_ids)
+    sessions.announce_after_commit(ctx, db, [(sid, user.id) for sid in session_ids])
     # Foreign keys cascade to every row the user owns, in every table.
     await db.execute(
         delete(User).where(User.id == user.id).execution_options(synchronize_session=False)
