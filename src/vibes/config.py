@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # A spent refresh token presented again this soon (a retry after a lost answer) gets
+    # the answer it got the first time instead of revoking the session; later, or once
+    # its successor was used, it is a reuse and the session ends.
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=60)
     unlock_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     jwt_issuer: str = "vibes"
     jwt_audience: str = "vibes-api"

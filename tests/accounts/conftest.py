@@ -113,3 +113,18 @@ async def audit_rows(database: Database, action: str | None = None) -> list[Audi
         if action is not None:
             query = query.where(AuditLog.action == action)
         return list(await s.scalars(query))
+
+
+async def age_spent_refresh_tokens(database: Database, seconds: int = 3600) -> None:
+    """Move every spent refresh token's `used_at` into the past, beyond the grace window in
+    which presenting it again counts as a retry (tests do not wait for clocks)."""
+    import datetime as dt
+
+    from vibes.accounts.models import RefreshToken
+
+    async with database.session_scope() as session:
+        for token in await session.scalars(
+            select(RefreshToken).where(RefreshToken.used_at.is_not(None))
+        ):
+            assert token.used_at is not None
+            token.used_at -= dt.timedelta(seconds=seconds)

@@ -6,7 +6,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.accounts.conftest import OTHER_STRONG_PASSWORD, audit_rows, sign_in, sign_up
+from tests.accounts.conftest import (
+    OTHER_STRONG_PASSWORD,
+    age_spent_refresh_tokens,
+    audit_rows,
+    sign_in,
+    sign_up,
+)
 from vibes.accounts.models import User
 from vibes.db import Database
 from vibes.platform.audit import record_audit
@@ -38,6 +44,7 @@ async def test_a_whole_account_story_leaves_no_secret_in_the_audit_log(
         "/api/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]}
     )
     secrets.append(rotated.json()["refresh_token"])
+    await age_spent_refresh_tokens(database)
     await client.post("/api/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
     await client.post(
         "/api/v1/auth/password",

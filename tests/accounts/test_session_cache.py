@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
-from tests.accounts.conftest import STRONG_PASSWORD, audit_rows, bearer, sign_up
+from tests.accounts.conftest import STRONG_PASSWORD, sign_up
 from tests.conftest import Backend
 from tests.factories import make_authed_user
 from vibes.accounts import sessions, users
@@ -76,24 +76,6 @@ async def test_a_late_reader_cannot_recache_a_revoked_session(
         assert not await sessions.is_session_active(app_runtime(app), s, claims)
     key = app_runtime(app).settings.redis_prefix + "session:" + user.session_id.hex
     assert await app_runtime(app).redis.get(key) == sessions.REVOKED
-
-
-async def test_concurrent_refreshes_with_one_token_let_exactly_one_win(
-    client: httpx.AsyncClient, database: Database
-) -> None:
-    account = await sign_up(client)
-    body = {"refresh_token": account.tokens["refresh_token"]}
-    answers = await asyncio.gather(
-        *(client.post("/api/v1/auth/refresh", json=body) for _ in range(4))
-    )
-    codes = sorted(answer.status_code for answer in answers)
-    assert codes.count(200) <= 1
-    assert set(codes) <= {200, 401}
-    # Whoever lost was a reuse: the session is revoked, the winner's tokens die too.
-    winners = [answer.json() for answer in answers if answer.status_code == 200]
-    for tokens in winners:
-        assert (await client.get(ME, headers=bearer(tokens))).status_code == 401
-    assert await audit_rows(database, "auth.refresh.reused")
 
 
 async def test_concurrent_registrations_of_one_address_make_one_account(

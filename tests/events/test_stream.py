@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.events.helpers import iso
+from tests.events.helpers import dispatcher_for, iso
 from tests.events.servers import serving
 from tests.factories import AuthedUser, make_authed_user
 from tests.waiting import wait_until
@@ -192,3 +192,73 @@ async def test_a_resume_replays_the_whole_backlog_page_by_page(settings: Setting
                     if len(got) == len(created):
                         break
         assert got == created
+
+
+async def _first_event_then(
+    app: Any, http: httpx.AsyncClient, user: AuthedUser, response: httpx.Response
+) -> AsyncIterator[dict[str, Any]]:
+    """The stream's events, once one has arrived (so the stream is surely subscribed)."""
+    events = sse_events(response, [])
+    await _create(http, user, in_seconds=3600)
+    await dispatcher_for(app).dispatch_events()
+    async with asyncio.timeout(10):
+        await anext(events)
+    return events
+
+
+async def test_the_stream_ends_as_soon_as_its_session_is_revoked(settings: Settings) -> None:
+    # A heartbeat of an hour: only the pushed revocation can end the stream in time.
+    app = create_app(settings.model_copy(update={"events_heartbeat_seconds": 3600}))
+    async with (
+        serving(app, lifespan="on") as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        user = await make_authed_user(app)
+        bystander = await make_authed_user(app)
+        async with (
+            http.stream("GET", "/api/v1/events", headers=user.headers) as response,
+            http.stream("GET", "/api/v1/events", headers=bystander.headers) as other,
+        ):
+            events = await _first_event_then(app, http, user, response)
+            others = await _first_event_then(app, http, bystander, other)
+            r = await http.post(
+                "/api/v1/auth/logout", json={"refresh_token": "x" * 43}, headers=user.headers
+            )
+            assert r.status_code == 204
+            async with asyncio.timeout(10):
+                assert [e async for e in events] == []  # the server ended the stream
+            # Another user's stream lives on.
+            await _create(http, bystander, in_seconds=3600)
+            await dispatcher_for(app).dispatch_events()
+            async with asyncio.timeout(10):
+                assert (await anext(others))["event"] == "reminder.created"
+
+
+async def test_the_stream_ends_when_its_access_token_expires(
+    settings: Settings, monkeypatch: Any
+) -> None:
+    app = create_app(settings.model_copy(update={"events_heartbeat_seconds": 3600}))
+    async with (
+        serving(app, lifespan="on") as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        user = await make_authed_user(app)
+        from vibes.accounts import tokens
+
+        # A token issued so that it has two seconds left.
+        lifetime = dt.timedelta(minutes=app_runtime(app).settings.access_token_minutes)
+        issued = dt.datetime.now(dt.UTC) - lifetime + dt.timedelta(seconds=2)
+        monkeypatch.setattr(tokens, "utcnow", lambda: issued)
+        short, _ = tokens.issue_access_token(
+            app_runtime(app).keyring,
+            app_runtime(app).settings,
+            user_id=user.id,
+            session_id=user.session_id,
+        )
+        monkeypatch.undo()
+        headers = {"Authorization": f"Bearer {short}"}
+        async with http.stream("GET", "/api/v1/events", headers=headers) as response:
+            assert response.status_code == 200
+            async with asyncio.timeout(15):
+                async for _ in sse_events(response, []):
+                    pass  # ends when the server closes the stream at the token's expiry

@@ -234,3 +234,24 @@ async def test_events_omitted_means_all_and_an_empty_list_is_refused(
     await run_until(dispatcher, lambda: len(receiver.requests) >= 4)
     types = {json.loads(item.body)["type"] for item in receiver.requests}
     assert types == {"reminder.created", "reminder.due"}
+
+
+async def test_events_created_before_the_webhook_are_not_delivered_to_it(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    user = await make_authed_user(app)
+    before = await client.post(
+        "/api/v1/journals", json={"title": "old news", "content": "x"}, headers=user.headers
+    )
+    assert before.status_code == 201
+    # The event exists, undispatched, when the hook is registered.
+    hook = await add_webhook(client, user, receiver.url("/fresh"))
+    await due_reminder(client, user, seconds=3600)
+    dispatcher = dispatcher_for(app)
+    await run_until(dispatcher, lambda: len(receiver.to("/fresh")) >= 1)
+    for _ in range(3):
+        await dispatcher.run_once()
+    got = [json.loads(r.body) for r in receiver.to("/fresh")]
+    assert [p["type"] for p in got] == ["reminder.created"]
+    r = await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=user.headers)
+    assert [d["event_type"] for d in r.json()["items"]] == ["reminder.created"]

@@ -176,10 +176,11 @@ async def test_snooze_delays_only_this_occurrence(app: FastAPI, client: httpx.As
     assert _at(r.json()["next_fire_at"]) == remind_at + dt.timedelta(days=1)
     assert r.json()["snoozed_until"] is None
 
+    # Minutes count from when it would fire (tomorrow's occurrence), never from now.
     r = await client.post(f"{BASE}/{rid}/snooze", json={"minutes": 10}, headers=user.headers)
     assert r.status_code == 200
     snoozed = _at(r.json()["next_fire_at"])
-    assert dt.timedelta(minutes=9) < snoozed - dt.datetime.now(dt.UTC) <= dt.timedelta(minutes=10)
+    assert snoozed == remind_at + dt.timedelta(days=1, minutes=10)
     for bad in (
         {},
         {"minutes": 0},
@@ -330,3 +331,46 @@ async def test_idempotency_key_replays_the_first_create(
 
 async def test_requests_without_a_token_are_401(client: httpx.AsyncClient) -> None:
     assert (await client.get(BASE)).status_code == 401
+
+
+async def test_snoozing_never_makes_a_reminder_fire_earlier(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    due = dt.datetime(2030, 6, 1, 9, tzinfo=dt.UTC)
+    r = await client.post(
+        BASE, json={"title": "far", "remind_at": _iso(due), "timezone": "UTC"}, headers=user.headers
+    )
+    rid = r.json()["id"]
+    r = await client.post(f"{BASE}/{rid}/snooze", json={"minutes": 10}, headers=user.headers)
+    assert r.status_code == 200
+    assert _at(r.json()["next_fire_at"]) == due + dt.timedelta(minutes=10)
+    assert r.json()["version"] == 2
+    # An `until` before the time it would fire is refused, and changes nothing.
+    for until in (_future(days=1), due):
+        r = await client.post(
+            f"{BASE}/{rid}/snooze", json={"until": _iso(until)}, headers=user.headers
+        )
+        assert r.status_code == 422, until
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.get(f"{BASE}/{rid}", headers=user.headers)
+    assert _at(r.json()["next_fire_at"]) == due + dt.timedelta(minutes=10)
+    assert r.json()["version"] == 2
+
+
+async def test_a_reminder_on_monday_29_february_is_accepted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        BASE,
+        json={
+            "title": "leap Monday",
+            "remind_at": "2026-12-02T09:00:00Z",
+            "recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+            "timezone": "UTC",
+        },
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert _at(r.json()["next_fire_at"]) == dt.datetime(2044, 2, 29, 9, tzinfo=dt.UTC)

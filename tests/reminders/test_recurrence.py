@@ -120,3 +120,35 @@ def test_a_rule_whose_occurrences_ended_has_none_left() -> None:
 def test_unknown_zones_are_refused(zone: str) -> None:
     with pytest.raises(RecurrenceError, match="IANA"):
         load_zone(zone)
+
+
+@pytest.mark.parametrize(
+    ("rule", "first"),
+    [
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", dt.datetime(2044, 2, 29, 9)),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", dt.datetime(2044, 2, 29, 9)),
+        ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYHOUR=9", dt.datetime(2044, 2, 29, 9)),
+        ("FREQ=DAILY;INTERVAL=3;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", dt.datetime(2112, 2, 29, 9)),
+    ],
+)
+def test_a_rule_that_occurs_rarely_is_accepted_and_found(rule: str, first: dt.datetime) -> None:
+    start = dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC)
+    schedule = Schedule(start, "UTC", normalize_rule(rule))
+    assert schedule.first() == first.replace(tzinfo=dt.UTC)
+    assert schedule.next_after(first.replace(tzinfo=dt.UTC)) is not None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=HOURLY;INTERVAL=24;BYHOUR=5",
+        "FREQ=DAILY;INTERVAL=7;BYDAY=TU",
+        "FREQ=DAILY;BYWEEKNO=53;BYMONTH=1;BYDAY=TH;BYMONTHDAY=1",
+        "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30,31",
+    ],
+)
+def test_rules_that_never_occur_have_no_occurrence(rule: str) -> None:
+    """Found by a search bounded by the calendar's 400-year cycle (cheap: a yearly
+    pre-filter of candidate days), not by a count of hourly or daily steps."""
+    schedule = Schedule(dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC), "UTC", rule)
+    assert schedule.first() is None

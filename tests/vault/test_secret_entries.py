@@ -498,3 +498,74 @@ async def test_reminders_cannot_link_or_reveal_a_locked_secret_entry(
     assert patched.json()["journal_id"] is None
     unlocked = await client.get(url, headers=vault.headers)
     assert unlocked.json()["journal_id"] == entry["id"]  # a locked edit kept the link
+
+
+async def test_each_move_into_or_out_of_the_vault_is_one_version(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await post_entry(client, vault.user.headers, title="travelling", tags=["road"])
+    url = f"{API}/journals/{entry['id']}"
+    moved_in = await client.patch(url, json={"secret_tag_id": vault.tag_id}, headers=vault.headers)
+    assert moved_in.status_code == 200
+    assert moved_in.json()["version"] == 2
+    assert moved_in.headers["etag"] == '"2"'
+    assert (await client.get(url, headers=vault.headers)).json()["version"] == 2
+    moved_out = await client.patch(url, json={"secret_tag_id": None}, headers=vault.headers)
+    assert moved_out.json()["version"] == 3
+    async with app_runtime(app).database.session_scope() as session:
+        versions = list(
+            await session.scalars(
+                select(Change.version).where(Change.entity_id == uuid.UUID(entry["id"]))
+            )
+        )
+    assert sorted(versions) == [1, 2, 3]
+
+
+async def test_an_idempotent_replay_without_the_unlock_hides_the_secret_link(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    entry = await secret_entry(client, vault, title="linked")
+    body = {"title": "call", "remind_at": "2030-01-01T09:00:00Z", "journal_id": entry["id"]}
+    key = {"Idempotency-Key": "reminder-with-secret-link"}
+    first = await client.post(f"{API}/reminders", json=body, headers={**vault.headers, **key})
+    assert first.status_code == 201
+    assert first.json()["journal_id"] == entry["id"]
+    replay = await client.post(f"{API}/reminders", json=body, headers={**vault.user.headers, **key})
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["journal_id"] is None
+    assert replay.json()["id"] == first.json()["id"]
+    unlocked = await client.post(f"{API}/reminders", json=body, headers={**vault.headers, **key})
+    assert unlocked.json()["journal_id"] == entry["id"]
+    url = f"{API}/reminders/{first.json()['id']}/complete"
+    done_key = {"Idempotency-Key": "complete-with-secret-link"}
+    await client.post(url, headers={**vault.headers, **done_key})
+    again = await client.post(url, headers={**vault.user.headers, **done_key})
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["journal_id"] is None
+
+
+async def test_tag_counts_include_unlocked_secret_entries_as_the_tag_filter_does(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    await secret_entry(client, vault, title="Lake", tags=["Nature", "calm"])
+    await post_entry(client, vault.user.headers, title="Walk", tags=["nature"])
+
+    def counts(response: httpx.Response) -> dict[str, int]:
+        return {t["name"]: t["journal_count"] for t in response.json()}
+
+    unlocked = await client.get(f"{API}/tags", headers=vault.headers)
+    locked = await client.get(f"{API}/tags", headers=vault.user.headers)
+    assert counts(unlocked) == {"nature": 2}
+    assert counts(locked) == {"nature": 1}
+    listed = await client.get(f"{API}/journals", params={"tag": "nature"}, headers=vault.headers)
+    assert len(listed.json()["items"]) == counts(unlocked)["nature"]
+    [tag] = unlocked.json()
+    one = await client.get(f"{API}/tags/{tag['id']}", headers=vault.headers)
+    assert one.json()["journal_count"] == 2
+    assert (await client.get(f"{API}/tags/{tag['id']}", headers=vault.user.headers)).json()[
+        "journal_count"
+    ] == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -589,3 +590,91 @@ async def test_parallel_destroy_guesses_stay_within_the_password_budget(
     answers = await asyncio.gather(*(guess() for _ in range(20)))
     assert answers.count(403) == 5
     assert answers.count(429) == 15
+
+
+@pytest.mark.parametrize("weak", ["12345678", "password", "password123", "qwertyuiop"])
+async def test_guessable_phrases_are_refused(
+    client: httpx.AsyncClient, app: FastAPI, weak: str
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        f"{API}/secret-tags", json={"name": "diary", "phrase": weak}, headers=user.headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["body", "phrase"]
+    vault = await make_vault(client, app)
+    r = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase", json={"new_phrase": weak}, headers=vault.headers
+    )
+    assert r.status_code == 422
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 200
+
+
+async def test_the_account_password_is_refused_as_a_phrase(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    password = "orchid lantern velvet harbour"
+    user = await make_authed_user(app, password_hash=PasswordHasher().hash(password))
+    r = await client.post(
+        f"{API}/secret-tags", json={"name": "diary", "phrase": password}, headers=user.headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["type"] == "phrase_is_password"
+    vault = await make_vault(client, app, user=user)
+    r = await client.post(
+        f"{API}/secret-tags/{vault.tag_id}/phrase",
+        json={"new_phrase": password},
+        headers=vault.headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["type"] == "phrase_is_password"
+
+
+async def test_correct_unlocks_do_not_spend_the_phrase_budget(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app)
+    # The account budget is 10 per 15 minutes: more right answers than that all pass.
+    for _ in range(12):
+        assert (await unlock(client, vault.user, vault.phrase)).status_code == 200
+    answers = [
+        (await unlock(client, vault.user, "not the phrase at all")).status_code for _ in range(11)
+    ]
+    assert answers == [401] * 10 + [429]
+    # Spent by failures: now even the right phrase waits.
+    assert (await unlock(client, vault.user, vault.phrase)).status_code == 429
+
+
+async def test_a_forgotten_vault_can_be_found_by_password_and_destroyed(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    vault = await make_vault(client, app, name="forgotten diary")
+    other = await make_vault(
+        client, app, user=vault.user, name="second", phrase="seven owls hum in rain"
+    )
+    url = f"{API}/secret-tags/forgotten"
+    wrong = await client.post(url, json={"password": "not it at all"}, headers=vault.user.headers)
+    assert wrong.status_code == 403
+    found = await client.post(
+        url, json={"password": vault.user.password}, headers=vault.user.headers
+    )
+    assert found.status_code == 200
+    items = found.json()["items"]
+    assert [item["id"] for item in items] == [vault.tag_id, other.tag_id]
+    assert all(set(item) == {"id", "created_at"} for item in items)
+    assert "forgotten diary" not in found.text
+    gone = await client.request(
+        "DELETE",
+        f"{API}/secret-tags/{items[0]['id']}",
+        json={"password": vault.user.password},
+        headers=vault.user.headers,
+    )
+    assert gone.status_code == 204
+    left = await client.post(
+        url, json={"password": vault.user.password}, headers=vault.user.headers
+    )
+    assert [item["id"] for item in left.json()["items"]] == [other.tag_id]
+    # Another user's password-protected list shows nothing of this one.
+    stranger = await make_authed_user(app)
+    theirs = await client.post(url, json={"password": stranger.password}, headers=stranger.headers)
+    assert theirs.json()["items"] == []

@@ -156,18 +156,32 @@ async def check_strength(
         raise Unprocessable(
             message, errors=[{"loc": loc, "msg": message, "type": "password_length"}]
         )
+    await check_guessable(settings, password, user_inputs=user_inputs, field=field)
+
+
+async def check_guessable(
+    settings: Settings,
+    secret: str,
+    *,
+    user_inputs: list[str],
+    field: str,
+    noun: str = "password",
+) -> None:
+    """Refuse a secret zxcvbn scores below `password_min_score` (422 with its advice);
+    also the vault's rule for secret phrases (`noun="phrase"`)."""
+    loc = ["body", field]
     inputs = [item for item in user_inputs if item] + ["vibes", "journal"]
-    result = await asyncio.to_thread(_evaluate, password, inputs)
+    result = await asyncio.to_thread(_evaluate, secret, inputs)
     if int(result["score"]) >= settings.password_min_score:
         return
     feedback = result.get("feedback") or {}
-    warning = str(feedback.get("warning") or "This password is too easy to guess.")
+    warning = str(feedback.get("warning") or f"This {noun} is too easy to guess.")
     suggestions = [str(s) for s in feedback.get("suggestions") or []]
     if not suggestions:
         suggestions = ["Add another word or two. Uncommon words are better."]
     message = " ".join([warning, *suggestions])
     raise Unprocessable(
-        f"Choose a stronger password. {message}",
+        f"Choose a stronger {noun}. {message}",
         errors=[
             {
                 "loc": loc,

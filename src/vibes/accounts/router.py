@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
@@ -18,6 +18,7 @@ from vibes.accounts.dependencies import (
     ReadOnlyPrincipal,
 )
 from vibes.accounts.models import User
+from vibes.accounts.replay import TokenSealedKeeping
 from vibes.accounts.schemas import (
     AccountDeleteIn,
     LoginIn,
@@ -40,6 +41,7 @@ from vibes.platform.concurrency import (
     if_none_match_hits,
     not_modified,
 )
+from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.runtime import CurrentRuntime, DbSession
 
 router = APIRouter(tags=["accounts"])
@@ -138,13 +140,36 @@ async def token(
 
 @router.post("/auth/refresh", response_model=TokenPair, responses=_AUTH_ERRORS)
 async def refresh(
-    body: RefreshIn, db: DbSession, ctx: CurrentRuntime, client: ClientInfo
-) -> TokenPair | JSONResponse:
-    try:
-        tokens = await signin.refresh(db, ctx, token=body.refresh_token, client=client)
-    except AuthenticationFailed as exc:
-        return _failure(exc)
-    return _pair(tokens)
+    request: Request,
+    body: RefreshIn,
+    db: DbSession,
+    ctx: CurrentRuntime,
+    client: ClientInfo,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Rotate the pair. With `Idempotency-Key`, a retry replays the first answer: keyed
+    by the refresh token's user (there is no signed-in user yet), and kept sealed under
+    a key only the presented refresh token gives (the answer holds live tokens)."""
+
+    async def produce() -> Response:
+        try:
+            tokens = await signin.refresh(db, ctx, token=body.refresh_token, client=client)
+        except AuthenticationFailed as exc:
+            return _failure(exc)
+        return JSONResponse(_pair(tokens).model_dump(mode="json"))
+
+    owner = await signin.refresh_token_owner(db, body.refresh_token) if idempotency_key else None
+    if owner is None:
+        # No key, or a token no one holds: nothing to key a replay by (the answer is 401).
+        return await produce()
+    return await idempotent(
+        db,
+        user_id=owner,
+        key=idempotency_key,
+        request=request,
+        produce=produce,
+        keeping=TokenSealedKeeping(body.refresh_token),
+    )
 
 
 @router.post("/auth/logout", status_code=204)

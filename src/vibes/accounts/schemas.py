@@ -8,20 +8,19 @@ import uuid
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from vibes.platform.fields import Line, Unicode
+from vibes.platform.fields import RequiredLine, Unicode
 
 # A new password: the length rule is checked here (422 before anything runs), strength in
 # the service. Any Unicode; surrounding spaces are part of the password.
 NewPassword = Annotated[Unicode, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 # A password being checked: any length up to a cap, so nobody makes us hash megabytes.
 GivenPassword = Annotated[Unicode, Field(min_length=1, max_length=1024)]
-DisplayName = Annotated[
-    Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
-]
-DeviceName = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Trimmed; blank is a 422 (null, where allowed, is how a value is left out or cleared).
+DisplayName = Annotated[RequiredLine, Field(max_length=100)]
+DeviceName = Annotated[RequiredLine, Field(max_length=100)]
 OpaqueToken = Annotated[Unicode, Field(min_length=1, max_length=512)]
 
 

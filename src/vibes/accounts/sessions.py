@@ -14,6 +14,7 @@ session afterwards, and every revocation made through `revoke` bites at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -22,13 +23,14 @@ from collections.abc import Iterable
 
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, Subquery, Uuid, bindparam, select, update
+from sqlalchemy import ColumnElement, Subquery, Uuid, bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import AuthSession
 from vibes.accounts.tokens import AccessClaims
 from vibes.config import Settings
 from vibes.db import Bound, UTCDateTime, utcnow
+from vibes.platform.broker import revocation_notice
 from vibes.platform.redis import key as redis_key
 from vibes.platform.runtime import Runtime
 
@@ -138,9 +140,35 @@ async def revoke(
         update(AuthSession)
         .where(where, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
         .values(revoked_at=now, revoked_reason=reason)
-        .returning(AuthSession.id)
+        .returning(AuthSession.id, AuthSession.user_id)
         .execution_options(synchronize_session=False)
     )
-    ids = list(result.scalars())
+    revoked = [(row.id, row.user_id) for row in result]
+    ids = [session_id for session_id, _ in revoked]
     await forget(runtime, ids)
+    announce_after_commit(runtime, db, revoked)
     return ids
+
+
+# Publishing tasks in flight (a task only weakly referenced by the loop may be collected).
+_ANNOUNCING: set[asyncio.Task[None]] = set()
+
+
+def announce_after_commit(
+    runtime: Runtime, db: AsyncSession, revoked: list[tuple[uuid.UUID, uuid.UUID]]
+) -> None:
+    """Once `db` commits, tell the sessions' live streams (through the broker, so those of
+    every process) that they are revoked: they end at once. Not before the commit: a
+    stream that ended early would reconnect on a session that is still alive."""
+    if not revoked:
+        return
+
+    def publish(_session: object) -> None:
+        # Runs inside the awaited commit, on the event loop's thread.
+        loop = asyncio.get_running_loop()
+        for session_id, user_id in revoked:
+            task = loop.create_task(runtime.broker.publish(user_id, revocation_notice(session_id)))
+            _ANNOUNCING.add(task)
+            task.add_done_callback(_ANNOUNCING.discard)
+
+    event.listen(db.sync_session, "after_commit", publish, once=True)

@@ -8,9 +8,13 @@ lock while hashing. A burst of password attempts therefore cannot exhaust the po
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 import uuid
+from typing import NoReturn
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -160,9 +164,12 @@ async def _open_session(
     return IssuedTokens(access_token, refresh_token, lifetime, auth_session.id)
 
 
-def _add_refresh_token(db: AsyncSession, auth_session: AuthSession) -> str:
-    """A new opaque refresh token (256 random bits); only its SHA-256 is stored."""
-    token = secrets.token_urlsafe(32)
+def _add_refresh_token(
+    db: AsyncSession, auth_session: AuthSession, token: str | None = None
+) -> str:
+    """A new opaque refresh token (256 bits); only its SHA-256 is stored. Random unless
+    given (a rotation's successor, see `_successor`)."""
+    token = token or secrets.token_urlsafe(32)
     db.add(
         RefreshToken(
             user_id=auth_session.user_id,
@@ -174,8 +181,28 @@ def _add_refresh_token(db: AsyncSession, auth_session: AuthSession) -> str:
     return token
 
 
+def _successor(ctx: Runtime, token: str) -> str:
+    """The refresh token that rotation hands out for `token`: a keyed hash of it under a
+    server subkey. Deterministic so that a retry within the grace window gets the *same*
+    successor without the server keeping it anywhere; unguessable without the server key
+    and the spent token."""
+    key = ctx.keyring.derive("accounts/refresh-successor/v1")
+    mac = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+async def refresh_token_owner(db: AsyncSession, token: str) -> uuid.UUID | None:
+    """The user a refresh token belongs to (spent or not), to key an `Idempotency-Key`."""
+    owner: uuid.UUID | None = await db.scalar(
+        select(RefreshToken.user_id).where(RefreshToken.token_hash == digest(token))
+    )
+    return owner
+
+
 async def refresh(db: AsyncSession, ctx: Runtime, *, token: str, client: Client) -> IssuedTokens:
-    """Spend a refresh token for a new pair. A spent one coming back revokes its session."""
+    """Spend a refresh token for a new pair. A spent one coming back revokes its session,
+    except within the grace window (`refresh_grace_seconds`) while its successor is still
+    unused: that is a retry after a lost answer, and gets the same refresh token again."""
     now = utcnow()
     row = (
         await db.execute(
@@ -189,45 +216,90 @@ async def refresh(db: AsyncSession, ctx: Runtime, *, token: str, client: Client)
     stored, auth_session = row
     if auth_session.revoked_at is not None or auth_session.expires_at <= now:
         raise AuthenticationFailed(INVALID_REFRESH)
-    if stored.used_at is not None:
-        await _refresh_reused(db, ctx, auth_session, client)
-    if stored.expires_at <= now:
-        raise AuthenticationFailed(INVALID_REFRESH)
-    # Spend it atomically: of two concurrent refreshes with one token exactly one wins;
-    # the other is a reuse.
-    spent = await db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+    spent_at = stored.used_at
+    if spent_at is None:
+        if stored.expires_at <= now:
+            raise AuthenticationFailed(INVALID_REFRESH)
+        # Spend it atomically: of two concurrent refreshes with one token exactly one
+        # wins; the other (after waiting for the winner's commit) sees it spent.
+        spent = await db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(spent, "rowcount", 0) == 1:
+            return await _rotate(db, ctx, auth_session, _successor(ctx, token), now, client)
+        spent_at = await db.scalar(select(RefreshToken.used_at).where(RefreshToken.id == stored.id))
+    if spent_at is not None and await _retry_in_grace(db, ctx, auth_session, token, spent_at, now):
+        return await _rotate(db, ctx, auth_session, None, now, client, again=_successor(ctx, token))
+    await _refresh_reused(db, ctx, auth_session, client)
+
+
+async def _retry_in_grace(
+    db: AsyncSession,
+    ctx: Runtime,
+    auth_session: AuthSession,
+    token: str,
+    spent_at: dt.datetime,
+    now: dt.datetime,
+) -> bool:
+    """Whether a spent token is a retry: spent within the grace window, and the successor
+    it was rotated to is still the session's unused token (the client never moved on).
+    A thief replaying it later, or after the owner moved on, is a reuse."""
+    if now - spent_at > dt.timedelta(seconds=ctx.settings.refresh_grace_seconds):
+        return False
+    successor_unused = await db.scalar(
+        select(RefreshToken.id).where(
+            RefreshToken.session_id == auth_session.id,
+            RefreshToken.token_hash == digest(_successor(ctx, token)),
+            RefreshToken.used_at.is_(None),
+        )
     )
-    if getattr(spent, "rowcount", 0) != 1:
-        await _refresh_reused(db, ctx, auth_session, client)
+    return successor_unused is not None
+
+
+async def _rotate(
+    db: AsyncSession,
+    ctx: Runtime,
+    auth_session: AuthSession,
+    new_token: str | None,
+    now: dt.datetime,
+    client: Client,
+    *,
+    again: str | None = None,
+) -> IssuedTokens:
+    """Bump the session and answer with a fresh access token and `new_token` (stored
+    now) or `again` (the successor already stored by the first attempt)."""
     auth_session.last_used_at = now
     auth_session.expires_at = now + dt.timedelta(days=ctx.settings.refresh_token_days)
     if client.ip:
         auth_session.ip_address = client.ip[:64]
     if client.user_agent:
         auth_session.user_agent = client.user_agent[:512]
-    new_token = _add_refresh_token(db, auth_session)
-    await db.execute(
-        delete(RefreshToken)
-        .where(
-            RefreshToken.session_id == auth_session.id,
-            RefreshToken.used_at < now - SPENT_TOKEN_RETENTION,
+    if new_token is not None:
+        refresh_token = _add_refresh_token(db, auth_session, new_token)
+        await db.execute(
+            delete(RefreshToken)
+            .where(
+                RefreshToken.session_id == auth_session.id,
+                RefreshToken.used_at < now - SPENT_TOKEN_RETENTION,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
+    else:
+        assert again is not None
+        refresh_token = again
     await db.flush()
     access_token, lifetime = issue_access_token(
         ctx.keyring, ctx.settings, user_id=auth_session.user_id, session_id=auth_session.id
     )
-    return IssuedTokens(access_token, new_token, lifetime, auth_session.id)
+    return IssuedTokens(access_token, refresh_token, lifetime, auth_session.id)
 
 
 async def _refresh_reused(
     db: AsyncSession, ctx: Runtime, auth_session: AuthSession, client: Client
-) -> None:
+) -> NoReturn:
     """Two holders of one token: the thief or the owner, no telling. End the session."""
     await sessions.revoke(ctx, db, AuthSession.id == auth_session.id, reason="refresh_token_reuse")
     audit(db, client, "auth.refresh.reused", auth_session.user_id, session_id=str(auth_session.id))

@@ -23,14 +23,20 @@ from vibes.errors import (
     NotFound,
 )
 from vibes.platform.concurrency import check_if_match
+from vibes.platform.portable import lock_rows
 from vibes.platform.runtime import Runtime
 from vibes.recording.record import record_event
 
 # --- the user -------------------------------------------------------------------------
 
 
-async def get_user(db: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await db.get(User, user_id)
+async def get_user(db: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+    """The user or 404. `for_update` locks the row until the transaction ends (see
+    `update_user`)."""
+    if for_update:
+        user = await db.scalar(lock_rows(select(User).where(User.id == user_id), db))
+    else:
+        user = await db.get(User, user_id)
     if user is None:
         raise NotFound()
     return user
@@ -43,8 +49,9 @@ async def update_user(
     changes: dict[str, Any],
     if_match: str | None = None,
 ) -> User:
-    """Apply the given fields; `if_match` (an If-Match value) guards against lost updates."""
-    user = await get_user(db, user_id)
+    """Apply the given fields; `if_match` (an If-Match value) guards against lost updates.
+    Without it, concurrent updates wait for the row lock and apply in turn (no 412)."""
+    user = await get_user(db, user_id, for_update=True)
     check_if_match(if_match, user.version)
     changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
     if not changed:
@@ -82,6 +89,7 @@ async def delete_account(
         await db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))
     )
     await sessions.forget(ctx, session_ids)
+    sessions.announce_after_commit(ctx, db, [(sid, user.id) for sid in session_ids])
     # Foreign keys cascade to every row the user owns, in every table.
     await db.execute(
         delete(User).where(User.id == user.id).execution_options(synchronize_session=False)

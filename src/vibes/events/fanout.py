@@ -80,7 +80,13 @@ async def dispatch_events(
         rows: list[dict[str, Any]] = []
         for event in events:
             for hook in hooks:
-                if hook.user_id == event.user_id and (not hook.events or event.type in hook.events):
+                # A hook hears what happens from its registration on, never the past
+                # (an event still queued when it was added included).
+                if (
+                    hook.user_id == event.user_id
+                    and event.created_at > hook.created_at
+                    and (not hook.events or event.type in hook.events)
+                ):
                     rows.append(_delivery_row(event, "webhook", str(hook.id), now, hook.id))
             if email and event.type == "reminder.due":
                 rows.append(_delivery_row(event, "email", EMAIL_TARGET, now, None))

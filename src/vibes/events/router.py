@@ -18,7 +18,7 @@ from vibes.accounts import sessions
 from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.accounts.tokens import AccessClaims
 from vibes.config import Settings
-from vibes.db import Database, new_id
+from vibes.db import Database, new_id, utcnow
 from vibes.events import service
 from vibes.events.channels import event_payload
 from vibes.events.schemas import (
@@ -28,6 +28,7 @@ from vibes.events.schemas import (
     WebhookPage,
     WebhookRead,
 )
+from vibes.platform.broker import CONTROL, SESSION_REVOKED
 from vibes.platform.concurrency import etag_for
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import Page
@@ -67,7 +68,8 @@ async def stream_events(
     """Each event is sent as `id: <event id>`, `event: <type>`, `data: <event JSON>`.
 
     Reconnect with `Last-Event-ID` to get what was missed (from the outbox). Pings keep
-    the connection alive; the stream ends when the session is revoked.
+    the connection alive; the stream ends when its access token expires and as soon as
+    its session is revoked.
     """
     runtime = runtime_of(request)
     settings = runtime.settings
@@ -116,10 +118,23 @@ async def _stream(
         elif poll_outbox:
             cursor = new_id()  # UUIDv7: "events from now on"
         next_check = time.monotonic() + check_every
+        # The stream lives as long as the access token that opened it; the client
+        # reconnects with a fresh one (and `Last-Event-ID`).
+        expires = time.monotonic() + (claims.expires_at - utcnow()).total_seconds()
         while True:
-            item = await subscription.get(wait)
+            left = expires - time.monotonic()
+            if left <= 0:
+                return
+            item = await subscription.get(min(wait, left))
             if subscription.overflowed:
                 return  # too slow a client: it reconnects and resumes from the outbox
+            if item is not None and CONTROL in item:
+                # Pushed by `accounts.sessions.revoke` once the revocation committed.
+                if item.get(CONTROL) == SESSION_REVOKED and item.get("session_id") == str(
+                    claims.session_id
+                ):
+                    return
+                continue
             if item is not None and str(item.get("id")) not in seen:
                 seen.append(str(item["id"]))
                 yield _sse(item)

@@ -19,12 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
-    StringConstraints,
     field_validator,
 )
 
 from vibes.journals.tagnames import TagName
-from vibes.platform.fields import Instant, Line, Text
+from vibes.platform.fields import Instant, RequiredLine, Text
 
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_TAGS = 50
@@ -43,7 +42,8 @@ def _bare_date_is_midnight_utc(value: Any) -> Any:
 
 
 EntryDate = Annotated[Instant, BeforeValidator(_bare_date_is_midnight_utc)]
-Title = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# Trimmed; blank (spaces only) is a 422, never stored as "".
+Title = Annotated[RequiredLine, Field(max_length=500)]
 # Strict: "5" and true are refused rather than read as numbers.
 Mood = Annotated[StrictInt, Field(ge=1, le=10)]
 TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS)]

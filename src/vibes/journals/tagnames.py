@@ -22,7 +22,33 @@ def clean_tag_name(value: str) -> str:
         raise ValueError(f"a tag name has at most {TAG_NAME_MAX} characters")
     if text_problem(name, single_line=True) is not None:
         raise ValueError("a tag name must not contain control characters")
+    if _invisible(name):
+        raise ValueError("a tag name must not contain invisible or text-direction characters")
     return name
+
+
+# Around a zero-width joiner inside an emoji sequence (👩‍💻, 🏳️‍🌈): emoji, modifiers,
+# variation selectors.
+_EMOJI_PARTS = frozenset({"So", "Sk", "Mn"})
+
+
+def _invisible(name: str) -> bool:
+    """Whether the name holds a format character (category Cf: zero-width spaces, bidi
+    embeddings and overrides, direction marks, soft hyphens): "a\u200bb" would look like
+    "ab" yet be another tag, and "\u202e" reverses what follows. The one exception is a
+    zero-width joiner between emoji parts, which is how many emoji are spelled."""
+    for i, ch in enumerate(name):
+        if unicodedata.category(ch) != "Cf":
+            continue
+        joined_emoji = (
+            ch == "\u200d"
+            and 0 < i < len(name) - 1
+            and unicodedata.category(name[i - 1]) in _EMOJI_PARTS
+            and unicodedata.category(name[i + 1]) == "So"
+        )
+        if not joined_emoji:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=8192)  # every listed entry's tags are sorted by it

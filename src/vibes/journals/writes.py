@@ -27,7 +27,7 @@ from vibes.journals.visibility import (
     visible_journals,
 )
 from vibes.platform.concurrency import check_if_match
-from vibes.platform.portable import bulk_insert, new_ids
+from vibes.platform.portable import bulk_insert, lock_rows, new_ids
 from vibes.recording.record import (
     EventType,
     Written,
@@ -110,11 +110,16 @@ def _record(
 async def get_owned_journal(
     session: AsyncSession, viewer: Viewer, journal_id: uuid.UUID
 ) -> Journal:
-    """The entry, if the viewer may see it; otherwise 404 (same answer as a missing one)."""
+    """The entry for writing, if the viewer may see it; otherwise 404 (same answer as a
+    missing one).
+
+    The row is locked until the request's transaction ends: concurrent unconditional
+    writes to one entry take turns instead of failing the version check (a 412 is only
+    for a failed `If-Match`, RFC 9110).
+    """
     visible = visible_journals(viewer)
-    journal = await session.scalar(
-        select(Journal).where(Journal.id == journal_id, visible.clause), visible.params
-    )
+    stmt = lock_rows(select(Journal).where(Journal.id == journal_id, visible.clause), session)
+    journal = await session.scalar(stmt, visible.params)
     if journal is None:
         raise NotFound()
     return journal
@@ -302,7 +307,10 @@ async def update_journal(
     journal.updated_at = utcnow()
     if target is not None:
         if not was_secret:
-            await tagging.replace_tags(session, viewer.user_id, journal.id, [])
+            # Without autoflush: flushing the entry's pending changes before this DELETE
+            # would write (and version) it once here and again when sealed: one change, +1.
+            with session.no_autoflush:
+                await tagging.replace_tags(session, viewer.user_id, journal.id, [])
         tags = _seal_into(
             journal, target, version=journal.version + 1, title=title, content=content, tags=tags
         )

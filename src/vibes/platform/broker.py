@@ -28,6 +28,16 @@ log = structlog.get_logger("vibes.platform.broker")
 QUEUE_SIZE = 1000
 
 
+# A message on a user's channel that is not an event: the named session was revoked, so
+# its live streams end at once (pushed, rather than noticed at the next heartbeat).
+CONTROL = "control"
+SESSION_REVOKED = "session.revoked"
+
+
+def revocation_notice(session_id: uuid.UUID) -> dict[str, Any]:
+    return {CONTROL: SESSION_REVOKED, "session_id": str(session_id)}
+
+
 class Subscription:
     """One client's queue of events (dicts as sent on the wire)."""
 

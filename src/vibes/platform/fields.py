@@ -83,10 +83,28 @@ def check_unicode(value: str) -> str:
     return value
 
 
+def is_blank(value: str) -> bool:
+    """Nothing a reader would see: only whitespace and invisible format characters
+    (zero-width spaces, joiners, direction marks)."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+
+
+def check_required_line(value: str) -> str:
+    """A single line that must say something: trimmed, and refused (not stored as "")
+    when nothing visible is left."""
+    value = check_line(value).strip()
+    if is_blank(value):
+        raise ValueError("must not be blank")
+    return value
+
+
 # Any storable string (passwords, tokens, addresses): only NUL and lone surrogates refused.
 Unicode = Annotated[str, AfterValidator(check_unicode)]
 # A single-line string (title, name): no control characters at all.
 Line = Annotated[str, AfterValidator(check_line)]
+# A single line where a value is required (titles, names): trimmed, blank refused. The
+# length limit (`Field(max_length=…)`) applies to the value as sent.
+RequiredLine = Annotated[str, AfterValidator(check_required_line)]
 # A multi-line string (content, notes): tab, LF and CR allowed, other controls refused.
 Text = Annotated[str, AfterValidator(check_text)]
 

@@ -55,7 +55,13 @@ def claim_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
 
 
 def lock_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
-    """`FOR UPDATE` on PostgreSQL (waiting, not skipping); SQLite's write lock suffices."""
+    """`FOR UPDATE` on PostgreSQL (waiting, not skipping); SQLite's write lock suffices.
+
+    The rows are read again even when the session already holds them (populate_existing):
+    what a writer decides after waiting for the lock must rest on the committed state,
+    not on a copy read before the wait.
+    """
+    stmt = stmt.execution_options(populate_existing=True)
     if is_postgres(session):
         return stmt.with_for_update()
     return stmt

@@ -99,6 +99,19 @@ class RateLimiter:
         if not allowed:
             raise await self._too_many(rule, ident)
 
+    async def check(self, rule: Rule, value: str | None) -> None:
+        """Raise `TooManyRequests` when the budget is spent, counting nothing (for budgets
+        of failures, counted with `hit` once an attempt has failed)."""
+        if not self.enabled or value is None:
+            return
+        ident = self.identifier(value)
+        try:
+            allowed = await self._moving.test(rule.limit, rule.name, ident)
+        except Exception as exc:
+            raise self._storage_failed(rule, exc) from None
+        if not allowed:
+            raise await self._too_many(rule, ident)
+
     async def reset(self, rule: Rule, value: str) -> None:
         await self._moving.clear(rule.limit, rule.name, self.identifier(value))
 

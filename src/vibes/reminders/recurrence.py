@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +31,11 @@ _UNTIL_UTC = re.compile(r"^(\d{8}T\d{6})Z$")
 # How far back of a local time an expansion starts, so an instant inside a repeated
 # (fall-back) hour still finds the occurrence that follows it.
 _LOOKBACK = dt.timedelta(hours=3)
-# A rule with no occurrence this far ahead counts as finished; it also keeps a rule that
-# never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) from scanning until the year 9999.
-_HORIZON = dt.timedelta(days=366 * 10)
+# The Gregorian calendar repeats every 400 years (146,097 days, a whole number of weeks):
+# a rule with no occurrence in that span has none at all (its calendar filters see the
+# same days again), so that span, not a step count, bounds every search. Rare rules
+# (Monday 29 February: 2044, 2072, …) are found; a search never reaches the year 9999.
+_HORIZON = dt.timedelta(days=146097)
 # Bounds that keep every expansion small: dateutil never advances with INTERVAL=0 (an
 # endless loop) and walks every occurrence from the start of a COUNT rule.
 MAX_INTERVAL = 1000
@@ -285,6 +288,69 @@ def _parse(parts: dict[str, str], local_start: dt.datetime) -> rrule:
     return built
 
 
+_LAST_LOCAL = dt.datetime(9998, 12, 31)
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_PLAIN_DAY = re.compile(r"^[+-]?\d{0,2}(MO|TU|WE|TH|FR|SA|SU)$")
+
+
+def _first_candidate_day(
+    rule: str, local_start: dt.datetime, start: dt.datetime, cap: dt.datetime
+) -> dt.datetime | None:
+    """Where an expansion from `start` can begin: the first day at or after it that the
+    rule's calendar filters allow, or None when no day up to `cap` does (or when the
+    rule can never line up with the filters it names: see `_never_aligned`).
+
+    dateutil searches a sub-yearly rule period by period, so a rule that matches rarely
+    costs one step per hour or day in between (seconds of CPU for a few years). The same
+    filters as a YEARLY rule (every weekday it names, no BYSETPOS, every day of the
+    months named when no day is) select a superset of the days the rule can occur on,
+    found year by year: at most 400 cheap steps. Jumping there loses no occurrence.
+    """
+    text = SHORTHANDS.get(rule, rule)
+    parts = dict(part.partition("=")[::2] for part in text.split(";"))
+    if _never_aligned(parts, local_start):
+        return None
+    if parts.get("FREQ") == "YEARLY" or "BYEASTER" in parts:
+        return start
+    yearly = {"FREQ": "YEARLY"}
+    for name in ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "WKST"):
+        if name in parts:
+            yearly[name] = parts[name]
+    if "BYDAY" in parts:
+        days = parts["BYDAY"].split(",")
+        if not all(_PLAIN_DAY.match(day) for day in days):
+            return start  # dateutil names the fault
+        yearly["BYDAY"] = ",".join(sorted({day[-2:] for day in days}))
+    if not any(name in yearly for name in ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY")):
+        if "BYMONTH" not in yearly:
+            return start  # every day is a candidate
+        yearly["BYDAY"] = ",".join(_WEEKDAYS)  # every day of the months named
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    yearly["UNTIL"] = cap.strftime("%Y%m%dT%H%M%S")
+    found = _parse(yearly, dt.datetime(day.year, 1, 1)).after(day, inc=True)
+    if found is None:
+        return None
+    return max(start, found)
+
+
+def _never_aligned(parts: dict[str, str], local_start: dt.datetime) -> bool:
+    """Whether the rule's steps can never reach the hours or weekdays it filters on
+    (FREQ=HOURLY;INTERVAL=24;BYHOUR=5 from a 09:00 start; FREQ=DAILY;INTERVAL=7;BYDAY=TU
+    from a Monday): such a rule would otherwise walk all 400 years to find nothing."""
+    try:
+        interval = int(parts.get("INTERVAL", "1"))
+        if parts.get("FREQ") == "HOURLY" and "BYHOUR" in parts:
+            step = math.gcd(interval, 24)
+            hours = {int(h) for h in parts["BYHOUR"].split(",")}
+            return all((h - local_start.hour) % step for h in hours)
+        if parts.get("FREQ") == "DAILY" and "BYDAY" in parts and interval % 7 == 0:
+            days = {day[-2:] for day in parts["BYDAY"].split(",")}
+            return _WEEKDAYS[local_start.weekday()] not in days
+    except ValueError:
+        return False  # dateutil names the fault
+    return False
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A reminder's timing: the start instant, its zone, and an optional rule."""
@@ -305,8 +371,11 @@ class Schedule:
         try:
             local_start = to_local(self.remind_at, zone)
             start = max(to_local(instant, zone) - _LOOKBACK, local_start)
-            cap = start + _HORIZON
-            rule = _build(self.recurrence, local_start, zone, cap=cap, near=start)
+            cap = min(start + _HORIZON, _LAST_LOCAL)
+            near = _first_candidate_day(self.recurrence, local_start, start, cap)
+            if near is None:
+                return
+            rule = _build(self.recurrence, local_start, zone, cap=cap, near=near)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
             if isinstance(exc, RecurrenceError):
                 raise

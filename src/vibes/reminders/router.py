@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Literal
@@ -22,7 +23,7 @@ from vibes.platform.concurrency import (
     not_modified,
 )
 from vibes.platform.fields import Instant
-from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
+from vibes.platform.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import KeyColumn, Keyset, Page, bind_page, seal_cursor
 from vibes.platform.runtime import DbSession
 from vibes.reminders import service
@@ -55,6 +56,17 @@ async def owned_reminder(
 OwnedReminder = Annotated[Reminder, Depends(owned_reminder)]
 
 
+async def locked_reminder(
+    reminder_id: uuid.UUID, db: DbSession, principal: CurrentPrincipal
+) -> Reminder:
+    """The current user's reminder for a write, its row locked for the request's
+    transaction: concurrent writes without `If-Match` wait their turn (no spurious 412)."""
+    return await service.get_reminder(db, principal.user_id, reminder_id, for_update=True)
+
+
+LockedReminder = Annotated[Reminder, Depends(locked_reminder)]
+
+
 async def _hidden(db: DbSession, viewer: Viewer, reminders: Sequence[Reminder]) -> set[uuid.UUID]:
     """Linked entries this request may not see (no query when nothing is linked)."""
     linked = {r.journal_id for r in reminders if r.journal_id is not None}
@@ -76,6 +88,26 @@ async def _answer(
     )
 
 
+async def _as_seen_now(db: DbSession, viewer: Viewer, response: Response) -> Response:
+    """A replayed answer (`Idempotency-Key`) shown to this request's viewer: the first
+    answer may have been given with the vault unlocked, so a link to a secret entry this
+    request cannot see is hidden again, exactly as a GET would hide it."""
+    if response.headers.get(REPLAYED_HEADER) != "true":
+        return response
+    body = json.loads(bytes(response.body))
+    linked = body.get("journal_id") if isinstance(body, dict) else None
+    if linked is None:
+        return response
+    hidden = await service.hidden_journal_ids(
+        db, viewer.user_id, viewer.unlocked_secret_tag_ids, {uuid.UUID(linked)}
+    )
+    if not hidden:
+        return response
+    body["journal_id"] = None
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(body, status_code=response.status_code, headers=headers)
+
+
 @router.post("", status_code=201, response_model=ReminderRead)
 async def create_reminder(
     request: Request,
@@ -95,9 +127,10 @@ async def create_reminder(
             db, viewer, reminder, 201, Location=f"{request.url.path}/{reminder.id}"
         )
 
-    return await idempotent(
+    answer = await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
     )
+    return await _as_seen_now(db, viewer, answer)
 
 
 @router.get("", response_model=ReminderPage)
@@ -146,7 +179,7 @@ async def get_reminder(
 
 @router.patch("/{reminder_id}", response_model=ReminderRead)
 async def update_reminder(
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     body: ReminderUpdate,
     db: DbSession,
     viewer: CurrentViewer,
@@ -159,7 +192,7 @@ async def update_reminder(
 
 @router.delete("/{reminder_id}", status_code=204)
 async def delete_reminder(
-    reminder: OwnedReminder, db: DbSession, if_match: IfMatchHeader = None
+    reminder: LockedReminder, db: DbSession, if_match: IfMatchHeader = None
 ) -> Response:
     check_if_match(if_match, reminder.version)
     await service.delete_reminder(db, reminder)
@@ -169,7 +202,7 @@ async def delete_reminder(
 @router.post("/{reminder_id}/complete", response_model=ReminderRead)
 async def complete_reminder(
     request: Request,
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     db: DbSession,
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
@@ -183,15 +216,16 @@ async def complete_reminder(
         await service.complete_reminder(db, reminder)
         return await _answer(db, viewer, reminder)
 
-    return await idempotent(
+    answer = await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
     )
+    return await _as_seen_now(db, viewer, answer)
 
 
 @router.post("/{reminder_id}/snooze", response_model=ReminderRead)
 async def snooze_reminder(
     request: Request,
-    reminder: OwnedReminder,
+    reminder: LockedReminder,
     body: SnoozeRequest,
     db: DbSession,
     principal: CurrentPrincipal,
@@ -206,6 +240,7 @@ async def snooze_reminder(
         await service.snooze_reminder(db, reminder, until=body.until, minutes=body.minutes)
         return await _answer(db, viewer, reminder)
 
-    return await idempotent(
+    answer = await idempotent(
         db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
     )
+    return await _as_seen_now(db, viewer, answer)

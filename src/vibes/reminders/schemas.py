@@ -15,10 +15,11 @@ from pydantic import (
     model_validator,
 )
 
-from vibes.platform.fields import Line, ScheduleInstant, Text, Unicode
+from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
-Title = Annotated[Line, Field(min_length=1, max_length=500)]
+# As a journal's title: trimmed, blank refused (422).
+Title = Annotated[RequiredLine, Field(max_length=500)]
 Notes = Annotated[Text, Field(max_length=10_000)]
 # Strict: "5" and true are refused rather than read as numbers.
 Priority = Annotated[StrictInt, Field(ge=1, le=5)]

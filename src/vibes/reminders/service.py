@@ -29,6 +29,7 @@ from vibes.db import UTCDateTime, utcnow
 from vibes.errors import Conflict, NotFound, Unprocessable
 from vibes.journals.models import Journal
 from vibes.journals.visibility import Viewer, visible_journals
+from vibes.platform.portable import lock_rows
 from vibes.recording.record import EventType, delete_recorded, record_write
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
@@ -193,11 +194,14 @@ async def create_reminder(
 
 
 async def get_reminder(
-    session: AsyncSession, user_id: uuid.UUID, reminder_id: uuid.UUID
+    session: AsyncSession, user_id: uuid.UUID, reminder_id: uuid.UUID, *, for_update: bool = False
 ) -> Reminder:
-    reminder = await session.scalar(
-        select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
-    )
+    """The user's reminder or 404. `for_update` locks its row until the transaction ends,
+    so concurrent unconditional writes take turns instead of failing the version check."""
+    stmt = select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
+    if for_update:
+        stmt = lock_rows(stmt, session)
+    reminder = await session.scalar(stmt)
     if reminder is None:
         raise NotFound()
     return reminder
@@ -334,15 +338,34 @@ async def snooze_reminder(
     minutes: int | None = None,
     now: dt.datetime | None = None,
 ) -> Reminder:
-    """Delay this occurrence only; the rule's later occurrences keep their times."""
+    """Delay this occurrence only; the rule's later occurrences keep their times.
+
+    Snoozing never makes a reminder fire earlier than it would have. Which time it
+    delays: an occurrence that fired and was not completed is reminded of again (from
+    now, or from a snooze of it still pending); otherwise the pending one is delayed
+    from when it would fire (`minutes` count from then; an `until` before it is a 422).
+    """
     now = now or utcnow()
     if reminder.is_completed:
         raise Conflict("A completed reminder cannot be snoozed.")
+    fired_unacknowledged = reminder.last_fired_at is not None and (
+        reminder.completed_at is None or reminder.completed_at < reminder.last_fired_at
+    )
+    would_fire = reminder.snoozed_until if fired_unacknowledged else reminder.next_fire_at
+    floor = max(would_fire or now, now)
     target = (
-        until.astimezone(dt.UTC) if until is not None else now + dt.timedelta(minutes=minutes or 0)
+        until.astimezone(dt.UTC)
+        if until is not None
+        else floor + dt.timedelta(minutes=minutes or 0)
     )
     if target <= now:
         raise _field_error("until", "until must be in the future.")
+    if target < floor:
+        raise _field_error(
+            "until",
+            f"until is before the reminder would fire ({iso(floor)}); "
+            "snoozing never brings a reminder forward.",
+        )
     if reminder.occurrence_at is None:
         reminder.occurrence_at = reminder.remind_at
     reminder.snoozed_until = target

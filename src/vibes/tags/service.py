@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vibes.db import utcnow
 from vibes.errors import NotFound
 from vibes.journals.models import Journal, JournalTag, Tag
+from vibes.journals.rendering import reveal
 from vibes.journals.tagnames import clean_tag_name, tag_key
 from vibes.journals.visibility import Viewer, visible_journals
 from vibes.platform.concurrency import check_if_match
@@ -44,7 +45,35 @@ async def list_tags(session: AsyncSession, viewer: Viewer) -> list[TagWithCount]
         select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id),
         visible.params,
     )
-    return [TagWithCount(tag, int(n)) for tag, n in rows]
+    secret = await _secret_counts(session, viewer)
+    return [TagWithCount(tag, int(n) + secret.get(tag.name_key, 0)) for tag, n in rows]
+
+
+async def _secret_counts(session: AsyncSession, viewer: Viewer) -> dict[str, int]:
+    """Entries of the viewer's unlocked secret tags per tag key, so that with the vault
+    unlocked a tag's count includes them, as `GET /journals?tag=` finds them. Their tag
+    names are inside their ciphertext (no links), so they are read by decrypting; a name
+    used only inside the vault has no tag of its own (a tag row would reveal it)."""
+    if not viewer.unlocked_secret_tag_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Journal.id,
+            Journal.version,
+            Journal.secret_tag_id,
+            Journal.nonce,
+            Journal.ciphertext,
+        ).where(
+            Journal.user_id == viewer.user_id,
+            Journal.secret_tag_id.in_(sorted(viewer.unlocked_secret_tag_ids)),
+        )
+    )
+    counts: dict[str, int] = {}
+    for row in rows:
+        _, opened = reveal(viewer, row)
+        for key in {tag_key(name) for name in opened.tags}:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 async def count_for(session: AsyncSession, viewer: Viewer, tag_id: uuid.UUID) -> int:
@@ -56,7 +85,10 @@ async def count_for(session: AsyncSession, viewer: Viewer, tag_id: uuid.UUID) ->
         .where(JournalTag.tag_id == tag_id, visible.clause),
         visible.params,
     )
-    return int(n or 0)
+    if not viewer.unlocked_secret_tag_ids:
+        return int(n or 0)
+    key = await session.scalar(select(Tag.name_key).where(Tag.id == tag_id))
+    return int(n or 0) + (await _secret_counts(session, viewer)).get(key or "", 0)
 
 
 async def get_owned_tag(session: AsyncSession, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag:

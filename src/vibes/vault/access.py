@@ -131,9 +131,21 @@ VaultAccess = Annotated[VaultKeys, Depends(get_vault_access)]
 
 
 async def check_phrase_attempt(request: Request, scope: Scope, user_id: uuid.UUID) -> None:
-    """Count one phrase (or destroy-password) attempt; 429 past the account/address budget."""
+    """Before a phrase (or destroy-password) attempt; 429 past the account/address budget.
+    A phrase attempt is counted against it only if it fails (`phrase_failed`); a password
+    attempt always is."""
     address = request.client.host if request.client else None
-    await vault_runtime(request).limiter.hit(scope, user_id=user_id, address=address)
+    limiter = vault_runtime(request).limiter
+    if scope == "phrase":
+        await limiter.check_phrase(user_id=user_id, address=address)
+    else:
+        await limiter.hit(scope, user_id=user_id, address=address)
+
+
+async def phrase_failed(request: Request, user_id: uuid.UUID) -> None:
+    """Count a failed phrase attempt against the account and address budgets."""
+    address = request.client.host if request.client else None
+    await vault_runtime(request).limiter.hit("phrase", user_id=user_id, address=address)
 
 
 _AUTHORIZATION = b"authorization"

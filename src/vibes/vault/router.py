@@ -8,10 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from vibes.accounts.dependencies import CurrentPrincipal, ReadOnlyPrincipal
-from vibes.errors import Forbidden, NotFound, PreconditionFailed
+from vibes.errors import Conflict, Forbidden, NotFound, PreconditionFailed
 from vibes.platform.runtime import DbSession, runtime_of
 from vibes.vault import crypto, service
-from vibes.vault.access import VaultAccess, check_phrase_attempt, resolve_vault_keys, unlock_tokens
+from vibes.vault.access import (
+    VaultAccess,
+    check_phrase_attempt,
+    phrase_failed,
+    resolve_vault_keys,
+    unlock_tokens,
+)
 from vibes.vault.runtime import vault_runtime
 from vibes.vault.schemas import (
     DestroyRequest,
@@ -23,6 +29,9 @@ from vibes.vault.schemas import (
     SecretTagUpdate,
     UnlockRequest,
     UnlockResponse,
+    VaultIdentity,
+    VaultIdentityList,
+    VaultListRequest,
 )
 
 router = APIRouter(prefix="/secret-tags", tags=["secret tags"])
@@ -52,6 +61,24 @@ def _check_if_match(if_match: str | None, version: int) -> None:
         raise PreconditionFailed("The secret tag was changed; reload and retry.")
 
 
+async def _check_new_phrase(request: Request, user_id: uuid.UUID, phrase: str, field: str) -> None:
+    """The rules for a phrase being chosen (create, change), before it is tried against the
+    user's tags (a phrase attempt, 409 when another tag has it): hard to guess (422), and
+    not the account password (422). That comparison answers whether a guess is the
+    password, so it runs only after the phrase budgets' check (which counts it in the
+    burst budget), and a match counts as a failed attempt."""
+    settings = runtime_of(request).settings
+    async with runtime_of(request).database.read_sessionmaker() as read_db:
+        await service.check_new_phrase(
+            settings, read_db, user_id=user_id, phrase=phrase, field=field
+        )
+        password_hash = await service.password_hash_of(read_db, user_id)
+    await check_phrase_attempt(request, "phrase", user_id)
+    if await service.check_password(settings, password_hash, phrase):
+        await phrase_failed(request, user_id)
+        raise service.login_password_refused(field)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretTagRead)
 async def create_secret_tag(
     body: SecretTagCreate,
@@ -60,19 +87,23 @@ async def create_secret_tag(
     claims: ReadOnlyPrincipal,
     db: DbSession,
 ) -> SecretTagRead:
-    # Creating tests a phrase against the user's tags (409 when taken): an attempt like any.
-    await check_phrase_attempt(request, "phrase", claims.user_id)
+    await _check_new_phrase(request, claims.user_id, body.phrase, "phrase")
     runtime = vault_runtime(request)
-    opened, _ = await service.create_tag(
-        db,
-        runtime.derive,
-        lookup_key=runtime.lookup_key,
-        user_salt=runtime.user_salt(claims.user_id),
-        user_id=claims.user_id,
-        name=body.name,
-        phrase=body.phrase,
-        color=body.color,
-    )
+    try:
+        opened, _ = await service.create_tag(
+            db,
+            runtime.derive,
+            lookup_key=runtime.lookup_key,
+            user_salt=runtime.user_salt(claims.user_id),
+            user_id=claims.user_id,
+            name=body.name,
+            phrase=body.phrase,
+            color=body.color,
+        )
+    except Conflict:
+        # The phrase opens another tag: a right guess of it, counted like a wrong one.
+        await phrase_failed(request, claims.user_id)
+        raise
     response.headers["ETag"] = _etag(opened.tag.version)
     return _read(opened)
 
@@ -93,14 +124,18 @@ async def unlock_secret_tag(
     runtime = vault_runtime(request)
     # Nothing is written: a read-only connection, so no write lock is held during the KDF.
     async with runtime_of(request).database.read_sessionmaker() as db:
-        opened, data_key = await service.unlock(
-            db,
-            runtime.derive,
-            lookup_key=runtime.lookup_key,
-            user_salt=runtime.user_salt(claims.user_id),
-            user_id=claims.user_id,
-            phrase=body.phrase,
-        )
+        try:
+            opened, data_key = await service.unlock(
+                db,
+                runtime.derive,
+                lookup_key=runtime.lookup_key,
+                user_salt=runtime.user_salt(claims.user_id),
+                user_id=claims.user_id,
+                phrase=body.phrase,
+            )
+        except service.WrongPhrase:
+            await phrase_failed(request, claims.user_id)  # only failures spend the budget
+            raise
     token, lifetime = await runtime.store.grant(
         user_id=claims.user_id,
         session_id=claims.session_id,
@@ -160,7 +195,7 @@ async def change_secret_phrase(
     data_key = vault.get(tag_id)
     if data_key is None:
         raise NotFound()
-    await check_phrase_attempt(request, "phrase", claims.user_id)
+    await _check_new_phrase(request, claims.user_id, body.new_phrase, "new_phrase")
     runtime = vault_runtime(request)
     await service.change_phrase(
         db,
@@ -171,6 +206,27 @@ async def change_secret_phrase(
         tag_id=tag_id,
         data_key=data_key,
         new_phrase=body.new_phrase,
+    )
+
+
+@router.post("/forgotten", response_model=VaultIdentityList)
+async def list_vaults_by_password(
+    body: VaultListRequest, request: Request, claims: ReadOnlyPrincipal
+) -> VaultIdentityList:
+    """Every secret tag's id and creation date (never its name), for the account password:
+    someone who forgot a phrase needs the id to destroy that vault (`DELETE
+    /secret-tags/{id}`), and a locked tag's id is shown nowhere else. Checked and counted
+    like the destroy route's password (the same budget)."""
+    await check_phrase_attempt(request, "password", claims.user_id)
+    async with runtime_of(request).database.read_sessionmaker() as read_db:
+        password_hash = await service.password_hash_of(read_db, claims.user_id)
+        if not await service.check_password(
+            runtime_of(request).settings, password_hash, body.password
+        ):
+            raise Forbidden("The password is not correct.")
+        tags = await service.list_identities(read_db, user_id=claims.user_id)
+    return VaultIdentityList(
+        items=[VaultIdentity(id=tag_id, created_at=created) for tag_id, created in tags]
     )
 
 

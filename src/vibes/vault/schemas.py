@@ -66,3 +66,18 @@ class UnlockResponse(BaseModel):
 class SecretTagList(BaseModel):
     items: list[SecretTagRead]
     next_cursor: str | None = None
+
+
+class VaultListRequest(_Input):
+    password: Unicode = Field(min_length=1, max_length=1024)
+
+
+class VaultIdentity(BaseModel):
+    """A secret tag as it may be shown while locked: never its name."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+
+
+class VaultIdentityList(BaseModel):
+    items: list[VaultIdentity]

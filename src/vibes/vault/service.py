@@ -6,6 +6,7 @@ before the first statement so that on SQLite no write lock is held while it comp
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from vibes.accounts import passwords
 from vibes.accounts.models import User
 from vibes.config import Settings
 from vibes.db import new_id
-from vibes.errors import Conflict, NotFound, Unauthorized
+from vibes.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
 from vibes.vault.models import SecretTag
@@ -262,6 +263,42 @@ async def change_phrase(
     _reseal_name(tag, data_key, decrypt_name(tag, data_key))
     _set_phrase(tag, master, data_key, lookup)
     await session.flush()
+
+
+async def check_new_phrase(
+    settings: Settings, session: AsyncSession, *, user_id: uuid.UUID, phrase: str, field: str
+) -> None:
+    """A new phrase must be hard to guess (zxcvbn, the password rule's score, with the
+    account's address and name as guessable words): "12345678" or "password" would open
+    the vault to anyone holding the account. The comparison with the login password is
+    separate (`is_login_password`), since it costs a password attempt."""
+    user = await session.scalar(select(User).where(User.id == user_id))
+    inputs = passwords.personal_words(user.email, user.display_name) if user else []
+    await passwords.check_guessable(
+        settings, phrase, user_inputs=inputs, field=field, noun="phrase"
+    )
+
+
+def login_password_refused(field: str) -> Unprocessable:
+    message = (
+        "Choose a phrase other than your account password: "
+        "the vault must hold against someone who has the password."
+    )
+    return Unprocessable(
+        message, errors=[{"loc": ["body", field], "msg": message, "type": "phrase_is_password"}]
+    )
+
+
+async def list_identities(
+    session: AsyncSession, *, user_id: uuid.UUID
+) -> list[tuple[uuid.UUID, dt.datetime]]:
+    """Every secret tag of the user as (id, created_at), oldest first: no name."""
+    rows = await session.execute(
+        select(SecretTag.id, SecretTag.created_at)
+        .where(SecretTag.user_id == user_id)
+        .order_by(SecretTag.created_at, SecretTag.id)
+    )
+    return [(tag_id, created) for tag_id, created in rows]
 
 
 async def password_hash_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
