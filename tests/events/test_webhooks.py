@@ -13,6 +13,8 @@ from standardwebhooks import Webhook as StandardWebhook
 from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_until
 from tests.events.servers import Receiver
 from tests.factories import make_authed_user
+from tests.platform.logcapture import configured_logs
+from vibes.events.channels import url_host
 from vibes.platform.runtime import app_runtime
 
 
@@ -234,3 +236,37 @@ async def test_events_omitted_means_all_and_an_empty_list_is_refused(
     await run_until(dispatcher, lambda: len(receiver.requests) >= 4)
     types = {json.loads(item.body)["type"] for item in receiver.requests}
     assert types == {"reminder.created", "reminder.due"}
+
+
+async def test_worker_logs_name_a_webhook_by_its_host_never_its_path_or_query(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # Receivers put their secret in the URL (`/hooks/<token>`, `?key=`): httpx logged every
+    # request's full URL at INFO, and so the worker's log held it.
+    user = await make_authed_user(app)
+    url = receiver.url("/hooks/path-secret-0x5eed") + "?key=query-secret-0xf00d"
+    await add_webhook(client, user, url, events=["reminder.created"])
+    receiver.default_status = 410  # fails for good at once: the failure is logged
+    with configured_logs(app_runtime(app).settings, level="DEBUG") as output:
+        await due_reminder(client, user, seconds=3600)
+        dispatcher = dispatcher_for(app)
+        await run_until(dispatcher, lambda: len(receiver.requests) >= 1)
+        await dispatcher.run_once()
+    text = output.getvalue()
+    assert "delivery failed for good" in text
+    assert f"127.0.0.1:{receiver.port}" in text
+    assert "secret-0x" not in text
+    assert "/hooks/" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://hooks.example.com/t/abc?sig=1", "hooks.example.com"),
+        ("http://user:pw@hooks.example.com:8080/x", "hooks.example.com:8080"),
+        ("http://[2001:db8::1]:9000/secret", "[2001:db8::1]:9000"),
+        ("http://[::1", "?"),
+    ],
+)
+def test_url_host_keeps_only_the_host_and_port(url: str, host: str) -> None:
+    assert url_host(url) == host

@@ -29,6 +29,7 @@ from vibes.events.channels import (
     event_payload,
     send_email,
     send_webhook,
+    url_host,
 )
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.platform import metrics
@@ -180,12 +181,14 @@ async def record_outcomes(
         label, row = _outcome_row(settings, job, outcome, finished)
         metrics.DELIVERIES.labels(job.channel, label).inc()
         if label == "failed":
-            # Ids only: the error may quote an address or a title.
+            # Ids and the webhook's host only: the error may quote an address or a
+            # title, and a webhook URL's path and query can hold its receiver's secret.
             log.warning(
                 "delivery failed for good",
                 delivery_id=str(job.delivery_id),
                 channel=job.channel,
                 attempt=job.attempt,
+                **({"host": url_host(job.url)} if job.url else {}),
             )
         updates.append(row)
         if job.cancel_reason is not None:
