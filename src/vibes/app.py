@@ -21,6 +21,7 @@ from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
 from vibes.platform.keys import load_keyring
 from vibes.platform.memory import freeze_startup_objects
+from vibes.platform.methods import MethodsMiddleware
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.openapi import install_problem_openapi
 from vibes.platform.ratelimit import RateLimitMiddleware
@@ -76,15 +77,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A personal journal with reminders. See API.md for the contract.",
         lifespan=lifespan,
+        # MethodsMiddleware redirects, relatively; the router's redirect used the Host header.
+        redirect_slashes=False,
     )
 
     install_error_handlers(app)
     # Innermost: the fast paths the routes declare (collected once every router is in).
     app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
     app.add_middleware(UnhandledErrorMiddleware)
-    # Added inner to outer: hot routes, unhandled errors, body limit, rate limit, CORS, security
-    # headers, request context.
+    # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
+    # CORS, security headers, request context.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
+    # HEAD as GET minus the body, 405 with every method of the path, relative redirects.
+    app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
     if settings.rate_limits_enabled:
         app.add_middleware(
             RateLimitMiddleware,
