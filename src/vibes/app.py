@@ -17,6 +17,7 @@ from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
+from vibes.platform.apidocs import install_api_docs
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
 from vibes.platform.keys import load_keyring
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # MethodsMiddleware redirects, relatively; the router's redirect used the Host header.
         redirect_slashes=False,
+        # Served from the package by install_api_docs: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
 
     install_error_handlers(app)
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
 
     install_problem_openapi(app)
+    install_api_docs(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in (
