@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
     app.add_middleware(UnhandledErrorMiddleware)
     # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
-    # CORS, security headers, request context.
+    # CORS, security headers, request context, proxy headers.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     # HEAD as GET minus the body, 405 with every method of the path, relative redirects.
     app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
+    # Outermost: every layer (rate limits, audit, the access log) sees the real client.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     install_problem_openapi(app)
     install_api_docs(app)

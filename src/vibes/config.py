@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; "*" trusts every peer (only when nothing but the
+    # proxy can reach the server). The client address drives rate limits and audit logs.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"]
+    )
     webhooks_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
 
@@ -110,10 +116,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
-    @field_validator("database_replica_urls", "cors_origins", "jwt_keys", mode="before")
+    @field_validator(
+        "database_replica_urls", "cors_origins", "jwt_keys", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            if item != "*":
+                ipaddress.ip_network(item, strict=False)  # a typo stops startup
+        return value
 
     @field_validator(
         "rate_limit_default",

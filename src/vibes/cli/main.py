@@ -47,7 +47,8 @@ def serve(
         log_config=None,
         # Our middleware writes the access log, without query strings (search terms).
         access_log=False,
-        proxy_headers=True,
+        # The app reads X-Forwarded-* itself, from VIBES_TRUSTED_PROXIES only.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
     )
