@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from vibes.db import prepare_sqlite_file
+
 HERE = Path(__file__).resolve().parent
 # Any constant would do: it only has to be the same in every process that migrates.
 _ADVISORY_LOCK_ID = 727_274_001
@@ -43,6 +45,9 @@ def alembic_config(url: str | None = None) -> Config:
 async def _run(url: str, action: str, revision: str | None = None) -> str | None:
     # A plain engine, not the app's: on SQLite foreign keys must stay off while batch
     # migrations copy tables, or dropping the old copy would cascade into other tables.
+    if url.startswith("sqlite"):
+        # Migrating first creates the file: owner-only, as the app would have made it.
+        prepare_sqlite_file(url)
     engine = create_async_engine(url)
     result: list[str | None] = [None]
 
