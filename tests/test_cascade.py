@@ -52,7 +52,7 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
         s.add_all([secret_journal, tag])
         await s.flush()
         event = OutboxEvent(user_id=user_id, type="journal.created", data={"id": str(journal.id)})
-        webhook = Webhook(user_id=user_id, url="https://example.com/h", secret="whsec_x")
+        webhook = Webhook(user_id=user_id, url="https://example.com/h", secret_sealed="v1.x")
         s.add_all(
             [
                 JournalTag(journal_id=journal.id, tag_id=tag.id, user_id=user_id),

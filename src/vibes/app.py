@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_task = None
             # The embedded default: this process also fires reminders and delivers events.
             app.state.dispatcher = (
-                Dispatcher(runtime.database, settings, runtime.broker)
+                Dispatcher(runtime.database, settings, runtime.broker, keyring=runtime.keyring)
                 if settings.dispatcher_in_process
                 else None
             )

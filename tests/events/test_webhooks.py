@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from standardwebhooks import Webhook as StandardWebhook
 
 from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_until
@@ -15,7 +16,9 @@ from tests.events.servers import Receiver
 from tests.factories import make_authed_user
 from tests.platform.logcapture import configured_logs
 from vibes.events.channels import url_host
+from vibes.events.secrets import open_secret, sealing_key
 from vibes.platform.runtime import app_runtime
+from vibes.platform.sealing import SealBroken
 
 
 async def test_signed_delivery_500_then_200_is_retried_with_the_same_id(
@@ -270,3 +273,20 @@ async def test_worker_logs_name_a_webhook_by_its_host_never_its_path_or_query(
 )
 def test_url_host_keeps_only_the_host_and_port(url: str, host: str) -> None:
     assert url_host(url) == host
+
+
+async def test_the_signing_secret_is_stored_sealed_never_in_the_clear(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    user = await make_authed_user(app)
+    hook = await add_webhook(client, user, receiver.url("/h"))
+    secret = str(hook["secret"])
+    assert secret.startswith("whsec_")
+    async with app_runtime(app).database.read_sessionmaker() as session:
+        row = (await session.execute(text("SELECT * FROM webhooks"))).mappings().one()
+    assert all(secret not in str(value) for value in row.values())
+    assert all(secret.removeprefix("whsec_") not in str(value) for value in row.values())
+    key = sealing_key(app_runtime(app).keyring)
+    assert open_secret(key, uuid.UUID(str(hook["id"])), row["secret_sealed"]) == secret
+    with pytest.raises(SealBroken):  # bound to its row: no use on another
+        open_secret(key, uuid.uuid4(), row["secret_sealed"])

@@ -32,6 +32,7 @@ def serve(
     import uvicorn
 
     from vibes.app import create_app
+    from vibes.platform.keys import load_keyring
     from vibes.platform.logging import configure_logging
 
     settings = Settings()
@@ -39,7 +40,9 @@ def serve(
     if settings.is_sqlite:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if migrate:
-        asyncio.run(migrations.upgrade(settings.resolved_database_url))
+        asyncio.run(
+            migrations.upgrade(settings.resolved_database_url, keyring=load_keyring(settings))
+        )
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -74,7 +77,9 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         # Publish-only: a worker has no stream clients of its own, so it relays nothing.
         async with open_runtime(settings, relay_events=False) as runtime:
-            await Dispatcher(runtime.database, settings, runtime.broker).run(stop)
+            await Dispatcher(
+                runtime.database, settings, runtime.broker, keyring=runtime.keyring
+            ).run(stop)
 
     asyncio.run(main())
 
@@ -82,16 +87,26 @@ def worker() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Upgrade the database to REVISION (default: the newest)."""
+    from vibes.platform.keys import load_keyring
+
     settings = Settings()
-    asyncio.run(migrations.upgrade(settings.resolved_database_url, revision))
+    asyncio.run(
+        migrations.upgrade(settings.resolved_database_url, revision, keyring=load_keyring(settings))
+    )
     console.print(f"upgraded to {revision}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
     """Downgrade the database to REVISION."""
+    from vibes.platform.keys import load_keyring
+
     settings = Settings()
-    asyncio.run(migrations.downgrade(settings.resolved_database_url, revision))
+    asyncio.run(
+        migrations.downgrade(
+            settings.resolved_database_url, revision, keyring=load_keyring(settings)
+        )
+    )
     console.print(f"downgraded to {revision}")
 
 

@@ -28,6 +28,7 @@ from vibes.events.schemas import (
     WebhookPage,
     WebhookRead,
 )
+from vibes.events.secrets import sealing_key
 from vibes.platform.concurrency import etag_for
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import Page
@@ -184,11 +185,18 @@ async def create_webhook(
     """Register a receiver. The answer holds the signing `secret`, shown only here."""
 
     async def produce() -> Response:
-        hook = await service.create_webhook(
-            db, runtime_of(request).settings, principal.user_id, body
+        runtime = runtime_of(request)
+        hook, secret = await service.create_webhook(
+            db,
+            runtime.settings,
+            principal.user_id,
+            body,
+            sealing_key=sealing_key(runtime.keyring),
         )
         return JSONResponse(
-            _read(hook, WebhookCreated),
+            WebhookCreated.model_validate({**_read(hook), "secret": secret}).model_dump(
+                mode="json"
+            ),
             status_code=201,
             headers={
                 "Location": f"{request.url.path}/{hook.id}",
