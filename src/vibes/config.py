@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     # zxcvbn score (0-4) a new password must reach.
     password_min_score: int = Field(default=3, ge=0, le=4)
+    # Who may create an account through POST /auth/register: anyone (`open`: the answer
+    # then tells whether an address has an account), holders of an invite code
+    # (`invite`), or nobody (`closed`: the operator runs `vibes users add`).
+    registration: Literal["open", "invite", "closed"] = "open"
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     # How long Redis may vouch for a live session before the database is asked again.
     session_cache_seconds: int = Field(default=30, ge=1, le=300)
