@@ -290,3 +290,24 @@ async def test_the_signing_secret_is_stored_sealed_never_in_the_clear(
     assert open_secret(key, uuid.UUID(str(hook["id"])), row["secret_sealed"]) == secret
     with pytest.raises(SealBroken):  # bound to its row: no use on another
         open_secret(key, uuid.uuid4(), row["secret_sealed"])
+
+
+async def test_an_idempotent_webhook_creation_keeps_its_replay_sealed(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # The answer to POST /webhooks holds the secret; the copy kept for Idempotency-Key
+    # replays (24 hours) must not hold it in the clear.
+    user = await make_authed_user(app)
+    headers = user.headers | {"Idempotency-Key": "hook-1"}
+    body = {"url": receiver.url("/h")}
+    first = await client.post("/api/v1/webhooks", json=body, headers=headers)
+    again = await client.post("/api/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    secret = first.json()["secret"].removeprefix("whsec_")
+    async with app_runtime(app).database.read_sessionmaker() as session:
+        rows = (await session.execute(text("SELECT * FROM idempotency_keys"))).mappings().all()
+    assert rows
+    for row in rows:
+        assert all(secret.encode() not in bytes(v) for v in row.values() if isinstance(v, bytes))
+        assert all(secret not in str(v) for v in row.values())

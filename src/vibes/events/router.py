@@ -28,7 +28,7 @@ from vibes.events.schemas import (
     WebhookPage,
     WebhookRead,
 )
-from vibes.events.secrets import sealing_key
+from vibes.events.secrets import SealedAnswers, sealing_key
 from vibes.platform.concurrency import etag_for
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
 from vibes.platform.pagination import Page
@@ -205,7 +205,12 @@ async def create_webhook(
         )
 
     return await idempotent(
-        db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
+        db,
+        user_id=principal.user_id,
+        key=idempotency_key,
+        request=request,
+        produce=produce,
+        keeping=SealedAnswers(sealing_key(runtime_of(request).keyring)),
     )
 
 

@@ -25,3 +25,20 @@ def open_secret(key: bytes, webhook_id: uuid.UUID, sealed: str) -> str:
     """The secret in the clear; `SealBroken` when the server key is not the one it was
     sealed under."""
     return unseal(key, sealed, context=webhook_id.bytes)
+
+
+class SealedAnswers:
+    """`Idempotency-Key` keeping for POST /webhooks: its answer holds the secret in the
+    clear, so the copy kept for replays (24 hours) is sealed like the secret itself."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def request_hash(self, fingerprint: bytes) -> bytes:
+        return fingerprint
+
+    def seal(self, body: bytes, claim_id: uuid.UUID) -> bytes:
+        return seal(self._key, body.decode(), context=b"answer:" + claim_id.bytes).encode()
+
+    def open(self, stored: bytes, claim_id: uuid.UUID) -> bytes:
+        return unseal(self._key, stored.decode(), context=b"answer:" + claim_id.bytes).encode()
