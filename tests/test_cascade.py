@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 
 from tests.factories import make_session, make_user
-from vibes.accounts.models import PasswordResetToken, RefreshToken, User
+from vibes.accounts.models import Invite, PasswordResetToken, RefreshToken, User
 from vibes.db import Base, Database, utcnow
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
@@ -52,7 +52,7 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
         s.add_all([secret_journal, tag])
         await s.flush()
         event = OutboxEvent(user_id=user_id, type="journal.created", data={"id": str(journal.id)})
-        webhook = Webhook(user_id=user_id, url="https://example.com/h", secret="whsec_x")
+        webhook = Webhook(user_id=user_id, url="https://example.com/h", secret_sealed="v1.x")
         s.add_all(
             [
                 JournalTag(journal_id=journal.id, tag_id=tag.id, user_id=user_id),
@@ -86,6 +86,12 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
                     expires_at=now + dt.timedelta(days=1),
                 ),
                 AuditLog(user_id=user_id, action="auth.login", details={}),
+                Invite(
+                    user_id=user_id,
+                    token_hash=uuid.uuid4().bytes * 2,
+                    expires_at=now + dt.timedelta(days=1),
+                    used_at=now,
+                ),
                 Change(
                     user_id=user_id, kind="journal", entity_id=journal.id, op="upsert", version=1
                 ),

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
@@ -9,8 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import vibes.models  # noqa: F401 - every table on Base.metadata
 from vibes import migrations
-from vibes.db import Base
+from vibes.db import Base, JSONType, UTCDateTime
+from vibes.events.secrets import open_secret, sealing_key
 from vibes.migrations import include_object
+from vibes.platform.keys import KeyRing, new_signing_key
 
 
 async def _table_names(url: str) -> set[str]:
@@ -63,3 +68,78 @@ async def test_upgrading_twice_is_a_no_op(empty_database_url: str) -> None:
     await migrations.upgrade(empty_database_url)
     await migrations.upgrade(empty_database_url)
     assert await migrations.current(empty_database_url) == migrations.head_revision()
+
+
+async def test_webhook_secrets_are_sealed_by_the_upgrade_and_opened_by_the_downgrade(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    keyring = KeyRing(signing_keys=(new_signing_key(),), server_key=b"k" * 32)
+    await migrations.upgrade(url, "20261127_1500")
+    user_id, hook_id, secret = uuid.uuid4(), uuid.uuid4(), "whsec_" + "Q" * 44
+    now = dt.datetime.now(dt.UTC)
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        *(sa.column(n) for n in ("email", "email_key", "password_hash", "timezone")),
+        sa.column("is_active", sa.Boolean()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+        sa.column("version", sa.Integer()),
+    )
+    old_hooks = sa.table(
+        "webhooks",
+        sa.column("id", sa.Uuid()),
+        sa.column("user_id", sa.Uuid()),
+        sa.column("url"),
+        sa.column("events", JSONType),
+        sa.column("secret"),
+        sa.column("is_active", sa.Boolean()),
+        sa.column("consecutive_failures", sa.Integer()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+        sa.column("version", sa.Integer()),
+    )
+    stamps = {"created_at": now, "updated_at": now, "version": 1}
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    email="a@example.com",
+                    email_key="a@example.com",
+                    password_hash="x",
+                    timezone="UTC",
+                    is_active=True,
+                    **stamps,
+                )
+            )
+            await conn.execute(
+                old_hooks.insert().values(
+                    id=hook_id,
+                    user_id=user_id,
+                    url="https://example.com/h",
+                    events=[],
+                    secret=secret,
+                    is_active=True,
+                    consecutive_failures=0,
+                    **stamps,
+                )
+            )
+        await migrations.upgrade(url, keyring=keyring)
+        await engine.dispose()  # PostgreSQL: no statement cached before the schema changed
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT * FROM webhooks"))).mappings().one()
+        assert "secret" not in row
+        assert all(secret not in str(value) for value in row.values())
+        assert open_secret(sealing_key(keyring), hook_id, row["secret_sealed"]) == secret
+
+        await migrations.downgrade(url, "20261127_1500", keyring=keyring)
+        await engine.dispose()
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT * FROM webhooks"))).mappings().one()
+        assert row["secret"] == secret
+        assert "secret_sealed" not in row
+    finally:
+        await engine.dispose()

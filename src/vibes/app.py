@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vibes import __version__
 from vibes.accounts.router import router as accounts_router
@@ -17,10 +18,12 @@ from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
+from vibes.platform.apidocs import install_api_docs
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
 from vibes.platform.keys import load_keyring
 from vibes.platform.memory import freeze_startup_objects
+from vibes.platform.methods import MethodsMiddleware
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.openapi import install_problem_openapi
 from vibes.platform.ratelimit import RateLimitMiddleware
@@ -52,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_task = None
             # The embedded default: this process also fires reminders and delivers events.
             app.state.dispatcher = (
-                Dispatcher(runtime.database, settings, runtime.broker)
+                Dispatcher(runtime.database, settings, runtime.broker, keyring=runtime.keyring)
                 if settings.dispatcher_in_process
                 else None
             )
@@ -76,15 +79,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A personal journal with reminders. See API.md for the contract.",
         lifespan=lifespan,
+        # MethodsMiddleware redirects, relatively; the router's redirect used the Host header.
+        redirect_slashes=False,
+        # Served from the package by install_api_docs: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
 
     install_error_handlers(app)
     # Innermost: the fast paths the routes declare (collected once every router is in).
     app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
     app.add_middleware(UnhandledErrorMiddleware)
-    # Added inner to outer: hot routes, unhandled errors, body limit, rate limit, CORS, security
-    # headers, request context.
+    # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
+    # CORS, security headers, request context, proxy headers.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
+    # HEAD as GET minus the body, 405 with every method of the path, relative redirects.
+    app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
     if settings.rate_limits_enabled:
         app.add_middleware(
             RateLimitMiddleware,
@@ -97,8 +107,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
+    # Outermost: every layer (rate limits, audit, the access log) sees the real client.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     install_problem_openapi(app)
+    install_api_docs(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in (

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; "*" trusts every peer (only when nothing but the
+    # proxy can reach the server). The client address drives rate limits and audit logs.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"]
+    )
     webhooks_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
 
@@ -106,6 +112,10 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     # zxcvbn score (0-4) a new password must reach.
     password_min_score: int = Field(default=3, ge=0, le=4)
+    # Who may create an account through POST /auth/register: anyone (`open`: the answer
+    # then tells whether an address has an account), holders of an invite code
+    # (`invite`), or nobody (`closed`: the operator runs `vibes users add`).
+    registration: Literal["open", "invite", "closed"] = "open"
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     # How long Redis may vouch for a live session before the database is asked again.
     session_cache_seconds: int = Field(default=30, ge=1, le=300)
@@ -114,10 +124,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
-    @field_validator("database_replica_urls", "cors_origins", "jwt_keys", mode="before")
+    @field_validator(
+        "database_replica_urls", "cors_origins", "jwt_keys", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            if item != "*":
+                ipaddress.ip_network(item, strict=False)  # a typo stops startup
+        return value
 
     @field_validator(
         "rate_limit_default",

@@ -178,13 +178,24 @@ def _autocommit(engine: AsyncEngine, is_sqlite: bool) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def _create_private_file(path: str | None) -> None:
-    """Create the SQLite file owner-only (0600) before SQLite does with the umask (0644):
-    it holds every account's data. An existing file is left as it is."""
+def prepare_sqlite_file(url: str) -> None:
+    """Make a SQLite database's files owner-only (0600): they hold every account's data.
+
+    The main file is created here, before SQLite would create it with the umask (0644);
+    SQLite gives its -wal and -shm files the main file's mode. Files an earlier version
+    left readable by others are tightened, the write-ahead log included. Whoever opens a
+    SQLite URL first (the app, the migrations) calls this."""
+    path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
         return
     with contextlib.suppress(FileExistsError, FileNotFoundError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        # Not ours to change (another owner), or gone meanwhile: leave it.
+        with contextlib.suppress(OSError):
+            mode = os.stat(path + suffix).st_mode
+            if mode & 0o077:
+                os.chmod(path + suffix, mode & 0o700)
 
 
 # Set in a write session's `info` by a write that removed public plaintext (an entry moved
@@ -202,7 +213,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _create_private_file(make_url(self.url).database)
+            prepare_sqlite_file(self.url)
         self.engine = make_engine(self.url, pool_size=settings.database_pool_size)
         # Hot reads on the driver connection queue here for a connection, not in the
         # pool: a pool waiter costs a task and a timer (asyncio.wait_for) per attempt,

@@ -1,6 +1,6 @@
 """Every table, imported in one place so `Base.metadata` is complete (Alembic, tests)."""
 
-from vibes.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
+from vibes.accounts.models import AuthSession, Invite, PasswordResetToken, RefreshToken, User
 from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
@@ -17,6 +17,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "IdempotencyKey",
+    "Invite",
     "Journal",
     "JournalTag",
     "OutboxEvent",

@@ -107,3 +107,31 @@ def test_db_commands_upgrade_report_and_downgrade(
     assert vibes("db", "current") == "base"
     vibes("db", "upgrade", "head")
     assert vibes("db", "current") == migrations.head_revision()
+
+
+def test_operator_makes_accounts_and_invite_codes(tmp_path: Path) -> None:
+    """`vibes users add` (the way in when registration is closed), `vibes invites create`
+    (codes for VIBES_REGISTRATION=invite)."""
+    env = _env(VIBES_DATA_DIR=str(tmp_path / "d"), VIBES_REGISTRATION="closed")
+
+    def vibes(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*VIBES, *args], env=env, cwd=tmp_path, capture_output=True, text=True, input=stdin
+        )
+
+    assert vibes("db", "upgrade").returncode == 0
+    password = "violet kettle drums at noon"
+    added = vibes("users", "add", "ada@example.com", "--password-stdin", stdin=password + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "created account" in added.stdout
+    again = vibes("users", "add", "ADA@example.com", "--password-stdin", stdin=password + "\n")
+    assert again.returncode == 1
+    assert "already exists" in again.stdout + again.stderr
+    weak = vibes("users", "add", "bob@example.com", "--password-stdin", stdin="password\n")
+    assert weak.returncode == 1
+
+    made = vibes("invites", "create", "--count", "2", "--days", "3")
+    assert made.returncode == 0, made.stderr
+    codes = made.stdout.split()
+    assert len(codes) == 2
+    assert all(code.startswith("vibes_inv_") for code in codes)

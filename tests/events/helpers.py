@@ -21,6 +21,7 @@ def iso(value: dt.datetime) -> str:
 
 def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
     runtime = app_runtime(app)
+    kwargs.setdefault("keyring", runtime.keyring)
     return Dispatcher(runtime.database, runtime.settings, runtime.broker, **kwargs)  # type: ignore[arg-type]
 
 

@@ -8,12 +8,17 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from standardwebhooks import Webhook as StandardWebhook
 
 from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_until
 from tests.events.servers import Receiver
 from tests.factories import make_authed_user
+from tests.platform.logcapture import configured_logs
+from vibes.events.channels import url_host
+from vibes.events.secrets import open_secret, sealing_key
 from vibes.platform.runtime import app_runtime
+from vibes.platform.sealing import SealBroken
 
 
 async def test_signed_delivery_500_then_200_is_retried_with_the_same_id(
@@ -255,3 +260,75 @@ async def test_events_created_before_the_webhook_are_not_delivered_to_it(
     assert [p["type"] for p in got] == ["reminder.created"]
     r = await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=user.headers)
     assert [d["event_type"] for d in r.json()["items"]] == ["reminder.created"]
+
+
+async def test_worker_logs_name_a_webhook_by_its_host_never_its_path_or_query(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # Receivers put their secret in the URL (`/hooks/<token>`, `?key=`): httpx logged every
+    # request's full URL at INFO, and so the worker's log held it.
+    user = await make_authed_user(app)
+    url = receiver.url("/hooks/path-secret-0x5eed") + "?key=query-secret-0xf00d"
+    await add_webhook(client, user, url, events=["reminder.created"])
+    receiver.default_status = 410  # fails for good at once: the failure is logged
+    with configured_logs(app_runtime(app).settings, level="DEBUG") as output:
+        await due_reminder(client, user, seconds=3600)
+        dispatcher = dispatcher_for(app)
+        await run_until(dispatcher, lambda: len(receiver.requests) >= 1)
+        await dispatcher.run_once()
+    text = output.getvalue()
+    assert "delivery failed for good" in text
+    assert f"127.0.0.1:{receiver.port}" in text
+    assert "secret-0x" not in text
+    assert "/hooks/" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://hooks.example.com/t/abc?sig=1", "hooks.example.com"),
+        ("http://user:pw@hooks.example.com:8080/x", "hooks.example.com:8080"),
+        ("http://[2001:db8::1]:9000/secret", "[2001:db8::1]:9000"),
+        ("http://[::1", "?"),
+    ],
+)
+def test_url_host_keeps_only_the_host_and_port(url: str, host: str) -> None:
+    assert url_host(url) == host
+
+
+async def test_the_signing_secret_is_stored_sealed_never_in_the_clear(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    user = await make_authed_user(app)
+    hook = await add_webhook(client, user, receiver.url("/h"))
+    secret = str(hook["secret"])
+    assert secret.startswith("whsec_")
+    async with app_runtime(app).database.read_sessionmaker() as session:
+        row = (await session.execute(text("SELECT * FROM webhooks"))).mappings().one()
+    assert all(secret not in str(value) for value in row.values())
+    assert all(secret.removeprefix("whsec_") not in str(value) for value in row.values())
+    key = sealing_key(app_runtime(app).keyring)
+    assert open_secret(key, uuid.UUID(str(hook["id"])), row["secret_sealed"]) == secret
+    with pytest.raises(SealBroken):  # bound to its row: no use on another
+        open_secret(key, uuid.uuid4(), row["secret_sealed"])
+
+
+async def test_an_idempotent_webhook_creation_keeps_its_replay_sealed(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # The answer to POST /webhooks holds the secret; the copy kept for Idempotency-Key
+    # replays (24 hours) must not hold it in the clear.
+    user = await make_authed_user(app)
+    headers = user.headers | {"Idempotency-Key": "hook-1"}
+    body = {"url": receiver.url("/h")}
+    first = await client.post("/api/v1/webhooks", json=body, headers=headers)
+    again = await client.post("/api/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    secret = first.json()["secret"].removeprefix("whsec_")
+    async with app_runtime(app).database.read_sessionmaker() as session:
+        rows = (await session.execute(text("SELECT * FROM idempotency_keys"))).mappings().all()
+    assert rows
+    for row in rows:
+        assert all(secret.encode() not in bytes(v) for v in row.values() if isinstance(v, bytes))
+        assert all(secret not in str(v) for v in row.values())

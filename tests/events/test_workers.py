@@ -21,6 +21,8 @@ from tests.waiting import wait_until, wait_until_blocking
 from vibes.db import Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
 from vibes.events.models import Delivery, Webhook
+from vibes.events.secrets import seal_secret, sealing_key
+from vibes.platform.keys import load_keyring
 from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
@@ -74,16 +76,18 @@ async def test_three_workers_deliver_1000_simultaneous_reminders_once_despite_a_
             receiver.port = port
             secrets: dict[str, str] = {}
             due = utcnow().replace(microsecond=0) + dt.timedelta(seconds=4)
+            key = sealing_key(load_keyring(settings))  # as the worker processes load it
             async with database.session_scope() as s:
                 for u in range(USERS):
                     user = await make_user(database)
                     secret = new_webhook_secret()
+                    hook_id = new_id()
                     hook = Webhook(
-                        id=new_id(),
+                        id=hook_id,
                         user_id=user.id,
                         url=receiver.url(f"/u{u}"),
                         events=["reminder.due"],
-                        secret=secret,
+                        secret_sealed=seal_secret(key, hook_id, secret),
                         is_active=True,
                     )
                     s.add(hook)

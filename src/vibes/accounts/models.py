@@ -68,3 +68,19 @@ class PasswordResetToken(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     requested_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class Invite(IdMixin, TimestampMixin, Base):
+    """A single-use invite code (VIBES_REGISTRATION=invite), kept only as a SHA-256 hash.
+    Made by the operator (`vibes invites create`); spent by the registration it opened."""
+
+    __tablename__ = "invites"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The account the invite opened (set when spent); the invite outlives its account.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    note: Mapped[str | None] = mapped_column(String(200))

@@ -76,7 +76,10 @@ def _user(response: Response, user: User) -> UserRead:
     "/auth/register",
     status_code=201,
     response_model=UserRead,
-    responses={409: {"description": "Email already registered", **_PROBLEM}},
+    responses={
+        403: {"description": "Registration closed, or a valid invite code needed", **_PROBLEM},
+        409: {"description": "Email already registered", **_PROBLEM},
+    },
 )
 async def register(
     body: RegisterIn,
@@ -93,6 +96,7 @@ async def register(
         display_name=body.display_name,
         timezone=body.timezone,
         client=client,
+        invite_code=body.invite_code,
     )
     response.headers["Location"] = "/api/v1/users/me"
     return _user(response, user)

@@ -44,6 +44,8 @@ class RegisterIn(_Input):
     password: NewPassword
     display_name: DisplayName | None = None
     timezone: Unicode | None = Field(default=None, max_length=64)
+    # Needed when the server's VIBES_REGISTRATION is `invite`; ignored otherwise.
+    invite_code: str | None = Field(default=None, max_length=100)
 
     _zone = field_validator("timezone")(_valid_zone)
 

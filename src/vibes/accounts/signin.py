@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.accounts import passwords, sessions
+from vibes.accounts import invites, passwords, sessions
 from vibes.accounts.common import (
     INVALID_CREDENTIALS,
     INVALID_REFRESH,
@@ -36,6 +36,7 @@ from vibes.accounts.common import (
 )
 from vibes.accounts.models import AuthSession, RefreshToken, User
 from vibes.accounts.tokens import AccessClaims, issue_access_token
+from vibes.config import Settings
 from vibes.db import new_id, utcnow
 from vibes.errors import (
     Conflict,
@@ -55,17 +56,44 @@ async def register(
     display_name: str | None,
     timezone: str | None,
     client: Client,
+    invite_code: str | None = None,
 ) -> User:
     await ctx.ratelimiter.hit(rules_of(ctx.settings).register_address, client.ip)
+    # The right to register is checked before the address is looked at (no enumeration
+    # without an invite); the invite is spent in the same transaction as the account.
+    await invites.check_may_register(db, ctx.settings, invite_code)
+    user = await create_account(
+        db,
+        ctx.settings,
+        email=email,
+        password=password,
+        display_name=display_name,
+        timezone=timezone,
+    )
+    await invites.spend_invite(db, ctx.settings, invite_code, user.id)
+    audit(db, client, "account.registered", user.id)
+    return user
+
+
+async def create_account(
+    db: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None,
+    timezone: str | None,
+) -> User:
+    """A new account, whatever the registration mode (`vibes users add` calls this)."""
     key = email_key(email)
     await passwords.check_strength(
-        ctx.settings,
+        settings,
         password,
         user_inputs=passwords.personal_words(key, display_name),
         field="password",
     )
     # Hash before the write transaction starts (see the module docstring).
-    password_hash = await passwords.hash_password(ctx.settings, password)
+    password_hash = await passwords.hash_password(settings, password)
     if await db.scalar(select(User.id).where(User.email_key == key)) is not None:
         raise Conflict("An account with this email address already exists.")
     user = User(
@@ -82,7 +110,6 @@ async def register(
     except IntegrityError:
         # Two registrations of one address raced; the unique index decided.
         raise Conflict("An account with this email address already exists.") from None
-    audit(db, client, "account.registered", user.id)
     return user
 
 

@@ -17,8 +17,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts, made by the operator.", no_args_is_help=True)
+invites_app = typer.Typer(help="Invite codes (VIBES_REGISTRATION=invite).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(invites_app, name="invites")
 console = Console(stderr=True)
 
 
@@ -32,6 +36,7 @@ def serve(
     import uvicorn
 
     from vibes.app import create_app
+    from vibes.platform.keys import load_keyring
     from vibes.platform.logging import configure_logging
 
     settings = Settings()
@@ -39,7 +44,9 @@ def serve(
     if settings.is_sqlite:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if migrate:
-        asyncio.run(migrations.upgrade(settings.resolved_database_url))
+        asyncio.run(
+            migrations.upgrade(settings.resolved_database_url, keyring=load_keyring(settings))
+        )
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -47,7 +54,8 @@ def serve(
         log_config=None,
         # Our middleware writes the access log, without query strings (search terms).
         access_log=False,
-        proxy_headers=True,
+        # The app reads X-Forwarded-* itself, from VIBES_TRUSTED_PROXIES only.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
     )
@@ -73,7 +81,9 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         # Publish-only: a worker has no stream clients of its own, so it relays nothing.
         async with open_runtime(settings, relay_events=False) as runtime:
-            await Dispatcher(runtime.database, settings, runtime.broker).run(stop)
+            await Dispatcher(
+                runtime.database, settings, runtime.broker, keyring=runtime.keyring
+            ).run(stop)
 
     asyncio.run(main())
 
@@ -81,16 +91,26 @@ def worker() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Upgrade the database to REVISION (default: the newest)."""
+    from vibes.platform.keys import load_keyring
+
     settings = Settings()
-    asyncio.run(migrations.upgrade(settings.resolved_database_url, revision))
+    asyncio.run(
+        migrations.upgrade(settings.resolved_database_url, revision, keyring=load_keyring(settings))
+    )
     console.print(f"upgraded to {revision}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
     """Downgrade the database to REVISION."""
+    from vibes.platform.keys import load_keyring
+
     settings = Settings()
-    asyncio.run(migrations.downgrade(settings.resolved_database_url, revision))
+    asyncio.run(
+        migrations.downgrade(
+            settings.resolved_database_url, revision, keyring=load_keyring(settings)
+        )
+    )
     console.print(f"downgraded to {revision}")
 
 
@@ -112,6 +132,82 @@ def keys_rotate() -> None:
 
     key = rotate_signing_key(Settings())
     print(f"new signing key {key.kid}")
+
+
+@users_app.command("add")
+def users_add(
+    email: str = typer.Argument(..., help="The account's email address."),
+    display_name: str | None = typer.Option(None, help="The name shown in the apps."),
+    timezone: str | None = typer.Option(None, help="IANA time zone (default UTC)."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+) -> None:
+    """Create an account, whatever VIBES_REGISTRATION says (the way in when it is closed)."""
+    import sys
+
+    from vibes.accounts.signin import create_account
+    from vibes.db import Database
+    from vibes.errors import DomainError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = Settings()
+
+    async def main() -> str:
+        database = Database(settings)
+        try:
+            async with database.session_scope() as session:
+                user = await create_account(
+                    session,
+                    settings,
+                    email=email,
+                    password=password,
+                    display_name=display_name,
+                    timezone=timezone,
+                )
+                return str(user.id)
+        finally:
+            await database.dispose()
+
+    try:
+        user_id = asyncio.run(main())
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    print(f"created account {user_id} for {email}")
+
+
+@invites_app.command("create")
+def invites_create(
+    count: int = typer.Option(1, min=1, max=100, help="How many codes."),
+    days: int = typer.Option(7, min=1, max=365, help="Days each code stays valid."),
+    note: str | None = typer.Option(None, max=200, help="A reminder of whom they are for."),
+) -> None:
+    """Print new single-use invite codes (shown once; only their hashes are stored)."""
+    import datetime as dt
+
+    from vibes.accounts.invites import create_invites
+    from vibes.db import Database
+
+    settings = Settings()
+
+    async def main() -> list[str]:
+        database = Database(settings)
+        try:
+            async with database.session_scope() as session:
+                return await create_invites(
+                    session, count=count, valid_for=dt.timedelta(days=days), note=note
+                )
+        finally:
+            await database.dispose()
+
+    for code in asyncio.run(main()):
+        print(code)
+    if settings.registration != "invite":
+        console.print(f"(VIBES_REGISTRATION is {settings.registration!r}: codes apply in 'invite')")
 
 
 if __name__ == "__main__":

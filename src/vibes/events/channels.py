@@ -15,6 +15,7 @@ import time
 from base64 import b64encode
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook as StandardWebhook
@@ -57,6 +58,20 @@ class Outcome:
     gone: bool = False
     # A failure that no retry can fix.
     permanent: bool = False
+
+
+def url_host(url: str) -> str:
+    """The part of a webhook URL that may be logged: its host (and port). The path and
+    query can hold the receiver's secret (`/hooks/<token>`, `?key=`), and the user part
+    credentials; none of them is ever written to a log."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = parts.port
+    except ValueError:
+        return "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
 
 
 def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dict[str, str]:

@@ -29,10 +29,13 @@ from vibes.events.channels import (
     event_payload,
     send_email,
     send_webhook,
+    url_host,
 )
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
+from vibes.events.secrets import open_secret
 from vibes.platform import metrics
 from vibes.platform.portable import claim_rows, lock_rows
+from vibes.platform.sealing import SealBroken
 from vibes.recording.models import OutboxEvent
 from vibes.reminders import firing as reminder_firing
 
@@ -71,8 +74,11 @@ class Job:
     fail_reason: str | None = None
 
 
-async def claim_deliveries(database: Database, settings: Settings, now: dt.datetime) -> list[Job]:
-    """Lease the due deliveries and load everything needed to send them."""
+async def claim_deliveries(
+    database: Database, settings: Settings, now: dt.datetime, *, sealing_key: bytes
+) -> list[Job]:
+    """Lease the due deliveries and load everything needed to send them (`sealing_key`
+    opens the webhooks' signing secrets)."""
     lease = dt.timedelta(seconds=settings.dispatcher_lease_seconds)
     async with database.session_scope() as session:
         stmt = (
@@ -111,7 +117,10 @@ async def claim_deliveries(database: Database, settings: Settings, now: dt.datet
                 select(User.id, User.email).where(User.id.in_(mail_users))
             )
             emails = {row.id: row.email for row in found}
-        return [await _job(session, d, events[d.event_id], hooks, emails) for d in deliveries]
+        return [
+            await _job(session, d, events[d.event_id], hooks, emails, sealing_key)
+            for d in deliveries
+        ]
 
 
 async def _job(
@@ -120,6 +129,7 @@ async def _job(
     event: OutboxEvent,
     hooks: dict[uuid.UUID, Webhook],
     emails: dict[uuid.UUID, str],
+    sealing_key: bytes,
 ) -> Job:
     job = Job(
         delivery_id=delivery.id,
@@ -135,7 +145,14 @@ async def _job(
         if hook is None or not hook.is_active:
             job.cancel_reason = "webhook disabled"
             return job
-        job.url, job.secret = hook.url, hook.secret
+        job.url = hook.url
+        try:
+            job.secret = open_secret(sealing_key, hook.id, hook.secret_sealed)
+        except SealBroken:
+            # Sealed under another server key (VIBES_SECRET_KEY or keys.json changed):
+            # no retry can sign it; the user re-creates the webhook.
+            job.fail_reason = "the signing secret cannot be opened with this server's key"
+            return job
         job.body = encode_payload(event_payload(event))
     else:
         address = emails.get(delivery.user_id)
@@ -180,12 +197,14 @@ async def record_outcomes(
         label, row = _outcome_row(settings, job, outcome, finished)
         metrics.DELIVERIES.labels(job.channel, label).inc()
         if label == "failed":
-            # Ids only: the error may quote an address or a title.
+            # Ids and the webhook's host only: the error may quote an address or a
+            # title, and a webhook URL's path and query can hold its receiver's secret.
             log.warning(
                 "delivery failed for good",
                 delivery_id=str(job.delivery_id),
                 channel=job.channel,
                 attempt=job.attempt,
+                **({"host": url_host(job.url)} if job.url else {}),
             )
         updates.append(row)
         if job.cancel_reason is not None:

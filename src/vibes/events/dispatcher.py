@@ -21,7 +21,9 @@ from vibes.db import Database, utcnow
 from vibes.events import delivery, fanout, firing, housekeeping
 from vibes.events.channels import Outcome
 from vibes.events.delivery import Job
+from vibes.events.secrets import sealing_key
 from vibes.platform.broker import Broker
+from vibes.platform.keys import KeyRing, load_keyring
 
 log = structlog.get_logger("vibes.events.dispatcher")
 
@@ -50,8 +52,11 @@ class Dispatcher:
         broker: Broker,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
+        keyring: KeyRing | None = None,
     ) -> None:
         self.database = database
+        # Opens the webhooks' sealed signing secrets; the same key ring as the API's.
+        self.sealing_key = sealing_key(keyring or load_keyring(settings))
         # Injectable so tests can walk a schedule across months in a few milliseconds.
         self.clock = clock
         self.settings = settings
@@ -143,7 +148,9 @@ class Dispatcher:
         return len(jobs)
 
     async def _claim_deliveries(self) -> list[Job]:
-        return await delivery.claim_deliveries(self.database, self.settings, self.clock())
+        return await delivery.claim_deliveries(
+            self.database, self.settings, self.clock(), sealing_key=self.sealing_key
+        )
 
     async def _send(self, job: Job) -> Outcome:
         return await delivery.send(self.client(), self.settings, job)

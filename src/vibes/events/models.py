@@ -32,8 +32,9 @@ class Webhook(IdMixin, TimestampMixin, VersionMixin, Base):
     # Event types it wants; an empty list means all of them.
     events: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
     description: Mapped[str | None] = mapped_column(String(500))
-    # "whsec_..." (Standard Webhooks); needed in the clear to sign.
-    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    # The "whsec_..." signing secret (Standard Webhooks), needed in the clear to sign, so
+    # stored sealed under a server subkey (`events.secrets`), never in the clear.
+    secret_sealed: Mapped[str] = mapped_column(String(255), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

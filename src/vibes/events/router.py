@@ -28,6 +28,7 @@ from vibes.events.schemas import (
     WebhookPage,
     WebhookRead,
 )
+from vibes.events.secrets import SealedAnswers, sealing_key
 from vibes.platform.broker import CONTROL, SESSION_REVOKED
 from vibes.platform.concurrency import etag_for
 from vibes.platform.idempotency import IdempotencyKeyHeader, idempotent
@@ -199,11 +200,18 @@ async def create_webhook(
     """Register a receiver. The answer holds the signing `secret`, shown only here."""
 
     async def produce() -> Response:
-        hook = await service.create_webhook(
-            db, runtime_of(request).settings, principal.user_id, body
+        runtime = runtime_of(request)
+        hook, secret = await service.create_webhook(
+            db,
+            runtime.settings,
+            principal.user_id,
+            body,
+            sealing_key=sealing_key(runtime.keyring),
         )
         return JSONResponse(
-            _read(hook, WebhookCreated),
+            WebhookCreated.model_validate({**_read(hook), "secret": secret}).model_dump(
+                mode="json"
+            ),
             status_code=201,
             headers={
                 "Location": f"{request.url.path}/{hook.id}",
@@ -212,7 +220,12 @@ async def create_webhook(
         )
 
     return await idempotent(
-        db, user_id=principal.user_id, key=idempotency_key, request=request, produce=produce
+        db,
+        user_id=principal.user_id,
+        key=idempotency_key,
+        request=request,
+        produce=produce,
+        keeping=SealedAnswers(sealing_key(runtime_of(request).keyring)),
     )
 
 

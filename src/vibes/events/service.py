@@ -11,11 +11,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.config import Settings
+from vibes.db import new_id
 from vibes.errors import Conflict, NotFound, Unprocessable
 from vibes.events.channels import new_webhook_secret
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.events.netguard import DestinationRefused, resolve
 from vibes.events.schemas import WebhookCreate
+from vibes.events.secrets import seal_secret
 from vibes.platform.pagination import KeyColumn, Keyset, PageParams
 from vibes.recording.models import OutboxEvent
 
@@ -34,8 +36,14 @@ DELIVERIES = Keyset(
 
 
 async def create_webhook(
-    session: AsyncSession, settings: Settings, user_id: uuid.UUID, data: WebhookCreate
-) -> Webhook:
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    data: WebhookCreate,
+    *,
+    sealing_key: bytes,
+) -> tuple[Webhook, str]:
+    """The new webhook and its signing secret in the clear (shown once; stored sealed)."""
     try:
         await resolve(data.url, allow_private=settings.webhooks_allow_private)
     except DestinationRefused as exc:
@@ -47,17 +55,20 @@ async def create_webhook(
     )
     if (count or 0) >= MAX_WEBHOOKS_PER_USER:
         raise Conflict(f"At most {MAX_WEBHOOKS_PER_USER} webhooks per account; delete one first.")
+    hook_id = new_id()
+    secret = new_webhook_secret()
     hook = Webhook(
+        id=hook_id,
         user_id=user_id,
         url=data.url,
         events=sorted(set(data.events or [])),
         description=data.description,
-        secret=new_webhook_secret(),
+        secret_sealed=seal_secret(sealing_key, hook_id, secret),
         is_active=True,
     )
     session.add(hook)
     await session.flush()
-    return hook
+    return hook, secret
 
 
 async def get_webhook(session: AsyncSession, user_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:

@@ -12,6 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from vibes.db import prepare_sqlite_file
+from vibes.platform.keys import KeyRing
+
 HERE = Path(__file__).resolve().parent
 # Any constant would do: it only has to be the same in every process that migrates.
 _ADVISORY_LOCK_ID = 727_274_001
@@ -40,9 +43,14 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-async def _run(url: str, action: str, revision: str | None = None) -> str | None:
+async def _run(
+    url: str, action: str, revision: str | None = None, keyring: KeyRing | None = None
+) -> str | None:
     # A plain engine, not the app's: on SQLite foreign keys must stay off while batch
     # migrations copy tables, or dropping the old copy would cascade into other tables.
+    if url.startswith("sqlite"):
+        # Migrating first creates the file: owner-only, as the app would have made it.
+        prepare_sqlite_file(url)
     engine = create_async_engine(url)
     result: list[str | None] = [None]
 
@@ -53,6 +61,8 @@ async def _run(url: str, action: str, revision: str | None = None) -> str | None
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
+        # For migrations that seal or open data under the server key (else they load it).
+        cfg.attributes["keyring"] = keyring
         if action == "upgrade":
             command.upgrade(cfg, revision or "head")
         elif action == "downgrade":
@@ -69,12 +79,12 @@ async def _run(url: str, action: str, revision: str | None = None) -> str | None
     return result[0]
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
-    await _run(url, "upgrade", revision)
+async def upgrade(url: str, revision: str = "head", *, keyring: KeyRing | None = None) -> None:
+    await _run(url, "upgrade", revision, keyring)
 
 
-async def downgrade(url: str, revision: str) -> None:
-    await _run(url, "downgrade", revision)
+async def downgrade(url: str, revision: str, *, keyring: KeyRing | None = None) -> None:
+    await _run(url, "downgrade", revision, keyring)
 
 
 async def current(url: str) -> str | None:

@@ -3,11 +3,69 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 from vibes.config import Settings
+
+# What a log line must never carry raw, since much of it comes from clients (a request
+# path, a header): C0 controls (newline forges a line, ESC drives the terminal, NUL cuts
+# it), DEL, C1 controls (U+009B is a one-character ESC [ on many terminals, U+0085 a
+# newline), Unicode line/paragraph separators, and the bidi controls that reorder what a
+# reader sees (Trojan Source). The backslash is escaped too, so an escape in a log line is
+# ours and a client cannot spell one that looks like it.
+_UNSAFE = re.compile(
+    "[\\\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+# A traceback's own line breaks and indentation are kept (console format); everything
+# else in it is escaped like any field.
+_UNSAFE_IN_TRACEBACK = re.compile(
+    "[\\\\\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_MULTILINE_FIELDS = frozenset({"exception", "stack"})
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control_characters(text: str, *, multiline: bool = False) -> str:
+    """`text` with every control, separator and bidi character written as an escape
+    (`\\x0a`, `\\u202e`), and backslashes doubled; keeps newlines and tabs when
+    `multiline` (a traceback)."""
+    pattern = _UNSAFE_IN_TRACEBACK if multiline else _UNSAFE
+    if pattern.search(text) is None:  # the common case costs one scan
+        return text
+    return pattern.sub(_escape_char, text)
+
+
+def _escaped(value: Any, multiline: bool = False) -> Any:
+    if isinstance(value, str):
+        return escape_control_characters(value, multiline=multiline)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_escaped(item) for item in value)
+    return value
+
+
+def escape_log_fields(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: escape control characters in every field of every line, ours
+    and foreign (uvicorn's, the stdlib's), whatever the output format."""
+    return {
+        escape_control_characters(str(key)): _escaped(value, key in _MULTILINE_FIELDS)
+        for key, value in event_dict.items()
+    }
 
 
 def configure_logging(settings: Settings) -> None:
@@ -34,6 +92,8 @@ def configure_logging(settings: Settings) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # Last before rendering: every field is final here, the traceback included.
+            escape_log_fields,
             renderer,
         ],
     )
@@ -45,3 +105,7 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # httpx and httpcore log every request at INFO/DEBUG with its full URL; a webhook's
+    # path and query can hold its receiver's secret (the dispatcher logs the host only).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
