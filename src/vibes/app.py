@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 import vibes.models  # noqa: F401 - every table registered before the first flush resolves FKs
 from vibes import __version__
+from vibes.accounts.cookies import router as web_auth_router
 from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
@@ -35,6 +36,7 @@ from vibes.search import hot as search_hot
 from vibes.search.router import router as search_router
 from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
+from vibes.web.serve import install_web
 
 API_PREFIX = "/api/v1"
 # Request body caps (bytes), checked before a body is read whole. An entry's content is up
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vault_router,
         reminders_router,
         events_router,
+        web_auth_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    install_web(app)
     return app
