@@ -122,18 +122,24 @@ async def web_login(
     return _answer(request, ctx, tokens)
 
 
-@router.post("/refresh", response_model=WebToken)
+@router.post(
+    "/refresh",
+    response_model=WebToken,
+    responses={204: {"description": "No session cookie: this browser is not signed in"}},
+)
 async def web_refresh(
     request: Request, db: DbSession, ctx: AccountsContext, client: ClientInfo
-) -> JSONResponse:
-    """Spend the cookie's refresh token: a new access token, and a new cookie."""
+) -> Response:
+    """Spend the cookie's refresh token: a new access token, and a new cookie.
+
+    Without a cookie the answer is 204 (nothing to refresh), so a page that starts signed
+    out does not log a failed request.
+    """
     if (refused := _csrf_failure(request)) is not None:
         return refused
     token = request.cookies.get(COOKIE_NAME)
     if not token:
-        response = problem(401, detail="Not signed in.")
-        _clear_cookie(request, response)
-        return response
+        return Response(status_code=204)
     try:
         tokens = await service.refresh(db, ctx, token=token[:512], client=client)
     except service.AuthenticationFailed as exc:

@@ -148,6 +148,10 @@ export function refresh() {
         }
         throw error;
       }
+      if (response.status === 204) {
+        // No session cookie in this browser.
+        throw new ApiError(401, { detail: 'Not signed in.' });
+      }
       const body = await response.json();
       setAccess(body.access_token, body.expires_in);
       return true;

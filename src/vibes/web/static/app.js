@@ -143,30 +143,26 @@ function Sidebar({ path, open, onClose }) {
 }
 
 function Shell() {
-  const { path, query } = useRoute();
+  const route = useRoute();
+  let { path } = route;
+  const { query } = route;
   const { user } = useShared();
   const [menu, setMenu] = useState(false);
-  const publicRoute = PUBLIC[path];
-  if (!user || (publicRoute && path !== '/reset-password')) {
-    if (!publicRoute) {
-      navigate('/sign-in', { replace: true });
-      return null;
-    }
-    if (user) {
-      navigate('/', { replace: true });
-      return null;
-    }
-    const [name, exported, title] = publicRoute;
-    return html`<main class="auth-page" id="main">
-        <${View} module=${name} exported=${exported} title=${title} query=${query} params=${[]} />
-      </main>
-      <${Toasts} />`;
+  // Redirects rewrite the address in place: this render already shows the right view.
+  if (!user && !PUBLIC[path]) {
+    history.replaceState(null, '', '/sign-in');
+    path = '/sign-in';
+  } else if (user && PUBLIC[path] && path !== '/reset-password') {
+    history.replaceState(null, '', '/');
+    path = '/';
   }
+  const publicRoute = PUBLIC[path];
   if (publicRoute) {
     const [name, exported, title] = publicRoute;
     return html`<main class="auth-page" id="main">
-        <${View} module=${name} exported=${exported} title=${title} query=${query} params=${[]} />
-      </main><${Toasts} />`;
+        <${View} key=${path} module=${name} exported=${exported} title=${title} query=${query} params=${[]} />
+      </main>
+      <${Toasts} />`;
   }
   let match = null;
   for (const [pattern, name, exported, title] of PRIVATE) {

@@ -58,7 +58,7 @@ export function bodyOf(fields) {
     content: fields.content,
     tags: fields.tags,
   };
-  if (fields.entry_date) body.entry_date = fields.entry_date;
+  if (fields.entry_date) body.entry_date = dayToInstant(fields.entry_date);
   if (fields.mood_rating) body.mood_rating = fields.mood_rating;
   if (fields.secret_tag_id) body.secret_tag_id = fields.secret_tag_id;
   return body;
