@@ -189,7 +189,7 @@ function Shell() {
       <main id="main" class="content" tabindex="-1">
         ${match
           ? html`<${View}
-              key=${path}
+              key=${match.name === 'editor' ? 'editor' : path}
               module=${match.name}
               exported=${match.exported}
               params=${match.params}

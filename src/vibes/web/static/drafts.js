@@ -2,7 +2,7 @@
 // created with an Idempotency-Key. A failed POST is retried with the same key and the
 // same body, so the server replays its first answer instead of creating a second entry.
 import * as api from './api.js';
-import { newKey } from './ui.js';
+import { dayToInstant, newKey } from './ui.js';
 import { loadTags, state } from './state.js';
 
 const open = new Set(); // drafts an editor has open: it syncs them itself

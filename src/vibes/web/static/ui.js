@@ -151,8 +151,9 @@ export function instantInZone(iso, zone) {
 // --- pieces -----------------------------------------------------------------------
 
 /** An in-app link: the router handles it, the browser still sees a real href. */
-export function Link({ href, children, ...rest }) {
+export function Link({ href, children, onClick: also, ...rest }) {
   const onClick = (event) => {
+    also?.(event);
     if (event.defaultPrevented || event.button !== 0) return;
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();

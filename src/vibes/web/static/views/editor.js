@@ -9,6 +9,7 @@ import { loadTags, navigate, toast, useShared } from '../state.js';
 import { dayToInstant, ErrorText, localDay, Markdown, newKey, wordCount } from '../ui.js';
 
 const DEBOUNCE_MS = 700;
+const FRESH = { id: null, version: null, saved: null, draft: null, inFlight: false, again: false, timer: 0, fields: null };
 const EMPTY = { title: '', content: '', entry_date: '', tags: [], mood_rating: null, secret_tag_id: null };
 
 function fieldsOf(entry) {
@@ -140,15 +141,18 @@ export default function Editor({ params, query }) {
   const [preview, setPreview] = useState(() => window.matchMedia('(min-width: 761px)').matches);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [vaultTags, setVaultTags] = useState(() => api.unlockedTags());
-  const live = useRef({ id: existingId, version: null, saved: null, draft: null, inFlight: false, again: false, timer: 0, fields: null });
+  const live = useRef({ ...FRESH, id: existingId });
   const title = useRef(null);
 
   useEffect(() => api.on((type) => {
     if (type === 'vault') setVaultTags(api.unlockedTags());
   }), []);
 
-  // Load the entry, or open (or start) a draft.
+  // Load the entry, or open (or start) a draft. When the address changes because this
+  // editor just created the entry (/write -> /entries/<id>), nothing reloads.
   useEffect(() => {
+    if (existingId && live.current.id === existingId && live.current.fields) return undefined;
+    live.current = { ...FRESH, id: existingId };
     const l = live.current;
     let cancelled = false;
     if (existingId) {
@@ -181,7 +185,9 @@ export default function Editor({ params, query }) {
       cancelled = true;
       clearTimeout(l.timer);
       if (l.draft) markOpen(l.draft.id, false);
-      if (l.fields && l.id && l.saved && Object.keys(changes(l.fields, l.saved)).length) saveNow();
+      if (l.fields && l.id && l.saved && Object.keys(changes(l.fields, l.saved)).length) {
+        saveNow(l);
+      }
     };
   }, [existingId]);
 
@@ -194,7 +200,7 @@ export default function Editor({ params, query }) {
   function schedule(delay = DEBOUNCE_MS) {
     const l = live.current;
     clearTimeout(l.timer);
-    l.timer = setTimeout(saveNow, delay);
+    l.timer = setTimeout(() => saveNow(l), delay);
   }
 
   function edit(patch) {
@@ -212,8 +218,7 @@ export default function Editor({ params, query }) {
     }
   }
 
-  async function saveNow() {
-    const l = live.current;
+  async function saveNow(l = live.current) {
     clearTimeout(l.timer);
     if (l.inFlight) {
       l.again = true;
@@ -258,14 +263,14 @@ export default function Editor({ params, query }) {
         setStatus('conflict');
       } else if (failure instanceof api.ApiError && failure.offline) {
         setStatus(l.id ? 'offline' : 'draft');
-        l.timer = setTimeout(saveNow, 5000);
+        l.timer = setTimeout(() => saveNow(l), 5000);
       } else {
         setStatus('error');
         setError(api.describe(failure));
       }
     } finally {
       l.inFlight = false;
-      if (l.again) {
+      if (l.again && l === live.current) {
         l.again = false;
         schedule(0);
       }

@@ -39,7 +39,7 @@ function Unlock() {
   })}>
     <h2>Unlock</h2>
     <p class="muted small">The phrase itself says which vault it opens. It stays open in this tab for a while, then locks again.</p>
-    <label for="unlock-phrase">Secret phrase</label>
+    <label for="unlock-phrase">Your secret phrase</label>
     <input id="unlock-phrase" type="password" autocomplete="off" required value=${phrase} onInput=${(e) => setPhrase(e.currentTarget.value)} />
     <${ErrorText} error=${action.error} />
     <div class="actions"><button class="primary" type="submit" disabled=${action.busy}>${action.busy ? 'Unlocking…' : 'Unlock'}</button></div>
@@ -60,9 +60,9 @@ function Create() {
   })}>
     <h2>Create a secret tag</h2>
     <p class="muted small">Entries in it are encrypted with a key only this phrase opens. Nobody can recover a forgotten phrase: the entries are then lost.</p>
-    <label for="vault-name">Name</label>
+    <label for="vault-name">Name of the secret tag</label>
     <input id="vault-name" maxlength="64" required ...${bind('name')} />
-    <label for="vault-phrase">Secret phrase</label>
+    <label for="vault-phrase">Choose a secret phrase</label>
     <input id="vault-phrase" type="password" autocomplete="new-password" minlength="8" required ...${bind('phrase')} />
     <label for="vault-confirm">The same phrase again</label>
     <input id="vault-confirm" type="password" autocomplete="new-password" minlength="8" required ...${bind('confirm')} />
