@@ -151,7 +151,9 @@ def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
 
-def _answer(request: Request, body: bytes, gzipped: bytes | None, headers: dict[str, str]) -> Response:
+def _answer(
+    request: Request, body: bytes, gzipped: bytes | None, headers: dict[str, str]
+) -> Response:
     headers = {**headers, "Vary": "Accept-Encoding"}
     if gzipped is not None and _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"

@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
         if not LICENSES.exists() or LICENSES.read_text() != note:
             stale.append(str(LICENSES))
         for name in stale:
-            print(f"out of date: {name}", file=sys.stderr)
+            sys.stderr.write(f"out of date: {name}\n")
         return 1 if stale else 0
     LICENSES.write_text(note)
     return 0
