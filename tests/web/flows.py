@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +34,16 @@ def sign_in(page: Page, base: str, email: str) -> None:
     expect(page.get_by_role("heading", name="Journal")).to_be_visible()
 
 
-def api_client(base: str, email: str, *, register: bool = True) -> httpx.Client:
+@contextmanager
+def api_client(base: str, email: str, *, register: bool = True) -> Iterator[httpx.Client]:
     """A bearer-token client of the JSON API, for seeding what a test needs fast."""
-    client = httpx.Client(base_url=f"{base}/api/v1", timeout=30)
-    if register:
-        answer = client.post("/auth/register", json={"email": email, "password": PASSWORD})
-        assert answer.status_code == 201, answer.text
-    tokens = client.post("/auth/login", json={"email": email, "password": PASSWORD}).json()
-    client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-    return client
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as client:
+        if register:
+            answer = client.post("/auth/register", json={"email": email, "password": PASSWORD})
+            assert answer.status_code == 201, answer.text
+        tokens = client.post("/auth/login", json={"email": email, "password": PASSWORD}).json()
+        client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        yield client
 
 
 def write_entry(client: httpx.Client, **fields: Any) -> dict[str, Any]:
@@ -51,9 +54,24 @@ def write_entry(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     return created
 
 
+def go(page: Page, path: str) -> None:
+    """Navigate inside the app (as its links do), keeping the page and its memory."""
+    page.evaluate(
+        "url => { history.pushState(null, '', url);"
+        " dispatchEvent(new PopStateEvent('popstate')); }",
+        path,
+    )
+
+
+def settle(page: Page) -> None:
+    """Wait until nothing on the page is loading (the live stream never goes idle)."""
+    page.wait_for_function("() => !document.querySelector('[aria-busy=true]')")
+    page.evaluate("() => document.fonts.ready")
+
+
 def screenshot(page: Page, folder: Path, name: str) -> None:
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    settle(page)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

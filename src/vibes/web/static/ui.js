@@ -4,7 +4,21 @@ import { Marked } from './vendor/marked.js';
 import DOMPurify from './vendor/purify.js';
 import { navigate, userZone } from './state.js';
 
-const markdown = new Marked({ gfm: true, breaks: true, async: false });
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+// Raw HTML inside Markdown is shown as the text it is, never parsed as markup; the
+// sanitiser then cleans what Markdown itself produced (links, images) as a second wall.
+const markdown = new Marked({
+  gfm: true,
+  breaks: true,
+  async: false,
+  renderer: {
+    html(token) {
+      return escapeHtml(token.text);
+    },
+  },
+});
 
 DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   if (node.tagName === 'A' && node.getAttribute('href')) {
@@ -13,20 +27,33 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 
-/** Markdown to HTML that the sanitiser has cleaned: no script, handler or javascript: URL. */
+/**
+ * Markdown to DOM nodes the sanitiser has cleaned: no script, handler or javascript: URL.
+ * Images load only from this server or inline data: anything else would be a request to
+ * a third party (the CSP refuses it anyway), so it becomes its alt text. That pass runs
+ * on the sanitised fragment, never inside the sanitiser's own walk.
+ */
 export function renderMarkdown(text) {
   const raw = markdown.parse(text || '');
-  return DOMPurify.sanitize(raw, {
+  const fragment = DOMPurify.sanitize(raw, {
     USE_PROFILE: { html: true },
     FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select'],
     FORBID_ATTR: ['style'],
+    RETURN_DOM_FRAGMENT: true,
   });
+  for (const img of fragment.querySelectorAll('img')) {
+    const src = img.getAttribute('src') || '';
+    if (/^data:image\/(png|gif|jpe?g|webp);/i.test(src) || /^\/(?!\/)/.test(src)) continue;
+    const alt = img.getAttribute('alt');
+    img.replaceWith(document.createTextNode(alt ? `[image: ${alt}]` : '[image]'));
+  }
+  return fragment;
 }
 
 export function Markdown({ text, class: className = 'prose' }) {
   const ref = useRef(null);
   useEffect(() => {
-    if (ref.current) ref.current.innerHTML = renderMarkdown(text);
+    if (ref.current) ref.current.replaceChildren(renderMarkdown(text));
   }, [text]);
   return html`<div class=${className} ref=${ref}></div>`;
 }
@@ -37,7 +64,9 @@ export function excerpt(text, length = 220) {
     .replace(/```[\s\S]*?```/g, ' ')
     .replace(/!\[[^\]]*\]\([^)]*\)/g, ' ')
     .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/[#>*_`~|-]+/g, ' ')
+    .replace(/[*_`~]+/g, '')
+    .replace(/(^|\n)\s*([#>]+|[-+] |\d+\. )/g, '$1 ')
+    .replace(/[|]+/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
   return plain.length > length ? `${plain.slice(0, length).trimEnd()}…` : plain;
@@ -168,9 +197,15 @@ export function ErrorText({ error, id }) {
 }
 
 export function moodLabel(mood) {
-  if (!mood) return '';
-  const faces = ['', '😞', '😞', '😕', '😕', '😐', '😐', '🙂', '🙂', '😄', '😄'];
-  return `${faces[mood]} ${mood}/10`;
+  return mood ? `Mood ${mood}/10` : '';
+}
+
+/** A small padlock, drawn (no emoji font needed). */
+export function LockIcon() {
+  return html`<svg class="lock-icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" focusable="false">
+    <rect x="3" y="7" width="10" height="8" rx="2" fill="currentColor"></rect>
+    <path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="2"></path>
+  </svg>`;
 }
 
 /** A tag's name with its colour dot (CSSOM styles: allowed by the strict CSP). */

@@ -48,6 +48,7 @@ export default function Calendar({ query }) {
   }, [month, vaultVersion]);
 
   const label = first.toLocaleDateString(undefined, { month: 'long', year: 'numeric' });
+  const monthName = first.toLocaleDateString(undefined, { month: 'long' });
   const lead = (first.getDay() + 6) % 7; // weeks start on Monday
   const days = new Date(y, m, 0).getDate();
   const today = localDay();
@@ -57,11 +58,12 @@ export default function Calendar({ query }) {
     const day = `${month}-${String(d).padStart(2, '0')}`;
     const n = counts?.[day] || 0;
     const classes = `day${n ? ' has' : ''}${day === today ? ' today' : ''}`;
-    const name = new Date(y, m - 1, d).toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long' });
+    const name = new Date(y, m - 1, d).toLocaleDateString(undefined, { weekday: 'long' });
     cells.push(
       n
-        ? html`<${Link} class=${classes} href=${`/?from=${day}&to=${day}`} aria-label=${`${name}: ${n} ${n === 1 ? 'entry' : 'entries'}`}>
-            <span>${d}</span><span class="n" aria-hidden="true">${n} ✎</span>
+        ? html`<${Link} class=${classes} href=${`/?from=${day}&to=${day}`}>
+            <span>${d}<span class="visually-hidden"> ${monthName}, ${name}: ${n} ${n === 1 ? 'entry' : 'entries'}</span></span>
+            <span class="n" aria-hidden="true">${n === 1 ? '1 entry' : `${n} entries`}</span>
           <//>`
         : html`<span class=${classes}><span>${d}</span></span>`,
     );

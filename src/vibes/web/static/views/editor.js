@@ -327,7 +327,7 @@ export default function Editor({ params, query }) {
   if (!fields) {
     return html`<section aria-busy=${!error}>
       <${ErrorText} error=${error} />
-      ${!error && html`<div class="skeleton"></div><div class="skeleton"></div>`}
+      ${!error && html`<div class="skeleton" aria-busy="true"></div><div class="skeleton"></div>`}
     </section>`;
   }
 
@@ -379,7 +379,7 @@ export default function Editor({ params, query }) {
         <label for="entry-vault">Vault</label>
         <select id="entry-vault" value=${fields.secret_tag_id || ''} onChange=${(e) => edit({ secret_tag_id: e.currentTarget.value || null })}>
           <option value="">Not in the vault</option>
-          ${vaultTags.map((t) => html`<option key=${t.id} value=${t.id}>🔒 ${t.name}</option>`)}
+          ${vaultTags.map((t) => html`<option key=${t.id} value=${t.id}>${t.name} (secret)</option>`)}
         </select>
       </div>`}
     </div>

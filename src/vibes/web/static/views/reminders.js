@@ -172,7 +172,7 @@ export default function Reminders() {
       </div>
       <${ErrorText} error=${error} />
       ${items === null
-        ? html`<div class="skeleton"></div>`
+        ? html`<div class="skeleton" aria-busy="true"></div>`
         : items.length === 0
           ? html`<div class="empty-state"><h2>Nothing here</h2><p>${status === 'pending' ? 'No reminders ahead. Set one above.' : 'Nothing done yet.'}</p></div>`
           : html`<ul class="list">${items.map((r) => html`<${ReminderItem} key=${`${r.id}:${r.version}`} reminder=${r} onChange=${load} />`)}</ul>`}

@@ -66,7 +66,7 @@ function Sessions() {
   return html`<section class="card" aria-labelledby="sessions-title">
     <h2 id="sessions-title">Signed-in devices</h2>
     ${sessions === null
-      ? html`<div class="skeleton"></div>`
+      ? html`<div class="skeleton" aria-busy="true"></div>`
       : html`<ul class="list sessions">
           ${sessions.map((s) => html`<li key=${s.id} class="item-row">
             <div class="item-main">

@@ -3,7 +3,17 @@ import { html, useEffect, useRef, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { listDrafts } from '../drafts.js';
 import { navigate, useShared } from '../state.js';
-import { dayBounds, ErrorText, excerpt, formatDay, Link, localDay, moodLabel, TagChip } from '../ui.js';
+import {
+  dayBounds,
+  ErrorText,
+  excerpt,
+  formatDay,
+  Link,
+  localDay,
+  LockIcon,
+  moodLabel,
+  TagChip,
+} from '../ui.js';
 
 const PAGE = 20;
 
@@ -43,7 +53,7 @@ export function EntryCard({ entry, tagColors }) {
     <p>${excerpt(entry.content) || html`<span class="muted">No words yet.</span>`}</p>
     <div class="entry-meta">
       ${entry.secret_tag &&
-      html`<span class="badge-secret" title="In an unlocked vault">🔒 ${entry.secret_tag.name}</span>`}
+      html`<span class="badge-secret" title="In an unlocked vault"><${LockIcon} />${entry.secret_tag.name}</span>`}
       ${entry.mood_rating && html`<span>${moodLabel(entry.mood_rating)}</span>`}
       <span>${entry.word_count} words</span>
       <span class="chips">

@@ -3,7 +3,7 @@
 import { html, useEffect, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { toast } from '../state.js';
-import { ErrorText, Link } from '../ui.js';
+import { ErrorText, Link, LockIcon } from '../ui.js';
 
 function useAction() {
   const [error, setError] = useState('');
@@ -84,7 +84,7 @@ function OpenTag({ tag }) {
   return html`<li>
     <div class="item-row">
       <div class="item-main">
-        <strong>🔒 ${tag.name}</strong>
+        <strong class="vault-name"><${LockIcon} />${tag.name}</strong>
         <span class="muted small"> · open, locks in <span class="countdown">${expiresAt ? remaining(expiresAt) : '—'}</span></span>
       </div>
       <div class="actions">
