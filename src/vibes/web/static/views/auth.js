@@ -127,10 +127,16 @@ export function Forgot() {
 
 export function Reset() {
   // The token comes in the fragment (never sent to a server, never in a log); take it
-  // and remove it from the address bar and history at once.
-  const [token] = useState(() => new URLSearchParams(location.hash.slice(1)).get('token') || '');
+  // and remove it from the address bar and history at once. (A `?token=` link of an
+  // older mail works too.)
+  const [token] = useState(
+    () =>
+      new URLSearchParams(location.hash.slice(1)).get('token') ||
+      new URLSearchParams(location.search).get('token') ||
+      '',
+  );
   useEffect(() => {
-    if (location.hash) history.replaceState(null, '', location.pathname);
+    if (location.hash || location.search) history.replaceState(null, '', location.pathname);
   }, []);
   const form = useForm({ password: '', confirm: '' });
   if (!token) {

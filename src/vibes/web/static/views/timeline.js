@@ -74,10 +74,12 @@ function groupByDay(entries) {
   return groups;
 }
 
-function Filters({ filters, tags }) {
+function Filters({ filters, tags, active }) {
   const set = (patch) => navigate(toSearch({ ...filters, ...patch }), { replace: true });
   const moods = ['', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  return html`<form class="filters" aria-label="Filters" onSubmit=${(e) => e.preventDefault()}>
+  return html`<details class="filter-panel" open=${active}>
+    <summary>Filter by tag, dates or mood</summary>
+    <form class="filters" aria-label="Filters" onSubmit=${(e) => e.preventDefault()}>
     <div>
       <label for="filter-tag">Tag</label>
       <select id="filter-tag" value=${filters.tag[0] || ''} onChange=${(e) => set({ tag: e.currentTarget.value ? [e.currentTarget.value] : [] })}>
@@ -105,7 +107,8 @@ function Filters({ filters, tags }) {
         ${moods.map((m) => html`<option key=${m} value=${m}>${m || 'Any'}</option>`)}
       </select>
     </div>
-  </form>`;
+  </form>
+  </details>`;
 }
 
 export default function Timeline({ query }) {
@@ -168,7 +171,7 @@ export default function Timeline({ query }) {
       <h1 id="timeline-title">Journal</h1>
       <${Link} class="button" href="/calendar">Calendar<//>
     </div>
-    <${Filters} filters=${filters} tags=${tags} />
+    <${Filters} filters=${filters} tags=${tags} active=${filtered} />
     ${filtered && html`<div class="filters-summary">
       <span class="muted small">Filtered.</span>
       <${Link} href="/">Show every entry<//>
