@@ -109,7 +109,7 @@ def test_journey_from_sign_up_to_sign_out(server: Server, browser: Browser) -> N
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile("/write$"))
     page.get_by_label("Title").fill("A quiet secret")
-    page.get_by_label("Vault").select_option(label="🔒 Private")
+    page.get_by_label("Vault").select_option(label="Private (secret)")
     edit_content(page, "Only the phrase opens this.")
     expect_saved(page)
     page.get_by_role("link", name="Journal").click()

@@ -22,6 +22,21 @@ function useAction() {
   return { error, busy, run };
 }
 
+const LANGUAGES = [
+  ['en', 'English'],
+  ['de', 'Deutsch'],
+  ['es', 'Español'],
+  ['fr', 'Français'],
+  ['it', 'Italiano'],
+  ['nl', 'Nederlands'],
+  ['pt', 'Português'],
+  ['sv', 'Svenska'],
+  ['da', 'Dansk'],
+  ['fi', 'Suomi'],
+  ['no', 'Norsk'],
+  ['ru', 'Русский'],
+];
+
 function zones() {
   try {
     return Intl.supportedValuesOf('timeZone');
@@ -34,11 +49,13 @@ function Profile() {
   const { user } = useShared();
   const [name, setName] = useState(user.display_name || '');
   const [zone, setZone] = useState(user.timezone);
+  const [language, setLanguage] = useState(user.language || 'en');
   const action = useAction();
   const all = zones();
   const options = all.includes(zone) ? all : [zone, ...all];
   return html`<form class="card" aria-labelledby="profile-title" onSubmit=${action.run(async () => {
     const changes = { timezone: zone };
+    if ('language' in user && language !== user.language) changes.language = language;
     if (name.trim()) changes.display_name = name.trim();
     update({ user: await api.patch('/users/me', changes) });
     toast('Profile saved.', { kind: 'success' });
@@ -51,6 +68,12 @@ function Profile() {
     <select id="profile-zone" value=${zone} onChange=${(e) => setZone(e.currentTarget.value)}>
       ${options.map((z) => html`<option key=${z} value=${z}>${z.replaceAll('_', ' ')}</option>`)}
     </select>
+    ${'language' in user && html`
+      <label for="profile-language">Language of your entries</label>
+      <select id="profile-language" value=${language} onChange=${(e) => setLanguage(e.currentTarget.value)} aria-describedby="language-hint">
+        ${LANGUAGES.map(([code, name]) => html`<option key=${code} value=${code}>${name}</option>`)}
+      </select>
+      <p class="hint" id="language-hint">Search matches word forms in this language.</p>`}
     <${ErrorText} error=${action.error} />
     <div class="actions"><button class="primary" type="submit" disabled=${action.busy}>Save</button></div>
   </form>`;
