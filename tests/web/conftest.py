@@ -129,25 +129,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _stop(process)
 
 
-@pytest.fixture(scope="session")
-def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def screenshots_folder(config: pytest.Config) -> Path:
+    """`VIBES_SCREENSHOTS_DIR`, else `.web-screenshots/` in the project (kept after the run)."""
     configured = os.environ.get(SHOTS_ENV)
-    if configured:
-        path = Path(configured)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    # A folder shared by the xdist workers of one run, kept after the run.
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    path = root / "screenshots"
-    path.mkdir(exist_ok=True)
+    return Path(configured) if configured else config.rootpath / ".web-screenshots"
+
+
+@pytest.fixture(scope="session")
+def shots_dir(pytestconfig: pytest.Config) -> Path:
+    path = screenshots_folder(pytestconfig)
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    base = terminalreporter.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    folder = Path(os.environ.get(SHOTS_ENV) or base / "screenshots")
+    folder = screenshots_folder(terminalreporter.config)
     if folder.is_dir() and any(folder.iterdir()):
         terminalreporter.section("web app screenshots")
         terminalreporter.write_line(f"{len(list(folder.iterdir()))} screenshots in {folder}")
