@@ -22,14 +22,17 @@ function TagRow({ tag, others }) {
     }
   };
   const id = `tag-${tag.id}`;
+  const [open, setOpen] = useState(false);
   return html`<li>
     <div class="item-row">
       <div class="item-main">
         <${TagChip} name=${tag.name} color=${tag.color} href=${`/?tag=${encodeURIComponent(tag.name)}`} />
         <span class="muted small"> ${tag.journal_count} ${tag.journal_count === 1 ? 'entry' : 'entries'}</span>
       </div>
+      <button class="compact" aria-expanded=${open} aria-controls=${`${id}-form`} aria-label=${`Edit tag ${tag.name}`}
+        onClick=${() => setOpen(!open)}>${open ? 'Done' : 'Edit'}</button>
     </div>
-    <form class="row" onSubmit=${run(() => api.patch(`/tags/${tag.id}`, { name: name.trim() }), 'Tag renamed.')}>
+    ${open && html`<form class="row tag-form" id=${`${id}-form`} onSubmit=${run(() => api.patch(`/tags/${tag.id}`, { name: name.trim() }), 'Tag renamed.')}>
       <div>
         <label for=${`${id}-name`}>Name</label>
         <input id=${`${id}-name`} value=${name} maxlength="64" onInput=${(e) => setName(e.currentTarget.value)} />
@@ -52,7 +55,7 @@ function TagRow({ tag, others }) {
       ${confirm
         ? html`<button class="danger shrink" type="button" onClick=${run(() => api.del(`/tags/${tag.id}`), 'Tag deleted; its entries stay.')}>Delete for good</button>`
         : html`<button class="danger shrink" type="button" onClick=${() => setConfirm(true)}>Delete</button>`}
-    </form>
+    </form>`}
     <${ErrorText} error=${error} />
   </li>`;
 }
