@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -174,5 +175,46 @@ def test_password_reset_from_the_mailed_link(
     page.get_by_label("Password").fill(new_password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    context.close()
+    assert watch.problems == []
+
+
+@pytest.mark.slow
+def test_problem_documents_become_plain_messages(server: Server, browser: Browser) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    watch = Watch(expected_statuses=(429, 413))
+    page = watch.attach(context.new_page())
+    problem = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+    page.route(
+        re.compile(r".*/auth/web/login$"),
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "42", "Content-Type": "application/problem+json"},
+            body=json.dumps({**problem, "detail": "Too many attempts."}),
+        ),
+    )
+    page.goto(server.url + "/sign-in")
+    page.get_by_label("Email").fill("someone@example.com")
+    page.get_by_label("Password").fill("whatever it is")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many attempts. Please wait 42 seconds and try again."
+    )
+    page.unroute(re.compile(r".*/auth/web/login$"))
+
+    sign_up(page, server.url, "big@example.com")
+    page.route(
+        re.compile(r".*/api/v1/journals$"),
+        lambda route: route.fulfill(
+            status=413,
+            headers={"Content-Type": "application/problem+json"},
+            body=json.dumps({"type": "about:blank", "title": "Too large", "status": 413}),
+        ),
+    )
+    page.get_by_label("Title").fill("A very long entry")
+    page.get_by_label("Entry text (Markdown)").fill("Imagine a mebibyte of words here.")
+    expect(page.get_by_role("alert")).to_contain_text("too large to save")
+    expect(page.locator("#save-state")).to_have_text("Not saved")
     context.close()
     assert watch.problems == []

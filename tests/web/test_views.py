@@ -115,6 +115,8 @@ def test_every_main_view_screenshot_and_accessibility(
     violations: dict[str, list[object]] = {}
 
     def shoot(name: str) -> None:
+        for dismiss in page.get_by_role("button", name="Dismiss").all():
+            dismiss.click()
         screenshot(page, shots_dir, f"{name}-{scheme}-{size}")
         if check_axe:
             found = axe_violations(page)
