@@ -105,6 +105,7 @@ const NAV = [
 
 function Sidebar({ path, open, onClose }) {
   const { user, tags } = useShared();
+  const vaultOpen = api.unlockedTags().length > 0;
   const visible = [...tags].sort((a, b) => b.journal_count - a.journal_count).slice(0, 12);
   return html`<nav class=${`sidebar${open ? ' open' : ''}`} aria-label="Main" id="sidebar">
     <div class="brand"><span class="brand-mark" aria-hidden="true"></span>Vibes</div>
@@ -118,7 +119,7 @@ function Sidebar({ path, open, onClose }) {
             href=${href}
             aria-current=${path === href ? 'page' : undefined}
             onClick=${onClose}
-          >${label}<//>
+          >${label}${href === '/vault' && vaultOpen ? html` <span class="nav-badge">open</span>` : ''}<//>
         </li>`,
       )}
     </ul>
@@ -135,6 +136,7 @@ function Sidebar({ path, open, onClose }) {
             )}
           </ul>`}
     </section>
+    <p class="sidebar-hint">Press <kbd>?</kbd> for keyboard shortcuts</p>
     <div class="side-foot">
       <span class="muted small who">${user?.display_name || user?.email || ''}</span>
       <button class="link" onClick=${() => api.signOut()}>Sign out</button>
@@ -148,6 +150,12 @@ function Shell() {
   const { query } = route;
   const { user } = useShared();
   const [menu, setMenu] = useState(false);
+  useEffect(() => {
+    if (!menu) return undefined;
+    const close = (event) => event.key === 'Escape' && setMenu(false);
+    document.addEventListener('keydown', close);
+    return () => document.removeEventListener('keydown', close);
+  }, [menu]);
   // Redirects rewrite the address in place: this render already shows the right view.
   if (!user && !PUBLIC[path]) {
     history.replaceState(null, '', '/sign-in');
@@ -219,7 +227,11 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (mod || event.altKey || typing(event.target)) return;
-  if (event.key === 'n' || event.key === 'N') {
+  if (event.key === '?') {
+    toast('Shortcuts: N new entry · / or Ctrl+K search · Ctrl+S save now · Esc closes the menu', {
+      timeout: 10000,
+    });
+  } else if (event.key === 'n' || event.key === 'N') {
     event.preventDefault();
     navigate('/write');
   } else if (event.key === '/') {
