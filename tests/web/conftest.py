@@ -149,9 +149,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{len(list(folder.iterdir()))} screenshots in {folder}")
 
 
+# Generous waits: Argon2 (passwords, vault phrases) on a busy CI machine takes seconds.
+EXPECT_TIMEOUT_MS = 20_000
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import DESKTOP, Server, Watch
+from tests.web.conftest import DESKTOP, EXPECT_TIMEOUT_MS, Server, Watch
 from tests.web.flows import sign_up
 
 ZONE = "Europe/Berlin"
@@ -46,7 +46,7 @@ def test_journey_from_sign_up_to_sign_out(server: Server, browser: Browser) -> N
     context = browser.new_context(viewport=DESKTOP, timezone_id=ZONE)
     context.grant_permissions(["notifications"], origin=server.url)
     context.add_init_script(NOTIFICATION_SPY)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch(expected_statuses=(412,))  # the conflict
     page = watch.attach(context.new_page())
 

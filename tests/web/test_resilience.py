@@ -13,7 +13,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Route, expect
 
-from tests.web.conftest import DESKTOP, Server, Watch, _start_server, _stop, free_port
+from tests.web.conftest import (
+    DESKTOP,
+    EXPECT_TIMEOUT_MS,
+    Server,
+    Watch,
+    _start_server,
+    _stop,
+    free_port,
+)
 from tests.web.flows import api_client, sign_up
 
 
@@ -60,7 +68,7 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_never_makes_two(
     server: Server, browser: Browser
 ) -> None:
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch()
     page = watch.attach(context.new_page())
     sign_up(page, server.url, "flaky@example.com")
@@ -103,7 +111,7 @@ def test_tabs_refreshing_at_the_same_moment_keep_the_session(
     server: Server, browser: Browser
 ) -> None:
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch()
     first = watch.attach(context.new_page())
     sign_up(first, server.url, "tabs@example.com")
@@ -147,7 +155,7 @@ def test_password_reset_from_the_mailed_link(
     with api_client(server.url, email):
         pass
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch()
     page = watch.attach(context.new_page())
     page.goto(server.url + "/sign-in")
@@ -182,7 +190,7 @@ def test_password_reset_from_the_mailed_link(
 @pytest.mark.slow
 def test_problem_documents_become_plain_messages(server: Server, browser: Browser) -> None:
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch(expected_statuses=(429, 413))
     page = watch.attach(context.new_page())
     problem = {"type": "about:blank", "title": "Too Many Requests", "status": 429}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import DESKTOP, PHONE, Server, Watch
+from tests.web.conftest import DESKTOP, EXPECT_TIMEOUT_MS, PHONE, Server, Watch
 from tests.web.flows import api_client, axe_violations, go, screenshot, settle, sign_in, write_entry
 
 EMAIL = "views@example.com"
@@ -108,7 +108,7 @@ def test_every_main_view_screenshot_and_accessibility(
         is_mobile=size == "phone",
         has_touch=size == "phone",
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch()
     page = watch.attach(context.new_page())
     check_axe = size == "desktop"

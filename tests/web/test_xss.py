@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import DESKTOP, Server, Watch
+from tests.web.conftest import DESKTOP, EXPECT_TIMEOUT_MS, Server, Watch
 from tests.web.flows import api_client, go, settle, sign_in, write_entry
 
 EMAIL = "xss@example.com"
@@ -59,7 +59,7 @@ def test_the_corpus_never_executes(server: Server, browser: Browser) -> None:
             ids.append(entry["id"])
 
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     watch = Watch()
     page = watch.attach(context.new_page())
     sign_in(page, server.url, EMAIL)
