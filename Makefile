@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
+# The browser tests drive Debian's Chromium; their screenshots land here.
+CHROMIUM ?= /usr/bin/chromium
+export VIBES_SCREENSHOTS_DIR ?= $(CURDIR)/.web-screenshots
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +26,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Installs Chromium for the browser tests when it is missing (Debian/Ubuntu, as root).
+# Outside CI a machine without apt only skips those tests; under CI=true it fails.
+browser:
+	@test -x $(CHROMIUM) || { apt-get update && apt-get install -y --no-install-recommends chromium; } \
+	  || { test -z "$$CI" && echo "no Chromium: the browser tests will be skipped"; }
+
+pytest: $(STAMP) browser
+	rm -rf $(VIBES_SCREENSHOTS_DIR)
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@echo "web app screenshots: $(VIBES_SCREENSHOTS_DIR)"
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .web-screenshots

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vibes import __version__
+from vibes.accounts.cookies import router as web_auth_router
 from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.config import Settings
@@ -34,6 +35,7 @@ from vibes.runtime import open_runtime
 from vibes.search.router import router as search_router
 from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
+from vibes.web.serve import install_web
 
 API_PREFIX = "/api/v1"
 # Request body caps (bytes), checked before a body is read whole. An entry's content is up
@@ -122,7 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vault_router,
         reminders_router,
         events_router,
+        web_auth_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    install_web(app)
     fast_routes(app.routes)  # a fast path that disagrees with its route stops the start
     return app

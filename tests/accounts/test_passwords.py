@@ -99,7 +99,7 @@ async def test_password_change_is_audited(client: httpx.AsyncClient, database: D
 
 
 def _token_from(message_body: str) -> str:
-    match = re.search(r"/reset-password\?token=([A-Za-z0-9_\-]+)", message_body)
+    match = re.search(r"/reset-password#token=([A-Za-z0-9_\-]+)", message_body)
     assert match, message_body
     return match.group(1)
 
@@ -136,7 +136,7 @@ async def test_reset_mail_arrives_and_its_link_works_once(
         body = mail.get_payload(decode=True)
         assert isinstance(body, bytes)
         text = body.decode()
-        assert "https://vibes.example/reset-password?token=" in text
+        assert "https://vibes.example/reset-password#token=" in text
         token = _token_from(text)
         assert len(token) >= 22  # >= 128 bits in URL-safe base64
 

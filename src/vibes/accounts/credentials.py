@@ -154,7 +154,7 @@ async def request_password_reset(
 
 
 def reset_link(settings: Settings, token: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
+    return f"{settings.public_url.rstrip('/')}/reset-password#token={token}"
 
 
 async def send_reset_mail(settings: Settings, mail: ResetMail) -> None:
