@@ -38,8 +38,9 @@ def _get_paths(app: FastAPI, entry_id: str) -> list[str]:
     for context in iter_route_contexts(app.routes):
         if context.path and "GET" in (context.methods or ()):
             path = context.path
-            for name in ("journal_id", "reminder_id", "webhook_id", "tag_id", "id"):
+            for name in ("journal_id", "reminder_id", "webhook_id", "tag_id", "id", "entry_id"):
                 path = path.replace("{" + name + "}", entry_id)
+            path = path.replace("{path:path}", "app.js")  # the web app's assets
             paths.append(path)
     return paths
 

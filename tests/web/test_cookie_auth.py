@@ -6,8 +6,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.accounts.conftest import STRONG_PASSWORD, sign_up
+from tests.accounts.conftest import STRONG_PASSWORD, age_spent_refresh_tokens, sign_up
+from tests.conftest import MakeClient
 from vibes.accounts.cookies import COOKIE_NAME
+from vibes.platform.runtime import app_runtime
 
 WEB = "/api/v1/auth/web"
 CSRF = {"X-Vibes-CSRF": "1"}
@@ -43,9 +45,10 @@ async def test_login_sets_an_httponly_strict_cookie_on_the_auth_path_only(
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_cookie_is_secure_when_served_over_https(app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+async def test_cookie_is_secure_when_served_over_https(
+    app: FastAPI, make_client: MakeClient
+) -> None:
+    async with make_client(app, base_url="https://testserver") as client:
         account = await sign_up(client)
         response = await web_login(client, account.email)
     assert response.status_code == 200
@@ -53,7 +56,7 @@ async def test_cookie_is_secure_when_served_over_https(app: FastAPI) -> None:
 
 
 async def test_refresh_rotates_the_cookie_and_reuse_revokes_the_session(
-    client: httpx.AsyncClient,
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     account = await sign_up(client)
     await web_login(client, account.email)
@@ -66,7 +69,9 @@ async def test_refresh_rotates_the_cookie_and_reuse_revokes_the_session(
     me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
 
-    # The spent cookie coming back (a stolen copy) ends the whole session.
+    # The spent cookie coming back (a stolen copy), past the grace window in which it
+    # counts as a retry, ends the whole session.
+    await age_spent_refresh_tokens(app_runtime(app).database)
     client.cookies.clear()
     client.cookies.set(COOKIE_NAME, first, path=WEB)
     reused = await client.post(f"{WEB}/refresh", headers=CSRF)
