@@ -4,6 +4,7 @@ literal paths before parameters, and a trailing-slash redirect that names no hos
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import httpx
@@ -155,3 +156,25 @@ async def test_the_trailing_slash_redirect_is_relative_and_ignores_the_host_head
     assert r.status_code == 307
     assert r.headers["location"] == "/healthz"
     assert (await client.get("/no-such-path/")).status_code == 404
+
+
+async def test_head_over_a_real_server_answers_without_a_body_and_without_an_error(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: the method was still GET on the server's scope when the answer started,
+    # so the server waited for a body of Content-Length bytes and failed the response.
+    user = await make_authed_user(app)
+    async with (
+        serving(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        async with asyncio.timeout(10):
+            anonymous = await http.head("/api/v1/journals")
+            signed_in = await http.head("/api/v1/journals", headers=user.headers)
+            page = await http.head("/")
+    assert anonymous.status_code == 401
+    assert signed_in.status_code == 200
+    assert page.status_code == 200
+    assert anonymous.content == signed_in.content == page.content == b""
+    assert int(signed_in.headers["content-length"]) > 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -104,6 +104,9 @@ class MethodsMiddleware:
             if done:
                 return
             if message["type"] == "http.response.start":
+                # The server reads the method off this scope to know that a HEAD answer
+                # comes without its body: it must be HEAD again before the answer starts.
+                scope["method"] = method
                 message, replaced = _amend_start(message, scope, path, index)
                 if head or replaced:
                     await send(message)
