@@ -1,17 +1,20 @@
 """Full-text search over entries: one interface, two engines.
 
+The user's query is parsed once (`_parse`: words, quoted phrases, `or`, `-word`, `word*`
+prefixes; anything else is plain words) and written out for each engine, every word quoted:
+
 - PostgreSQL: the stored generated `tsvector` column `journals.fts_document` (configuration
-  `simple`) with a GIN index; `websearch_to_tsquery` parses the user's query (quoted
-  phrases, `or`, `-word`), `ts_rank` scores and `ts_headline` cuts the snippet.
-- SQLite: the FTS5 table `journals_fts` (rowids mapped to journals by `journals_fts_ids`),
-  `MATCH` on a query translated from the same syntax, `bm25` scores (negated, so higher is
-  better on both), `snippet()` cuts the snippet.
+  `simple`) with a GIN index; `to_tsquery` on `tsquery_text`, `ts_rank` scores and
+  `ts_headline` cuts the snippet (markup removed, at most 35 words).
+- SQLite: the FTS5 table `journals_fts` (porter stemming over unicode61; rowids mapped to
+  journals by `journals_fts_ids`), `MATCH` on `fts5_query`, scores counted per entry (see
+  `ranked`), `highlight()` marks the content and `cut_marked` cuts it like `ts_headline`.
 
 Snippets come back as plain text plus `highlights`: `[start, end)` character offsets of
 the matched words in the snippet, so clients never have to trust markup.
 
-The migrations `20261127_1100` and `20261127_1500` (the per-user GIN index) create the
-objects used here.
+The migrations `20261127_1100`, `20261127_1500` (the per-user GIN index) and
+`20261202_1830` (the porter tokenizer) create the objects used here.
 """
 
 from __future__ import annotations
@@ -59,21 +62,37 @@ _MARK: ColumnElement[Any] = literal_column("char(1)")
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PREFIX = re.compile(r"\w\*+$", re.UNICODE)
 
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def fts5_query(q: str) -> str | None:
-    """The user's query as a safe FTS5 expression, with web-search syntax.
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """A word or a phrase (its words in order); `prefix`: its last word is a prefix."""
 
-    Words and "quoted phrases" must all match; `or` between two terms makes either do;
-    a leading `-` excludes a term. Every term is quoted, so no FTS5 syntax gets through.
-    None when nothing searchable is left.
-    """
-    positive: list[str] = []
-    negative: list[str] = []
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """The user's query: every group must match (a group: any one of its terms), and
+    none of `negative`."""
+
+    positive: list[list[_Term]]
+    negative: list[_Term]
+
+
+def _parse(q: str) -> _Parsed | None:
+    """Web-search syntax, forgivingly: words and "quoted phrases" must all match; `or`
+    between two terms makes either do; a leading `-` excludes a term; a trailing `*` on
+    a word makes it a prefix (`walk*`). Anything else is plain words: only `\\w` runs
+    survive, so no engine syntax gets through. None when nothing searchable is left."""
+    positive: list[list[_Term]] = []
+    negative: list[_Term] = []
     pending_or = False
     for match in _TOKEN.finditer(q):
         phrase, word = match.group(1), match.group(2)
@@ -85,24 +104,73 @@ def fts5_query(q: str) -> str | None:
         words = _WORD.findall(text or "")
         if not words:
             continue
-        term = '"' + " ".join(words) + '"'
+        prefix = word is not None and _PREFIX.search(text or "") is not None
+        term = _Term(tuple(words), prefix)
         if exclude:
             negative.append(term)
         elif pending_or and positive:
-            positive[-1] = f"({positive[-1]} OR {term})"
+            positive[-1].append(term)
         else:
-            positive.append(term)
+            positive.append([term])
         pending_or = False
     if not positive:
         return None
-    expression = " AND ".join(positive)
-    for term in negative:
-        expression = f"({expression}) NOT {term}"
+    return _Parsed(positive, negative)
+
+
+def _fts5_term(term: _Term) -> str:
+    return '"' + " ".join(term.words) + '"' + ("*" if term.prefix else "")
+
+
+def fts5_query(q: str) -> str | None:
+    """The user's query (see `_parse`) as a safe FTS5 expression: every term quoted.
+    None when nothing searchable is left."""
+    parsed = _parse(q)
+    if parsed is None:
+        return None
+    groups = [
+        _fts5_term(g[0]) if len(g) == 1 else "(" + " OR ".join(_fts5_term(t) for t in g) + ")"
+        for g in parsed.positive
+    ]
+    expression = " AND ".join(groups)
+    for term in parsed.negative:
+        expression = f"({expression}) NOT {_fts5_term(term)}"
     return expression
 
 
-def _pg_query(q: str | ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.websearch_to_tsquery(_PG_CONFIG, q)
+def _ts_term(term: _Term) -> str:
+    # Words are `\\w` runs: no quote or backslash can reach the quoted lexemes.
+    lexemes = [f"'{w}'" for w in term.words]
+    if term.prefix:
+        lexemes[-1] += ":*"
+    return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
+
+
+def tsquery_text(q: str) -> str | None:
+    """The user's query (see `_parse`) as safe `to_tsquery` input, the same expression as
+    `fts5_query`'s (prefixes as `:*`). None when nothing searchable is left."""
+    parsed = _parse(q)
+    if parsed is None:
+        return None
+    groups = [
+        _ts_term(g[0]) if len(g) == 1 else "(" + " | ".join(_ts_term(t) for t in g) + ")"
+        for g in parsed.positive
+    ]
+    expression = " & ".join(groups)
+    for term in parsed.negative:
+        expression = f"({expression}) & !{_ts_term(term)}"
+    return expression
+
+
+def _pg_query(value: str | ColumnElement[Any]) -> ColumnElement[Any]:
+    """PostgreSQL's parsed form of a `pg_value` (never the raw user input)."""
+    return func.to_tsquery(_PG_CONFIG, value)
+
+
+def pg_value(q: str) -> str:
+    """The `to_tsquery` input for the user's `q`: empty (matches nothing) when nothing
+    searchable is left."""
+    return tsquery_text(q) or ""
 
 
 # ts_headline's options: the marks become `highlights`, fragments are joined by an ellipsis.
@@ -114,7 +182,8 @@ _HEADLINE_OPTIONS = (
 
 def pg_query_template() -> ColumnElement[Any]:
     """PostgreSQL's parsed form of the `fts_query` bind parameter (the user's `q`), for
-    statements built once; use it in `pg_match`, `pg_rank` and `pg_headline`."""
+    statements built once (give it `pg_value(q)`); use it in `pg_match`, `pg_rank` and
+    `pg_headline`."""
     return _pg_query(bindparam("fts_query", type_=String()))
 
 
@@ -134,7 +203,10 @@ def pg_headline(query: ColumnElement[Any]) -> ColumnElement[Any]:
 def pg_snippet(title: str, marked: str, q: str) -> Snippet:
     """The snippet of an entry from its `pg_headline`: the marked content, or the title
     highlighted when only the title matched."""
-    return split_marks(marked) if START in marked else highlight_words(title, _WORD.findall(q))
+    if START not in marked:
+        return highlight_words(title, _WORD.findall(q))
+    # ts_headline drops the tags its parser knows, not all (`<img src=x onerror=…>`).
+    return split_marks(" ".join(strip_markup(marked).split()))
 
 
 # An FTS5 query that matches nothing (an empty phrase), for input with no searchable word.
@@ -144,7 +216,7 @@ NOTHING = '""'
 def match_value(dialect: str, q: str) -> str:
     """The value of the `fts_query` parameter of `match_condition` for the user's `q`."""
     if dialect == "postgresql":
-        return q
+        return pg_value(q)
     return fts5_query(q) or NOTHING
 
 
@@ -153,7 +225,7 @@ def match_condition(dialect: str) -> ColumnElement[bool]:
     (give it `match_value(dialect, q)`); for use inside a query on `journals`."""
     param = bindparam("fts_query", type_=String())
     if dialect == "postgresql":
-        return _PG_DOCUMENT.op("@@")(func.websearch_to_tsquery(_PG_CONFIG, param))
+        return _PG_DOCUMENT.op("@@")(_pg_query(param))
     matching = (
         select(_fts_ids.c.journal_id)
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
@@ -169,10 +241,13 @@ def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> S
     query has nothing searchable in it.
     """
     if dialect == "postgresql":
-        score = pg_rank(_pg_query(q))
+        value = tsquery_text(q)
+        if value is None:
+            return None
+        score = pg_rank(_pg_query(value))
         return select(
             Journal.id, score.label("score"), Journal.created_at, Journal.entry_date
-        ).where(pg_match(_pg_query(q)), *conditions)
+        ).where(pg_match(_pg_query(value)), *conditions)
     expression = fts5_query(q)
     if expression is None:
         return None
@@ -243,7 +318,9 @@ async def snippets(
     ids = list(journal_ids)
     if dialect_of(session) == "postgresql":
         rows = await session.execute(
-            select(Journal.id, Journal.title, pg_headline(_pg_query(q))).where(Journal.id.in_(ids))
+            select(Journal.id, Journal.title, pg_headline(_pg_query(pg_value(q)))).where(
+                Journal.id.in_(ids)
+            )
         )
         return {
             journal_id: (title, pg_snippet(title, marked, q)) for journal_id, title, marked in rows
@@ -253,10 +330,45 @@ async def snippets(
         select(
             _fts_ids.c.journal_id,
             Journal.title,
-            func.snippet(_FTS_TABLE, -1, START, STOP, ELLIPSIS, 24),
+            func.highlight(_FTS_TABLE, 0, START, STOP),
+            func.highlight(_FTS_TABLE, 1, START, STOP),
         )
         .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
         .join(Journal, Journal.id == _fts_ids.c.journal_id)
         .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(ids))
     )
-    return {journal_id: (title, split_marks(marked)) for journal_id, title, marked in rows}
+    return {
+        journal_id: (
+            title,
+            cut_marked(content) if START in content else split_marks(marked_title),
+        )
+        for journal_id, title, marked_title, content in rows
+    }
+
+
+# Markup (tags, comments): removed from SQLite snippets like ts_headline removes it.
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|$)|</?[A-Za-z][^<>]*(?:>|$)|<![^<>]*(?:>|$)|<\?[^<>]*(?:>|$)", re.DOTALL
+)
+
+
+def strip_markup(text: str) -> str:
+    """`text` with its tags and comments (a cut one at the end too) turned into spaces."""
+    return _MARKUP.sub(" ", text)
+
+
+# ts_headline's MaxWords: the longest snippet, in words.
+MAX_WORDS = 35
+# Words of context kept before the first match (ts_headline centres its fragment).
+_LEAD_WORDS = (MAX_WORDS - 1) // 2
+
+
+def cut_marked(marked: str) -> Snippet:
+    """SQLite's snippet from the START/STOP-marked content (FTS5 `highlight()`), cut like
+    `pg_headline`: markup stripped (the text between tags stays), at most MAX_WORDS words
+    around the first match, no ellipsis at the ends."""
+    words = strip_markup(marked).split()
+    first = next((i for i, word in enumerate(words) if START in word), 0)
+    start = max(0, min(first - _LEAD_WORDS, len(words) - MAX_WORDS))
+    window = words[start : start + MAX_WORDS]
+    return split_marks(" ".join(window))

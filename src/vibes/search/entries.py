@@ -111,7 +111,7 @@ async def search_entries(
     params: dict[str, Any] = {
         **visible_journals(viewer).params,
         **session_alive(claims).params,
-        "fts_query": q,
+        "fts_query": fts.pg_value(q),
     }
     if date_from is not None:
         params["date_from"] = date_from
