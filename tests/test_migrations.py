@@ -143,3 +143,72 @@ async def test_webhook_secrets_are_sealed_by_the_upgrade_and_opened_by_the_downg
         assert "secret_sealed" not in row
     finally:
         await engine.dispose()
+
+
+async def test_sqlite_fts_porter_reindexes_existing_entries_and_downgrades(
+    empty_database_url: str,
+) -> None:
+    """`20261202_1830`: entries written before it are found by another form of a word;
+    the downgrade goes back to the plain tokenizer (PostgreSQL: nothing changes)."""
+    url = empty_database_url
+    await migrations.upgrade(url, "20261202_1745")
+    now = dt.datetime.now(dt.UTC)
+    stamps = {"created_at": now, "updated_at": now, "version": 1}
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        *(sa.column(n) for n in ("email", "email_key", "password_hash", "timezone")),
+        sa.column("is_active", sa.Boolean()),
+        *(sa.column(n, UTCDateTime()) for n in ("created_at", "updated_at")),
+        sa.column("version", sa.Integer()),
+    )
+    journals = sa.table(
+        "journals",
+        *(sa.column(n, sa.Uuid()) for n in ("id", "user_id")),
+        *(sa.column(n) for n in ("title", "content")),
+        *(sa.column(n, UTCDateTime()) for n in ("entry_date", "created_at", "updated_at")),
+        *(sa.column(n, sa.Integer()) for n in ("word_count", "version")),
+    )
+    user_id = uuid.uuid4()
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    email="a@example.com",
+                    email_key="a@example.com",
+                    password_hash="x",
+                    timezone="UTC",
+                    is_active=True,
+                    **stamps,
+                )
+            )
+            await conn.execute(
+                journals.insert().values(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    title="Trip",
+                    content="We saw the glaciers",
+                    entry_date=now,
+                    word_count=4,
+                    **stamps,
+                )
+            )
+        if engine.dialect.name != "sqlite":
+            await migrations.upgrade(url)
+            assert await migrations.current(url) == migrations.head_revision()
+            return
+        stemmed = sa.text("SELECT count(*) FROM journals_fts WHERE journals_fts MATCH 'glacier'")
+        async with engine.connect() as conn:
+            assert (await conn.execute(stemmed)).scalar_one() == 0
+        await migrations.upgrade(url)
+        async with engine.connect() as conn:
+            assert (await conn.execute(stemmed)).scalar_one() == 1
+        await migrations.downgrade(url, "20261202_1745")
+        async with engine.connect() as conn:
+            assert (await conn.execute(stemmed)).scalar_one() == 0
+            exact = "SELECT count(*) FROM journals_fts WHERE journals_fts MATCH 'glaciers'"
+            assert (await conn.execute(sa.text(exact))).scalar_one() == 1
+    finally:
+        await engine.dispose()
