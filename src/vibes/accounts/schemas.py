@@ -9,6 +9,7 @@ import zoneinfo
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from vibes.platform.fields import RequiredLine, Unicode
@@ -111,7 +112,8 @@ class UserRead(BaseModel):
 
 class UserUpdate(_Input):
     display_name: DisplayName | None = None
-    timezone: Unicode | None = Field(default=None, min_length=1, max_length=64)
+    # Optional but not nullable: null is refused, so the schema does not offer it.
+    timezone: Unicode | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("timezone")
     @classmethod

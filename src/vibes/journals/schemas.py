@@ -21,6 +21,7 @@ from pydantic import (
     StrictInt,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from vibes.journals.tagnames import TagName
 from vibes.platform.fields import Instant, RequiredLine, Text
@@ -70,10 +71,11 @@ class JournalUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
-    content: Text | None = None
-    entry_date: EntryDate | None = None
-    tags: TagList | None = None
+    # Optional but not nullable: null is refused, so the schema does not offer it.
+    title: Title | SkipJsonSchema[None] = None
+    content: Text | SkipJsonSchema[None] = None
+    entry_date: EntryDate | SkipJsonSchema[None] = None
+    tags: TagList | SkipJsonSchema[None] = None
     mood_rating: Mood | None = None
     secret_tag_id: uuid.UUID | None = None
 

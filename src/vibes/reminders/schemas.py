@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
@@ -75,11 +76,12 @@ class ReminderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
+    # Optional but not nullable: null is refused, so the schema does not offer it.
+    title: Title | SkipJsonSchema[None] = None
     notes: Notes | None = None
-    priority: Priority | None = None
-    remind_at: ScheduleInstant | None = None
-    timezone: ZoneName | None = None
+    priority: Priority | SkipJsonSchema[None] = None
+    remind_at: ScheduleInstant | SkipJsonSchema[None] = None
+    timezone: ZoneName | SkipJsonSchema[None] = None
     recurrence: Rule | None = None
     journal_id: uuid.UUID | None = None
 

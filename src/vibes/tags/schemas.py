@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from vibes.journals.tagnames import TagName
 from vibes.platform.fields import Color
@@ -16,7 +17,8 @@ class TagUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: TagName | None = None
+    # Optional but not nullable: null is refused, so the schema does not offer it.
+    name: TagName | SkipJsonSchema[None] = None
     color: Color | None = Field(default=None, description='"#rrggbb", or null for none.')
 
     @field_validator("name")
