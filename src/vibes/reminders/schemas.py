@@ -14,9 +14,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 
-from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode
+from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode, not_nullable
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
 # As a journal's title: trimmed, blank refused (422).
@@ -76,12 +75,12 @@ class ReminderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Optional but not nullable: null is refused, so the schema does not offer it.
-    title: Title | SkipJsonSchema[None] = None
+    # Optional but not nullable: null is refused (below), so the schema does not offer it.
+    title: Title | None = Field(default=None, json_schema_extra=not_nullable)
     notes: Notes | None = None
-    priority: Priority | SkipJsonSchema[None] = None
-    remind_at: ScheduleInstant | SkipJsonSchema[None] = None
-    timezone: ZoneName | SkipJsonSchema[None] = None
+    priority: Priority | None = Field(default=None, json_schema_extra=not_nullable)
+    remind_at: ScheduleInstant | None = Field(default=None, json_schema_extra=not_nullable)
+    timezone: ZoneName | None = Field(default=None, json_schema_extra=not_nullable)
     recurrence: Rule | None = None
     journal_id: uuid.UUID | None = None
 
