@@ -17,10 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
-from pydantic.json_schema import JsonDict
 
 MIN_YEAR = 1900
 MAX_YEAR = 9000
@@ -161,7 +160,7 @@ ScheduleInstant = Annotated[
 ]
 
 
-def not_nullable(schema: JsonDict) -> None:
+def not_nullable(schema: dict[str, Any]) -> None:
     """`json_schema_extra` of an optional field that refuses null (`Field(default=None,
     json_schema_extra=not_nullable)`): left out means unchanged, so the type says `X | None`,
     but the schema must not offer null. (`SkipJsonSchema[None]` would make the type a real
