@@ -270,3 +270,87 @@ async def test_tags_come_in_tag_key_order_on_every_read(
     assert one.json()["tags"] == expected
     page = await client.get(f"{API}/journals", headers=alice.headers)
     assert page.json()["items"][0]["tags"] == expected
+
+
+@pytest.mark.parametrize(
+    "bound",
+    [
+        "0.5",
+        "0.5Z",
+        "20260101",
+        "20260101T000000Z",
+        "2026-W01",
+        "2026-001",
+        "2026-01-01T10Z",
+        "2026-01-01T10:00:00+01",
+        "2026-01-01 10:00:00Z",
+        "2026-01-01T10:00:00,5Z",
+        "+2026-01-01",
+        " 2026-01-01",
+        "2026-01-01\n",
+    ],
+)
+async def test_date_bounds_that_are_not_rfc_3339_are_422(
+    client: httpx.AsyncClient, alice: AuthedUser, bound: str
+) -> None:
+    # Issue 12: `fromisoformat` reads forms RFC 3339 does not have (`20260101`, week dates,
+    # an hour alone, `+01` offsets); the API takes a date-time or a plain date only.
+    for name in ("from", "to"):
+        response = await client.get(f"{API}/journals", params={name: bound}, headers=alice.headers)
+        assert is_problem(response, 422), (name, bound, response.text)
+        assert response.json()["errors"][0]["loc"] == ["query", name]
+
+
+async def test_rfc_3339_date_bounds_are_accepted(
+    client: httpx.AsyncClient, alice: AuthedUser
+) -> None:
+    for bound in (
+        "2026-01-01",
+        "2026-01-01T10:00:00Z",
+        "2026-01-01t10:00:00z",
+        "2026-01-01T10:00:00.123456+05:30",
+        "2026-01-01T10:00:00-00:00",
+    ):
+        for name in ("from", "to"):
+            response = await client.get(
+                f"{API}/journals", params={name: bound}, headers=alice.headers
+            )
+            assert response.status_code == 200, (name, bound, response.text)
+
+
+@pytest.mark.parametrize("instant", ["0.5", "1700000000", 0.5, 1700000000])
+async def test_numbers_are_not_read_as_unix_time_anywhere(
+    client: httpx.AsyncClient, alice: AuthedUser, instant: str | float
+) -> None:
+    # Issue 12: pydantic reads `0.5` (or "0.5") as a Unix time, 1970-01-01T00:00:00.5Z.
+    if isinstance(instant, str):
+        for url, name in (
+            (f"{API}/search?q=x", "to"),
+            (f"{API}/search?q=x", "from"),
+            (f"{API}/reminders", "from"),
+            (f"{API}/reminders", "to"),
+        ):
+            response = await client.get(url, params={name: instant}, headers=alice.headers)
+            assert is_problem(response, 422), (url, name, response.text)
+    created = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "entry_date": instant},
+        headers=alice.headers,
+    )
+    assert is_problem(created, 422), created.text
+    reminder = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": instant, "timezone": "UTC"},
+        headers=alice.headers,
+    )
+    assert is_problem(reminder, 422), reminder.text
+    # The same bodies with an RFC 3339 instant are fine.
+    for url, body in (
+        (f"{API}/journals", {"title": "t", "content": "c", "entry_date": "2026-01-01T10:00:00Z"}),
+        (
+            f"{API}/reminders",
+            {"title": "t", "remind_at": "2099-01-01T10:00:00Z", "timezone": "UTC"},
+        ),
+    ):
+        response = await client.post(url, json=body, headers=alice.headers)
+        assert response.status_code == 201, response.text

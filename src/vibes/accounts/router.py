@@ -51,6 +51,13 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "Invalid credentials", **_PROBLEM},
     429: {"description": "Too many attempts (see Retry-After)", **_PROBLEM},
 }
+# Routes of a signed-in user that ask for the password again: a wrong one is a 403 (the
+# access token is fine, so no 401 that would send a client to sign in again).
+_PASSWORD_CHECK_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "Not signed in: no valid access token", **_PROBLEM},
+    403: {"description": "The password is not correct", **_PROBLEM},
+    429: {"description": "Too many attempts (see Retry-After)", **_PROBLEM},
+}
 
 
 def _failure(exc: AuthenticationFailed) -> JSONResponse:
@@ -218,7 +225,7 @@ async def revoke_session(
     return Response(status_code=204)
 
 
-@router.post("/auth/password", status_code=204, responses=_AUTH_ERRORS)
+@router.post("/auth/password", status_code=204, responses=_PASSWORD_CHECK_ERRORS)
 async def change_password(
     body: PasswordChangeIn,
     principal: ReadOnlyPrincipal,
@@ -293,7 +300,7 @@ async def update_me(
     return _user(response, user)
 
 
-@router.delete("/users/me", status_code=204, responses=_AUTH_ERRORS)
+@router.delete("/users/me", status_code=204, responses=_PASSWORD_CHECK_ERRORS)
 async def delete_me(
     body: AccountDeleteIn,
     principal: ReadOnlyPrincipal,

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from vibes.platform.fields import RequiredLine, Unicode
+from vibes.platform.fields import RequiredLine, Unicode, not_nullable
 
 # A new password: the length rule is checked here (422 before anything runs), strength in
 # the service. Any Unicode; surrounding spaces are part of the password.
@@ -111,7 +111,10 @@ class UserRead(BaseModel):
 
 class UserUpdate(_Input):
     display_name: DisplayName | None = None
-    timezone: Unicode | None = Field(default=None, min_length=1, max_length=64)
+    # Optional but not nullable: null is refused (below), so the schema does not offer it.
+    timezone: Unicode | None = Field(
+        default=None, min_length=1, max_length=64, json_schema_extra=not_nullable
+    )
 
     @field_validator("timezone")
     @classmethod

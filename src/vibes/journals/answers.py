@@ -20,7 +20,14 @@ from vibes.platform.fields import instant_problem
 from vibes.platform.pagination import PageParams, bind_page, seal_cursor
 from vibes.platform.responses import json_response
 
-_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The two forms a bound may take, whole strings of ASCII digits: a plain date, or an RFC 3339
+# date-time (`T` or `t`, seconds required, `Z`/`z` or a `±hh:mm` offset). `fromisoformat`
+# alone also reads `20260101`, week and ordinal dates, an hour alone and `+01` offsets.
+_BARE_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"  # no offset: refused below, with its own message
+)
 
 
 def _bad_query(name: str, msg: str) -> Unprocessable:
@@ -36,12 +43,14 @@ def _parse_bound(name: str, raw: str | None, *, end: bool) -> tuple[dt.datetime 
     if raw is None:
         return None, False
     try:
-        if _BARE_DATE.match(raw):
+        if _BARE_DATE.fullmatch(raw):
             day = dt.date.fromisoformat(raw)
             if (problem := instant_problem(dt.datetime(day.year, 1, 1, tzinfo=dt.UTC))) is not None:
                 raise _bad_query(name, problem)
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             return (midnight + dt.timedelta(days=1), True) if end else (midnight, False)
+        if not _RFC3339.fullmatch(raw):
+            raise ValueError(raw)
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, OverflowError):
         raise _bad_query(name, "expected an RFC 3339 date-time or a date") from None

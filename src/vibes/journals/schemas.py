@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from vibes.journals.tagnames import TagName
-from vibes.platform.fields import Instant, RequiredLine, Text
+from vibes.platform.fields import Instant, RequiredLine, Text, not_nullable
 
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_TAGS = 50
@@ -70,10 +70,11 @@ class JournalUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
-    content: Text | None = None
-    entry_date: EntryDate | None = None
-    tags: TagList | None = None
+    # Optional but not nullable: null is refused (below), so the schema does not offer it.
+    title: Title | None = Field(default=None, json_schema_extra=not_nullable)
+    content: Text | None = Field(default=None, json_schema_extra=not_nullable)
+    entry_date: EntryDate | None = Field(default=None, json_schema_extra=not_nullable)
+    tags: TagList | None = Field(default=None, json_schema_extra=not_nullable)
     mood_rating: Mood | None = None
     secret_tag_id: uuid.UUID | None = None
 

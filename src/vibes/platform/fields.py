@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 MIN_YEAR = 1900
 MAX_YEAR = 9000
@@ -123,6 +123,19 @@ def instant_problem(
     return None
 
 
+# Pydantic reads a number, or a string of digits, as Unix time: `0.5` would be 1970. An
+# instant is sent as text that starts with its date.
+_STARTS_WITH_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def check_instant_form(value: object) -> object:
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and not _STARTS_WITH_DATE.match(value)
+    ):
+        raise ValueError("expected an RFC 3339 date-time")
+    return value
+
+
 def check_instant(value: dt.datetime) -> dt.datetime:
     problem = instant_problem(value)
     if problem is not None:
@@ -138,9 +151,30 @@ def check_schedule_instant(value: dt.datetime) -> dt.datetime:
 
 
 # An instant with an offset, years MIN_YEAR..MAX_YEAR (journal dates, list bounds).
-Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(check_instant_form), AfterValidator(check_instant)
+]
 # An instant a schedule runs from (reminders, snoozes): years SCHEDULE_MIN_YEAR..MAX_YEAR.
-ScheduleInstant = Annotated[AwareDatetime, AfterValidator(check_schedule_instant)]
+ScheduleInstant = Annotated[
+    AwareDatetime, BeforeValidator(check_instant_form), AfterValidator(check_schedule_instant)
+]
+
+
+def not_nullable(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of an optional field that refuses null (`Field(default=None,
+    json_schema_extra=not_nullable)`): left out means unchanged, so the type says `X | None`,
+    but the schema must not offer null. (`SkipJsonSchema[None]` would make the type a real
+    union, whose errors name its members in `loc`.)"""
+    options = schema.pop("anyOf", None)
+    if not isinstance(options, list):
+        if options is not None:
+            schema["anyOf"] = options
+        return
+    kept = [option for option in options if option != {"type": "null"}]
+    if len(kept) == 1 and isinstance(kept[0], dict):
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
 
 
 # A colour is "#rrggbb": the full check at the edge, the database guards the shape.

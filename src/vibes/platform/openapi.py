@@ -25,7 +25,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "loc": {"type": "array", "items": {"type": "string"}},
+                    # Where: "body", "query"… then names, and list indices as integers.
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
                     "msg": {"type": "string"},
                     "type": {"type": "string"},
                 },

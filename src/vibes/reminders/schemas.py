@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode
+from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode, not_nullable
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
 # As a journal's title: trimmed, blank refused (422).
@@ -75,11 +75,12 @@ class ReminderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
+    # Optional but not nullable: null is refused (below), so the schema does not offer it.
+    title: Title | None = Field(default=None, json_schema_extra=not_nullable)
     notes: Notes | None = None
-    priority: Priority | None = None
-    remind_at: ScheduleInstant | None = None
-    timezone: ZoneName | None = None
+    priority: Priority | None = Field(default=None, json_schema_extra=not_nullable)
+    remind_at: ScheduleInstant | None = Field(default=None, json_schema_extra=not_nullable)
+    timezone: ZoneName | None = Field(default=None, json_schema_extra=not_nullable)
     recurrence: Rule | None = None
     journal_id: uuid.UUID | None = None
 

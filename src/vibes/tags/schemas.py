@@ -8,7 +8,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vibes.journals.tagnames import TagName
-from vibes.platform.fields import Color
+from vibes.platform.fields import Color, not_nullable
 
 
 class TagUpdate(BaseModel):
@@ -16,7 +16,8 @@ class TagUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: TagName | None = None
+    # Optional but not nullable: null is refused (below), so the schema does not offer it.
+    name: TagName | None = Field(default=None, json_schema_extra=not_nullable)
     color: Color | None = Field(default=None, description='"#rrggbb", or null for none.')
 
     @field_validator("name")

@@ -36,6 +36,13 @@ from vibes.vault.schemas import (
 
 router = APIRouter(prefix="/secret-tags", tags=["secret tags"])
 
+# The account password decides (destroy, forgotten): a wrong one is a 403, not a 401 (the
+# access token is fine). Both share the phrase attempts' rate limit.
+_PASSWORD_CHECK_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"description": "The password is not correct"},
+    429: {"description": "Too many attempts (see Retry-After)"},
+}
+
 
 def _read(opened: service.OpenTag) -> SecretTagRead:
     tag = opened.tag
@@ -209,7 +216,7 @@ async def change_secret_phrase(
     )
 
 
-@router.post("/forgotten", response_model=VaultIdentityList)
+@router.post("/forgotten", response_model=VaultIdentityList, responses=_PASSWORD_CHECK_ERRORS)
 async def list_vaults_by_password(
     body: VaultListRequest, request: Request, claims: ReadOnlyPrincipal
 ) -> VaultIdentityList:
@@ -230,7 +237,9 @@ async def list_vaults_by_password(
     )
 
 
-@router.delete("/{tag_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{tag_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_PASSWORD_CHECK_ERRORS
+)
 async def destroy_secret_tag(
     tag_id: uuid.UUID,
     body: DestroyRequest,

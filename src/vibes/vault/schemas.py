@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from vibes.platform.fields import COLOR_PATTERN, Line, Unicode
+from vibes.platform.fields import Color, Unicode, check_line
 
 # A phrase guards data even against someone holding the password: long enough to resist
 # guessing at the unlock rate limit, short enough to keep Argon2id input sane.
 PHRASE_MIN = 8
 PHRASE_MAX = 1024
+# A single line with something visible in it. The constraints come before the line check
+# so that the JSON schema keeps them (a pattern after a validator is checked but not shown).
+SecretTagName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"\S"), AfterValidator(check_line)
+]
 
 
 class _Input(BaseModel):
@@ -20,14 +26,16 @@ class _Input(BaseModel):
 
 
 class SecretTagCreate(_Input):
-    name: Line = Field(min_length=1, max_length=64, pattern=r"\S")
+    name: SecretTagName
     phrase: Unicode = Field(min_length=PHRASE_MIN, max_length=PHRASE_MAX)
-    color: Unicode | None = Field(default=None, pattern=COLOR_PATTERN)
+    color: Color | None = None
 
 
 class SecretTagUpdate(_Input):
-    name: Line | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
-    color: Unicode | None = Field(default=None, pattern=COLOR_PATTERN)
+    """`name` null leaves it unchanged; `color` null clears it."""
+
+    name: SecretTagName | None = None
+    color: Color | None = None
 
 
 class UnlockRequest(_Input):
