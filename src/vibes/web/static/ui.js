@@ -1,5 +1,6 @@
 // Small shared pieces: Markdown through the sanitiser, highlighted snippets, dates, fields.
-import { html, useEffect, useRef } from './vendor/preact-htm.js';
+import { html, useEffect, useRef, useState } from './vendor/preact-htm.js';
+import * as api from './api.js';
 import { Marked } from './vendor/marked.js';
 import DOMPurify from './vendor/purify.js';
 import { navigate, userZone } from './state.js';
@@ -221,4 +222,23 @@ export function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// A form action's busy flag and its error, said in words (`api.describe`).
+export function useAction() {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const run = (action) => async (event) => {
+    event?.preventDefault();
+    setError('');
+    setBusy(true);
+    try {
+      await action();
+    } catch (failure) {
+      setError(api.describe(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, run, setError };
 }

@@ -2,25 +2,7 @@
 import { html, useEffect, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { toast, update, useShared } from '../state.js';
-import { ErrorText, formatDateTime } from '../ui.js';
-
-function useAction() {
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
-  const run = (action) => async (event) => {
-    event?.preventDefault();
-    setError('');
-    setBusy(true);
-    try {
-      await action();
-    } catch (failure) {
-      setError(api.describe(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { error, busy, run };
-}
+import { ErrorText, formatDateTime, useAction } from '../ui.js';
 
 const LANGUAGES = [
   ['en', 'English'],

@@ -3,25 +3,7 @@
 import { html, useEffect, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { toast } from '../state.js';
-import { ErrorText, Link, LockIcon } from '../ui.js';
-
-function useAction() {
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
-  const run = (action) => async (event) => {
-    event?.preventDefault();
-    setError('');
-    setBusy(true);
-    try {
-      await action();
-    } catch (failure) {
-      setError(api.describe(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { error, busy, run, setError };
-}
+import { ErrorText, Link, LockIcon, useAction } from '../ui.js';
 
 function remaining(expiresAt) {
   const seconds = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
