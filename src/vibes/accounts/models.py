@@ -9,6 +9,9 @@ from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vibes.db import Base, IdMixin, TimestampMixin, UTCDateTime, VersionMixin
+from vibes.platform.textsearch import DEFAULT_LANGUAGE, config_of
+
+DEFAULT_CONFIG = config_of(DEFAULT_LANGUAGE)
 
 
 class User(IdMixin, TimestampMixin, VersionMixin, Base):
@@ -20,6 +23,17 @@ class User(IdMixin, TimestampMixin, VersionMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
+    # ISO 639-1: the language search stems this account's words in (platform.textsearch).
+    language: Mapped[str] = mapped_column(
+        String(8), nullable=False, default=DEFAULT_LANGUAGE, server_default=DEFAULT_LANGUAGE
+    )
+    # The text search configurations this account's entries are indexed with, comma-
+    # separated: the language's first (new entries get it), then any older one whose
+    # entries the background re-index (`journals.reindex`) has not rebuilt yet. Searches
+    # query all of them, so they stay correct meanwhile.
+    search_configs: Mapped[str] = mapped_column(
+        String(255), nullable=False, default=DEFAULT_CONFIG, server_default=DEFAULT_CONFIG
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

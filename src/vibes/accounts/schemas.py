@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from vibes.platform.fields import RequiredLine, Unicode, not_nullable
+from vibes.platform.textsearch import is_language
 
 # A new password: the length rule is checked here (422 before anything runs), strength in
 # the service. Any Unicode; surrounding spaces are part of the password.
@@ -104,6 +105,7 @@ class UserRead(BaseModel):
     email: str
     display_name: str | None
     timezone: str
+    language: str = Field(description="ISO 639-1 code: search stems words in this language.")
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
@@ -123,6 +125,23 @@ class UserUpdate(_Input):
         if value is None:
             raise ValueError("timezone cannot be null")
         return _valid_zone(value)
+
+    language: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO 639-1 code (`en`, `de`, `fr`…): search stems words in it.",
+        json_schema_extra=not_nullable,
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("language cannot be null")
+        if not is_language(value):
+            raise ValueError("unknown language; use an ISO 639-1 code such as en, de or fr")
+        return value
 
 
 class AccountDeleteIn(_Input):

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from vibes.accounts import sessions
 from vibes.accounts.common import (
@@ -22,6 +22,7 @@ from vibes.db import utcnow
 from vibes.errors import (
     NotFound,
 )
+from vibes.platform import textsearch
 from vibes.platform.concurrency import check_if_match
 from vibes.platform.portable import lock_rows
 from vibes.platform.runtime import Runtime
@@ -58,6 +59,10 @@ async def update_user(
         return user
     for name in changed:
         setattr(user, name, changes[name])
+    if "language" in changed:
+        # Entries are re-indexed in the background (`journals.reindex`); until then
+        # searches query the old configuration too.
+        user.search_configs = textsearch.configs_after_change(user.language, user.search_configs)
     await db.flush()
     record_event(
         db,
@@ -66,6 +71,12 @@ async def update_user(
         data={"id": str(user.id), "fields": changed, "version": user.version},
     )
     return user
+
+
+async def language_of(db: AsyncSession | AsyncConnection, user_id: uuid.UUID) -> str:
+    """The account's search language (the in-memory matcher of secret entries stems in it)."""
+    language = await db.scalar(select(User.language).where(User.id == user_id))
+    return language or textsearch.DEFAULT_LANGUAGE
 
 
 async def delete_account(

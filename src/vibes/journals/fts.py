@@ -1,20 +1,28 @@
 """Full-text search over entries: one interface, two engines.
 
-The user's query is parsed once (`_parse`: words, quoted phrases, `or`, `-word`, `word*`
-prefixes; anything else is plain words) and written out for each engine, every word quoted:
+The user's query is parsed once (`platform.textsearch.parse`: words, quoted phrases, `or`,
+`-word`, `word*` prefixes; anything else is plain words) and written out for each engine,
+every word quoted. Words match in the language the entry was indexed in (its
+`fts_config`, the account's language when it was written or last re-indexed), accents
+ignored:
 
-- PostgreSQL: the stored generated `tsvector` column `journals.fts_document` (configuration
-  `simple`) with a GIN index; `to_tsquery` on `tsquery_text`, `ts_rank` scores and
-  `ts_headline` cuts the snippet (markup removed, at most 35 words).
-- SQLite: the FTS5 table `journals_fts` (porter stemming over unicode61; rowids mapped to
-  journals by `journals_fts_ids`), `MATCH` on `fts5_query`, scores counted per entry (see
-  `ranked`), `highlight()` marks the content and `cut_marked` cuts it like `ts_headline`.
+- PostgreSQL: the `tsvector` column `journals.fts_document`, built by a trigger with the
+  row's configuration (`vibes_<language>`: unaccent, then the language's stemmer), with a
+  GIN index. A query runs `to_tsquery` in each configuration of the account
+  (`users.search_configs`: one, or two while a re-index is pending) and matches any;
+  `ts_rank` scores and `ts_headline` cuts the snippet in the row's own configuration
+  (markup removed, at most 35 words).
+- SQLite: two FTS5 tables keyed by `journals_fts_ids`: `journals_fts` (porter over
+  unicode61, for English entries) and `journals_fts_plain` (unicode61 alone: SQLite ships
+  no other stemmer); a query matches both. `MATCH` on `fts5_query`, scores counted per
+  entry (see `ranked`), `highlight()` marks the content and `cut_marked` cuts it like
+  `ts_headline`.
 
 Snippets come back as plain text plus `highlights`: `[start, end)` character offsets of
 the matched words in the snippet, so clients never have to trust markup.
 
-The migrations `20261127_1100`, `20261127_1500` (the per-user GIN index) and
-`20261202_1830` (the porter tokenizer) create the objects used here.
+The migrations `20261127_1100`, `20261127_1500` (the per-user GIN index), `20261202_1830`
+(the porter tokenizer) and `20261203_0100` (languages) create the objects used here.
 """
 
 from __future__ import annotations
@@ -31,101 +39,54 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
+    any_,
     bindparam,
     cast,
     column,
     func,
+    literal,
     literal_column,
     select,
     table,
+    true,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from vibes.accounts.models import User
 from vibes.journals.models import Journal
+from vibes.journals.visibility import viewer_user_id
+from vibes.platform.textsearch import Term, parse
 
-CONFIG = "simple"
-# A literal regconfig (not a bind parameter): the planner needs a constant configuration.
-_PG_CONFIG: ColumnElement[Any] = literal_column(f"'{CONFIG}'::regconfig")
 # Markers for matched words inside a snippet; stripped into `highlights` offsets.
 START, STOP = "\x02", "\x03"
 ELLIPSIS = "…"
 
-_fts = table("journals_fts", column("rowid", Integer))
 _fts_ids = table("journals_fts_ids", column("rowid", Integer), column("journal_id", Uuid))
-_FTS_TABLE: ColumnElement[Any] = literal_column("journals_fts")
+# SQLite's two FTS5 tables: English (porter) and every other language (no stemmer).
+_FTS_TABLES = ("journals_fts", "journals_fts_plain")
 _PG_DOCUMENT = literal_column("journals.fts_document", type_=TSVECTOR)
-_FTS_TITLE: ColumnElement[Any] = literal_column("journals_fts.title")
-_FTS_CONTENT: ColumnElement[Any] = literal_column("journals_fts.content")
+# The configuration the row was indexed with (migration-only column, set by a trigger).
+_ROW_CONFIG: ColumnElement[Any] = cast(literal_column("journals.fts_config"), REGCONFIG)
 _MARK: ColumnElement[Any] = literal_column("char(1)")
 
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
-_PREFIX = re.compile(r"\w\*+$", re.UNICODE)
 
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-@dataclass(frozen=True, slots=True)
-class _Term:
-    """A word or a phrase (its words in order); `prefix`: its last word is a prefix."""
-
-    words: tuple[str, ...]
-    prefix: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """The user's query: every group must match (a group: any one of its terms), and
-    none of `negative`."""
-
-    positive: list[list[_Term]]
-    negative: list[_Term]
-
-
-def _parse(q: str) -> _Parsed | None:
-    """Web-search syntax, forgivingly: words and "quoted phrases" must all match; `or`
-    between two terms makes either do; a leading `-` excludes a term; a trailing `*` on
-    a word makes it a prefix (`walk*`). Anything else is plain words: only `\\w` runs
-    survive, so no engine syntax gets through. None when nothing searchable is left."""
-    positive: list[list[_Term]] = []
-    negative: list[_Term] = []
-    pending_or = False
-    for match in _TOKEN.finditer(q):
-        phrase, word = match.group(1), match.group(2)
-        if word is not None and word.lower() == "or" and positive:
-            pending_or = True
-            continue
-        exclude = word is not None and word.startswith("-") and len(word) > 1
-        text = phrase if phrase is not None else (word[1:] if exclude else word)
-        words = _WORD.findall(text or "")
-        if not words:
-            continue
-        prefix = word is not None and _PREFIX.search(text or "") is not None
-        term = _Term(tuple(words), prefix)
-        if exclude:
-            negative.append(term)
-        elif pending_or and positive:
-            positive[-1].append(term)
-        else:
-            positive.append([term])
-        pending_or = False
-    if not positive:
-        return None
-    return _Parsed(positive, negative)
-
-
-def _fts5_term(term: _Term) -> str:
+def _fts5_term(term: Term) -> str:
     return '"' + " ".join(term.words) + '"' + ("*" if term.prefix else "")
 
 
 def fts5_query(q: str) -> str | None:
-    """The user's query (see `_parse`) as a safe FTS5 expression: every term quoted.
-    None when nothing searchable is left."""
-    parsed = _parse(q)
+    """The user's query (see `textsearch.parse`) as a safe FTS5 expression: every term
+    quoted. None when nothing searchable is left."""
+    parsed = parse(q)
     if parsed is None:
         return None
     groups = [
@@ -138,7 +99,7 @@ def fts5_query(q: str) -> str | None:
     return expression
 
 
-def _ts_term(term: _Term) -> str:
+def _ts_term(term: Term) -> str:
     # Words are `\\w` runs: no quote or backslash can reach the quoted lexemes.
     lexemes = [f"'{w}'" for w in term.words]
     if term.prefix:
@@ -147,9 +108,10 @@ def _ts_term(term: _Term) -> str:
 
 
 def tsquery_text(q: str) -> str | None:
-    """The user's query (see `_parse`) as safe `to_tsquery` input, the same expression as
-    `fts5_query`'s (prefixes as `:*`). None when nothing searchable is left."""
-    parsed = _parse(q)
+    """The user's query (see `textsearch.parse`) as safe `to_tsquery` input, the same
+    expression as `fts5_query`'s (prefixes as `:*`). None when nothing searchable is
+    left. `to_tsquery` stems and unaccents its words in the configuration it is given."""
+    parsed = parse(q)
     if parsed is None:
         return None
     groups = [
@@ -160,11 +122,6 @@ def tsquery_text(q: str) -> str | None:
     for term in parsed.negative:
         expression = f"({expression}) & !{_ts_term(term)}"
     return expression
-
-
-def _pg_query(value: str | ColumnElement[Any]) -> ColumnElement[Any]:
-    """PostgreSQL's parsed form of a `pg_value` (never the raw user input)."""
-    return func.to_tsquery(_PG_CONFIG, value)
 
 
 def pg_value(q: str) -> str:
@@ -181,23 +138,48 @@ _HEADLINE_OPTIONS = (
 
 
 def pg_query_template() -> ColumnElement[Any]:
-    """PostgreSQL's parsed form of the `fts_query` bind parameter (the user's `q`), for
-    statements built once (give it `pg_value(q)`); use it in `pg_match`, `pg_rank` and
-    `pg_headline`."""
-    return _pg_query(bindparam("fts_query", type_=String()))
+    """The `fts_query` bind parameter (give it `pg_value(q)`), for statements built once:
+    use it in `pg_match`, `pg_rank` and `pg_headline`."""
+    return bindparam("fts_query", type_=String())
 
 
-def pg_match(query: ColumnElement[Any]) -> ColumnElement[bool]:
-    return _PG_DOCUMENT.op("@@")(query)
+def _account_queries(value: ColumnElement[Any]) -> Any:
+    """`value` parsed in each configuration the viewer's entries are indexed with, as an
+    array: an InitPlan evaluated once, so `@@ ANY(...)` is an index condition."""
+    account = User.__table__.alias("search_account")
+    configs = (
+        func.unnest(func.string_to_array(account.c.search_configs, literal(",")))
+        .table_valued("config")
+        .render_derived("configs")
+    )
+    queries = (
+        select(func.array_agg(func.to_tsquery(cast(configs.c.config, REGCONFIG), value)))
+        .select_from(account.join(configs, true()))
+        .where(account.c.id == viewer_user_id())
+        .correlate(None)
+        .scalar_subquery()
+    )
+    # The cast makes it `ANY(<array>)`, not `ANY(<subquery>)` (a row-by-row comparison).
+    return cast(queries, ARRAY(TSQUERY))
 
 
-def pg_rank(query: ColumnElement[Any]) -> ColumnElement[Any]:
-    return cast(func.ts_rank(_PG_DOCUMENT, query), Float)
+def pg_match(value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True for entries matching the query text `value` in the account's configurations
+    (the viewer's: the visibility rule's `viewer_user_id` parameter)."""
+    return _PG_DOCUMENT.op("@@")(any_(_account_queries(value)))
 
 
-def pg_headline(query: ColumnElement[Any]) -> ColumnElement[Any]:
+def _row_query(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.to_tsquery(_ROW_CONFIG, value)
+
+
+def pg_rank(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.ts_rank(_PG_DOCUMENT, _row_query(value)), Float)
+
+
+def pg_headline(value: ColumnElement[Any]) -> ColumnElement[Any]:
     """The entry's content cut around its matches, START/STOP-marked (see `pg_snippet`)."""
-    return func.ts_headline(_PG_CONFIG, Journal.content, query, _HEADLINE_OPTIONS)
+    return func.ts_headline(_ROW_CONFIG, Journal.content, _row_query(value), _HEADLINE_OPTIONS)
 
 
 def pg_snippet(title: str, marked: str, q: str) -> Snippet:
@@ -220,51 +202,70 @@ def match_value(dialect: str, q: str) -> str:
     return fts5_query(q) or NOTHING
 
 
+def _fts_join(name: str) -> Any:
+    fts = table(name, column("rowid", Integer))
+    return fts.join(_fts_ids, _fts_ids.c.rowid == fts.c.rowid)
+
+
+def _fts_match(name: str, expression: ColumnElement[Any] | str) -> ColumnElement[bool]:
+    return literal_column(name).op("MATCH")(expression)
+
+
 def match_condition(dialect: str) -> ColumnElement[bool]:
     """True for entries whose title or content matches the `fts_query` bind parameter
-    (give it `match_value(dialect, q)`); for use inside a query on `journals`."""
+    (give it `match_value(dialect, q)`); for use inside a query on `journals` (with the
+    visibility rule's parameters)."""
     param = bindparam("fts_query", type_=String())
     if dialect == "postgresql":
-        return _PG_DOCUMENT.op("@@")(_pg_query(param))
-    matching = (
-        select(_fts_ids.c.journal_id)
-        .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
-        .where(_FTS_TABLE.op("MATCH")(param))
+        return pg_match(param)
+    matching = union_all(
+        *(
+            select(_fts_ids.c.journal_id)
+            .select_from(_fts_join(name))
+            .where(_fts_match(name, param))
+            for name in _FTS_TABLES
+        )
     )
     return Journal.id.in_(matching)
 
 
-def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> Select[Any] | None:
-    """`(id, score, created_at, at)` of matching entries; higher score = better match.
+def _sqlite_ranked(name: str, expression: str, conditions: Sequence[Any]) -> Select[Any]:
+    # Title matches weigh twice as much as content matches, over the entry's length. Not
+    # bm25: its term statistics span the whole table, so other users' entries would shift
+    # this user's scores (a side channel between accounts). This counts the entry's own
+    # matches (highlight() adds one marker per match) like the vault's in-memory ranking.
+    fts: ColumnElement[Any] = literal_column(name)
+    title: ColumnElement[Any] = literal_column(f"{name}.title")
+    content: ColumnElement[Any] = literal_column(f"{name}.content")
+    title_hits = func.length(func.highlight(fts, 0, _MARK, "")) - func.length(title)
+    content_hits = func.length(func.highlight(fts, 1, _MARK, "")) - func.length(content)
+    score = cast((2.0 * title_hits + content_hits) / func.sqrt(1.0 + Journal.word_count), Float)
+    return (
+        select(Journal.id, score.label("score"), Journal.created_at, Journal.entry_date)
+        .select_from(_fts_join(name))
+        .join(Journal, Journal.id == _fts_ids.c.journal_id)
+        .where(_fts_match(name, expression), *conditions)
+    )
 
-    `conditions` (the visibility rule, date filters) are applied as given. None when the
-    query has nothing searchable in it.
+
+def ranked(dialect: str, q: str, conditions: Sequence[ColumnElement[bool]]) -> Any:
+    """`(id, score, created_at, entry_date)` of matching entries; higher score = better.
+
+    `conditions` (the visibility rule, date filters) are applied as given; run it with
+    the visibility rule's parameters. None when the query has nothing searchable in it.
     """
     if dialect == "postgresql":
         value = tsquery_text(q)
         if value is None:
             return None
-        score = pg_rank(_pg_query(value))
+        text = literal(value, String())
         return select(
-            Journal.id, score.label("score"), Journal.created_at, Journal.entry_date
-        ).where(pg_match(_pg_query(value)), *conditions)
+            Journal.id, pg_rank(text).label("score"), Journal.created_at, Journal.entry_date
+        ).where(pg_match(text), *conditions)
     expression = fts5_query(q)
     if expression is None:
         return None
-    # Title matches weigh twice as much as content matches, over the entry's length. Not
-    # bm25: its term statistics span the whole table, so other users' entries would shift
-    # this user's scores (a side channel between accounts). This counts the entry's own
-    # matches (highlight() adds one marker per match) like the vault's in-memory ranking.
-    title_hits = func.length(func.highlight(_FTS_TABLE, 0, _MARK, "")) - func.length(_FTS_TITLE)
-    content_hits = func.length(func.highlight(_FTS_TABLE, 1, _MARK, "")) - func.length(_FTS_CONTENT)
-    score = cast((2.0 * title_hits + content_hits) / func.sqrt(1.0 + Journal.word_count), Float)
-    return (
-        select(Journal.id, score.label("score"), Journal.created_at, Journal.entry_date)
-        .select_from(_fts)
-        .join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid)
-        .join(Journal, Journal.id == _fts_ids.c.journal_id)
-        .where(_FTS_TABLE.op("MATCH")(expression), *conditions)
-    )
+    return union_all(*(_sqlite_ranked(name, expression, conditions) for name in _FTS_TABLES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,26 +318,29 @@ async def snippets(
         return {}
     ids = list(journal_ids)
     if dialect_of(session) == "postgresql":
+        value = literal(pg_value(q), String())
         rows = await session.execute(
-            select(Journal.id, Journal.title, pg_headline(_pg_query(pg_value(q)))).where(
-                Journal.id.in_(ids)
-            )
+            select(Journal.id, Journal.title, pg_headline(value)).where(Journal.id.in_(ids))
         )
         return {
             journal_id: (title, pg_snippet(title, marked, q)) for journal_id, title, marked in rows
         }
     expression = fts5_query(q) or NOTHING
-    rows = await session.execute(
-        select(
-            _fts_ids.c.journal_id,
-            Journal.title,
-            func.highlight(_FTS_TABLE, 0, START, STOP),
-            func.highlight(_FTS_TABLE, 1, START, STOP),
+    found = union_all(
+        *(
+            select(
+                _fts_ids.c.journal_id,
+                Journal.title,
+                func.highlight(literal_column(name), 0, START, STOP).label("marked_title"),
+                func.highlight(literal_column(name), 1, START, STOP).label("marked"),
+            )
+            .select_from(_fts_join(name))
+            .join(Journal, Journal.id == _fts_ids.c.journal_id)
+            .where(_fts_match(name, expression), _fts_ids.c.journal_id.in_(ids))
+            for name in _FTS_TABLES
         )
-        .select_from(_fts.join(_fts_ids, _fts_ids.c.rowid == _fts.c.rowid))
-        .join(Journal, Journal.id == _fts_ids.c.journal_id)
-        .where(_FTS_TABLE.op("MATCH")(expression), _fts_ids.c.journal_id.in_(ids))
     )
+    rows = await session.execute(found)
     return {
         journal_id: (
             title,

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vibes.accounts.sessions import SESSION_DEAD, live_session_row, session_alive
 from vibes.accounts.tokens import AccessClaims
+from vibes.accounts.users import language_of
 from vibes.db import Database, UTCDateTime
 from vibes.errors import NotFound, Unauthorized
 from vibes.journals import fts
@@ -296,7 +297,7 @@ async def _secret_matches(
         conditions.append(ENTRIES.after(ENTRIES.decode(page.cursor)))
     stmt = select(*_READ_COLUMNS).where(*conditions).order_by(*ENTRIES.order_by())
     wanted_tags = {tag_key(name) for name in filters.tags}
-    query = parse_query(filters.q) if filters.q else None
+    query = parse_query(filters.q, await language_of(conn, viewer.user_id)) if filters.q else None
     matches: list[tuple[Any, SecretContent]] = []
     for row in (await conn.execute(stmt, visible.params)).all():
         _, opened = reveal(viewer, row)

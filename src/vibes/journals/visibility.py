@@ -46,9 +46,15 @@ class Viewer:
         )
 
 
+def viewer_user_id() -> ColumnElement[Any]:
+    """The viewer's user id: the parameter `visible_journals(viewer).params` binds, for
+    another condition on the viewer in a statement that applies the rule."""
+    return bindparam(_USER_ID, type_=Uuid())
+
+
 @functools.cache
 def _visible_clause(unlocked: bool) -> ColumnElement[bool]:
-    owned = Journal.user_id == bindparam(_USER_ID, type_=Uuid())
+    owned = Journal.user_id == viewer_user_id()
     if unlocked:
         ids = bindparam(_UNLOCKED_IDS, type_=Uuid(), expanding=True)
         return owned & (Journal.secret_tag_id.is_(None) | Journal.secret_tag_id.in_(ids))

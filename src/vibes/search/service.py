@@ -5,7 +5,8 @@ reminders (title, notes) and tags (name) are short, so every word of the query m
 in them (case-insensitive). One ranked list: score descending, id breaking ties, keyset-
 paginated on (score, id). Only the page's rows get snippets, computed in a second step.
 
-Scores: entries get `ts_rank` (PostgreSQL) or `-bm25` (SQLite); a reminder scores 1.0
+Scores: entries get `ts_rank` (PostgreSQL) or their own match count (SQLite, see
+`fts.ranked`); a reminder scores 1.0
 when its title matches and 0.5 when only its notes do; a tag 1.0 for an exact name and
 0.5 otherwise. `from`/`to` bound an entry's `entry_date`, a reminder's `remind_at` and a
 tag's `created_at`.
@@ -36,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from vibes.accounts.users import language_of
 from vibes.journals import fts
 from vibes.journals.models import Journal, Tag
 from vibes.journals.rendering import reveal
@@ -235,7 +237,7 @@ async def _secret_hits(
     date_to: dt.datetime | None,
 ) -> dict[uuid.UUID, _SecretHit]:
     """The unlocked tags' entries that match `q`, decrypted and matched in memory."""
-    query = parse_query(q)
+    query = parse_query(q, await language_of(session, viewer.user_id))
     if query.is_empty:
         return {}
     visible = visible_journals(viewer)

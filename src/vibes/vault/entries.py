@@ -11,9 +11,8 @@ never written anywhere else.
 from __future__ import annotations
 
 import math
-import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -21,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.db import CHECKPOINT_AFTER_COMMIT
+from vibes.platform import textsearch
 from vibes.vault import crypto
 from vibes.vault.crypto import VaultIntegrityError
 
@@ -41,7 +41,8 @@ async def forget_public_plaintext(session: AsyncSession) -> None:
     """
     if session.get_bind().dialect.name != "sqlite":
         return
-    await session.execute(text("INSERT INTO journals_fts(journals_fts) VALUES('optimize')"))
+    for table in ("journals_fts", "journals_fts_plain"):
+        await session.execute(text(f"INSERT INTO {table}({table}) VALUES('optimize')"))
     session.info[CHECKPOINT_AFTER_COMMIT] = True
 
 
@@ -108,55 +109,67 @@ def open_entry(
     return SecretContent(title=title, content=content, tags=tuple(str(tag) for tag in tags))
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    """A query term for the in-memory matcher: its words folded and stemmed; with
+    `prefix`, the last one is a folded prefix instead."""
+
+    stems: tuple[str, ...]
+    prefix: bool
+
+    def at(self, tokens: list[tuple[str, str]], i: int) -> bool:
+        """Whether the term matches `tokens` (folded, stemmed) from position `i`."""
+        last = len(self.stems) - 1
+        for k, wanted in enumerate(self.stems):
+            folded, stem = tokens[i + k]
+            if k == last and self.prefix:
+                if not (folded.startswith(wanted) or stem.startswith(wanted)):
+                    return False
+            elif stem != wanted:
+                return False
+        return True
+
+    def count(self, tokens: list[tuple[str, str]]) -> int:
+        return sum(1 for i in range(len(tokens) - len(self.stems) + 1) if self.at(tokens, i))
 
 
 @dataclass(frozen=True, slots=True)
 class TextQuery:
-    """A parsed search query, in the web-search syntax the indexed search accepts: every
-    word or "quoted phrase" must match, `or` between two terms makes either do, a leading
-    `-` excludes a term. Words match whole words, case-insensitively, as in the index."""
+    """A parsed search query (`platform.textsearch.parse`: the syntax the indexed search
+    accepts), its words folded and stemmed in the account's language as the index stems
+    them: every group must match (any one of its terms), none of `excluded`."""
 
-    groups: tuple[tuple[tuple[str, ...], ...], ...]  # AND of (OR of phrases)
-    excluded: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[_Pattern, ...], ...]
+    excluded: tuple[_Pattern, ...]
+    stem: Callable[[str], str]
 
     @property
     def is_empty(self) -> bool:
         return not self.groups
 
-    @property
-    def words(self) -> frozenset[str]:
-        return frozenset(word for group in self.groups for phrase in group for word in phrase)
+    def tokens(self, text: str) -> list[tuple[str, str]]:
+        folded = (textsearch.fold(w) for w in textsearch.WORD.findall(text))
+        return [(f, self.stem(f)) for f in folded]
 
 
-def parse_query(q: str) -> TextQuery:
-    groups: list[list[tuple[str, ...]]] = []
-    excluded: list[tuple[str, ...]] = []
-    pending_or = False
-    for match in _TOKEN.finditer(q):
-        quoted, word = match.group(1), match.group(2)
-        if word is not None and word.lower() == "or" and groups:
-            pending_or = True
-            continue
-        exclude = word is not None and word.startswith("-") and len(word) > 1
-        text = quoted if quoted is not None else (word[1:] if exclude else word)
-        phrase = tuple(w.casefold() for w in _WORD.findall(text or ""))
-        if not phrase:
-            continue
-        if exclude:
-            excluded.append(phrase)
-        elif pending_or and groups:
-            groups[-1].append(phrase)
-        else:
-            groups.append([phrase])
-        pending_or = False
-    return TextQuery(tuple(tuple(g) for g in groups), tuple(excluded))
+def parse_query(q: str, language: str) -> TextQuery:
+    stem = textsearch.stemmer(language)
 
+    def pattern(term: textsearch.Term) -> _Pattern:
+        folded = [textsearch.fold(w) for w in term.words]
+        stems = [stem(w) for w in folded]
+        if term.prefix:
+            stems[-1] = folded[-1]
+        return _Pattern(tuple(stems), term.prefix)
 
-def _count(words: list[str], phrase: tuple[str, ...]) -> int:
-    n = len(phrase)
-    return sum(1 for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == phrase)
+    parsed = textsearch.parse(q)
+    if parsed is None:
+        return TextQuery((), (), stem)
+    return TextQuery(
+        tuple(tuple(pattern(t) for t in group) for group in parsed.positive),
+        tuple(pattern(t) for t in parsed.negative),
+        stem,
+    )
 
 
 def match_score(entry: SecretContent, query: TextQuery) -> float:
@@ -167,17 +180,18 @@ def match_score(entry: SecretContent, query: TextQuery) -> float:
     """
     if query.is_empty:
         return 0.0
-    title = [w.casefold() for w in _WORD.findall(entry.title)]
-    body = [w.casefold() for w in _WORD.findall(entry.content)]
-    body += [w.casefold() for tag in entry.tags for w in _WORD.findall(tag)]
+    title = query.tokens(entry.title)
+    body = query.tokens(entry.content)
+    for tag in entry.tags:
+        body += query.tokens(tag)
     score = 0.0
     for group in query.groups:
-        hits = sum(2.0 * _count(title, phrase) + _count(body, phrase) for phrase in group)
+        hits = sum(2.0 * p.count(title) + p.count(body) for p in group)
         if not hits:
             return 0.0
         score += hits
-    for phrase in query.excluded:
-        if _count(title, phrase) or _count(body, phrase):
+    for p in query.excluded:
+        if p.count(title) or p.count(body):
             return 0.0
     return score / math.sqrt(1.0 + len(title) + len(body))
 
@@ -185,8 +199,18 @@ def match_score(entry: SecretContent, query: TextQuery) -> float:
 def snippet(text: str, query: TextQuery, *, width: int = 160) -> tuple[str, list[tuple[int, int]]]:
     """A plain-text excerpt of `text` around the first matched word, with `[start, end)`
     offsets of the matched words inside it (like the indexed search's snippets)."""
-    wanted = query.words
-    spans = [m.span() for m in _WORD.finditer(text) if m.group().casefold() in wanted]
+    singles = [
+        _Pattern((stem,), p.prefix and k == len(p.stems) - 1)
+        for group in query.groups
+        for p in group
+        for k, stem in enumerate(p.stems)
+    ]
+    spans = []
+    for m in textsearch.WORD.finditer(text):
+        folded = textsearch.fold(m.group())
+        token = [(folded, query.stem(folded))]
+        if any(s.at(token, 0) for s in singles):
+            spans.append(m.span())
     start = max(0, spans[0][0] - width // 4) if spans else 0
     end = min(len(text), start + width)
     excerpt = text[start:end]
