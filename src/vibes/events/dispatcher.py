@@ -3,7 +3,8 @@
 One loop (`Dispatcher.run`) runs three steps, each claiming its work in a short
 transaction so several workers share it: `firing` (due reminders → `reminder.due`
 events), `fanout` (events → the live stream and one delivery per channel) and `delivery`
-(deliveries sent, outcomes recorded with backoff); `housekeeping` purges and measures.
+(deliveries sent, outcomes recorded with backoff); `housekeeping` purges and measures;
+`journals.reindex` re-indexes entries whose account changed its language.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vibes.events import delivery, fanout, firing, housekeeping
 from vibes.events.channels import Outcome
 from vibes.events.delivery import Job
 from vibes.events.secrets import sealing_key
+from vibes.journals import reindex
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing, load_keyring
 
@@ -124,6 +126,7 @@ class Dispatcher:
         counts.delivered = await self.deliver_due()
         await self._maybe_measure_depth()
         await self._maybe_purge()
+        await reindex.reindex_pending(self.database)
         return counts
 
     async def fire_due_reminders(self) -> int:
