@@ -62,7 +62,7 @@ def test_validation_error_locations_may_hold_list_indices(spec: dict[str, Any]) 
             {"notes", "recurrence", "journal_id"},
         ),
         ("TagUpdate", {"name"}, {"color"}),
-        ("UserUpdate", {"timezone"}, {"display_name"}),
+        ("UserUpdate", {"timezone", "language"}, {"display_name"}),
         ("SecretTagUpdate", set(), {"name", "color"}),
     ],
 )

@@ -36,26 +36,28 @@ def test_sealed_entry_opens_only_at_its_row_and_version() -> None:
 
 def test_in_memory_match_needs_every_term_as_a_whole_word() -> None:
     entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=("Health",))
-    assert match_score(entry, parse_query("therapy calm")) > 0
-    assert match_score(entry, parse_query("health")) > 0
-    assert match_score(entry, parse_query("MORNING")) > 0
-    assert match_score(entry, parse_query("therap")) == 0
-    assert match_score(entry, parse_query("calm stress")) == 0
-    assert match_score(entry, parse_query("")) == 0
-    assert match_score(entry, parse_query("morning")) > match_score(entry, parse_query("calm"))
+    assert match_score(entry, parse_query("therapy calm", "en")) > 0
+    assert match_score(entry, parse_query("health", "en")) > 0
+    assert match_score(entry, parse_query("MORNING", "en")) > 0
+    assert match_score(entry, parse_query("therap", "en")) == 0
+    assert match_score(entry, parse_query("calm stress", "en")) == 0
+    assert match_score(entry, parse_query("", "en")) == 0
+    assert match_score(entry, parse_query("morning", "en")) > match_score(
+        entry, parse_query("calm", "en")
+    )
 
 
 def test_in_memory_match_speaks_the_web_search_syntax() -> None:
     entry = SecretContent(title="Morning run", content="Felt calm after therapy.", tags=())
-    assert match_score(entry, parse_query('"calm after"')) > 0
-    assert match_score(entry, parse_query('"after calm"')) == 0
-    assert match_score(entry, parse_query("stress or calm")) > 0
-    assert match_score(entry, parse_query("calm -therapy")) == 0
-    assert match_score(entry, parse_query("calm -stress")) > 0
+    assert match_score(entry, parse_query('"calm after"', "en")) > 0
+    assert match_score(entry, parse_query('"after calm"', "en")) == 0
+    assert match_score(entry, parse_query("stress or calm", "en")) > 0
+    assert match_score(entry, parse_query("calm -therapy", "en")) == 0
+    assert match_score(entry, parse_query("calm -stress", "en")) > 0
 
 
 def test_snippet_marks_the_matched_words() -> None:
     text = "x " * 200 + "the calm lake"
-    excerpt, highlights = snippet(text, parse_query("calm"))
+    excerpt, highlights = snippet(text, parse_query("calm", "en"))
     assert [excerpt[a:b] for a, b in highlights] == ["calm"]
     assert excerpt.startswith("…")
