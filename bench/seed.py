@@ -265,6 +265,9 @@ async def seed(url: str, users: int, entries: int, seed_value: int) -> None:
                         1,
                     )
 
+        # The full-text trigger must fire for entries (it builds `fts_document` with the
+        # account's configuration); replica mode would skip it with the foreign keys.
+        await conn.execute("RESET session_replication_role")
         n, t = await _copy(
             conn,
             "journals",
@@ -283,6 +286,10 @@ async def seed(url: str, users: int, entries: int, seed_value: int) -> None:
             journal_rows(),
         )
         total_rows, total_time = total_rows + n, total_time + t
+        try:
+            await conn.execute("SET session_replication_role = replica")
+        except asyncpg.PostgresError:
+            pass
         n, t = await _copy(
             conn,
             "journal_tags",
