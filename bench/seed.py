@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import time
@@ -286,10 +287,8 @@ async def seed(url: str, users: int, entries: int, seed_value: int) -> None:
             journal_rows(),
         )
         total_rows, total_time = total_rows + n, total_time + t
-        try:
+        with contextlib.suppress(asyncpg.PostgresError):  # not a superuser: see above
             await conn.execute("SET session_replication_role = replica")
-        except asyncpg.PostgresError:
-            pass
         n, t = await _copy(
             conn,
             "journal_tags",
