@@ -10,6 +10,7 @@ import pytest
 
 from vibes.app import create_app
 from vibes.config import Settings
+from vibes.vault.schemas import SECRET_TAG_NAME_PATTERN
 
 API = "/api/v1"
 
@@ -85,7 +86,7 @@ def test_secret_tag_color_and_name_declare_their_patterns(
 ) -> None:
     properties = _schema(spec, schema)["properties"]
     assert _patterns(properties["color"]) == {"^#[0-9a-fA-F]{6}$"}
-    assert _patterns(properties["name"]) == {r"\S"}
+    assert _patterns(properties["name"]) == {SECRET_TAG_NAME_PATTERN}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
-from vibes.platform.fields import text_problem
+from vibes.platform.fields import BLANK_CHARS, Documented, line_pattern, text_problem
 
 TAG_NAME_MAX = 64
 
@@ -57,6 +57,15 @@ def tag_key(name: str) -> str:
     return clean_tag_name(name).casefold()[:TAG_NAME_MAX]
 
 
+# What the schema can say of `clean_tag_name`: a line with something visible and no
+# format character (the zero-width joiner inside emoji aside), at most TAG_NAME_MAX long
+# (the check counts after collapsing spaces, so a longer name of many spaces may pass).
+_FORMAT_CHARS = [c for c in BLANK_CHARS if unicodedata.category(chr(c)) == "Cf" and c != 0x200D]
+TAG_NAME_PATTERN = line_pattern(_FORMAT_CHARS, needs_one_not=BLANK_CHARS)
+
 TagName = Annotated[
-    str, StringConstraints(max_length=4 * TAG_NAME_MAX), AfterValidator(clean_tag_name)
+    str,
+    StringConstraints(max_length=4 * TAG_NAME_MAX),
+    AfterValidator(clean_tag_name),
+    Documented.of(pattern=TAG_NAME_PATTERN, maxLength=TAG_NAME_MAX),
 ]
