@@ -148,14 +148,17 @@ _CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0)]  # category Cc
 _REFUSED_IN_LINE = [*_CONTROLS, 0x2028, 0x2029]
 _REFUSED_IN_TEXT = [c for c in _CONTROLS if chr(c) not in _MULTI_LINE_ALLOWED]
 _BMP = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
-SPACE_CHARS = [c for c in _BMP if chr(c).isspace() and c not in _REFUSED_IN_LINE]
+WHITESPACE = [c for c in _BMP if chr(c).isspace()]
+SPACE_CHARS = [c for c in WHITESPACE if c not in _REFUSED_IN_LINE]
 BLANK_CHARS = SPACE_CHARS + [c for c in _BMP if unicodedata.category(chr(c)) == "Cf"]
 
 
-def line_pattern(refused: Iterable[int] = (), *, needs_one_not: Iterable[int] = ()) -> str:
-    """A single line without these characters either and, given `needs_one_not`, with at
-    least one character outside that set."""
-    refused = [*_REFUSED_IN_LINE, *refused]
+def line_pattern(
+    refused: Iterable[int] = (), *, allowed: Iterable[int] = (), needs_one_not: Iterable[int] = ()
+) -> str:
+    """A single line without these characters either (but with the `allowed` ones) and,
+    given `needs_one_not`, with at least one character outside that set."""
+    refused = sorted({*_REFUSED_IN_LINE, *refused} - set(allowed))
     others = char_class(refused)
     needs = list(needs_one_not)
     if not needs:
