@@ -21,7 +21,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
+from tests.conftest import MakeApp, MakeClient
 from tests.factories import AuthedUser, make_authed_user
+from vibes.platform.runtime import app_runtime
 
 API = "/api/v1"
 
@@ -273,3 +275,130 @@ async def test_every_secured_route_refuses_every_wrong_credential(
             r = await client.request(method, url, json={}, headers=headers)
             assert r.status_code == 401, (method, path, name, r.status_code, r.text)
             assert r.headers["www-authenticate"].lower().startswith("bearer"), (method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/journals?limit=101", None, 422),
+        ("GET", "/reminders?limit=101", None, 422),
+        ("GET", "/webhooks?limit=101", None, 422),
+        ("GET", "/search?q=a&limit=101", None, 422),
+        ("GET", "/journals?" + "&".join(f"tag=t{i}" for i in range(21)), None, 422),
+        ("GET", "/journals?q=" + "a" * 257, None, 422),
+        ("GET", "/journals?cursor=" + "a" * 1025, None, 422),
+        (
+            "POST",
+            "/journals",
+            {"title": "t", "content": "c", "tags": [f"t{i}" for i in range(51)]},
+            422,
+        ),
+        ("POST", "/journals", {"title": "t" * 501, "content": "c"}, 422),
+        ("POST", "/journals", {"title": "t", "content": "é" * (512 * 1024 + 1)}, 413),
+        ("POST", "/journals/batch", {"items": [{"title": "t", "content": "c"}] * 1001}, 422),
+        (
+            "POST",
+            "/reminders",
+            {"title": "t", "remind_at": "2030-01-01T09:00:00Z", "notes": "n" * 10_001},
+            422,
+        ),
+    ],
+)
+async def test_every_size_has_a_bound(
+    app: FastAPI, client: httpx.AsyncClient, method: str, path: str, body: Any, status: int
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.request(method, f"{API}{path}", json=body, headers=user.headers)
+    assert r.status_code == status, r.text[:300]
+    assert r.headers["content-type"] == "application/problem+json"
+    journals = (await client.get(f"{API}/journals", headers=user.headers)).json()
+    assert journals["items"] == []
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_read(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    r = await client.post(
+        f"{API}/journals",
+        content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+        headers=user.headers | {"content-type": "application/json"},
+    )
+    assert r.status_code == 413
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _assert_secured(response: httpx.Response, label: str) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (label, response.status_code, name)
+    assert "frame-ancestors 'none'" in response.headers.get("content-security-policy", ""), label
+    assert response.headers.get("x-request-id"), label
+
+
+async def test_every_answer_of_every_route_carries_the_security_headers(
+    app: FastAPI, client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
+    alice: AuthedUser = world["alice"]
+    statuses: set[int] = set()
+    urls = [
+        (m, _fill(p, world["ids"][_kind(p)]) if "{" in p else f"{API}{p}")
+        for m, p, _ in _api_routes(app)
+        if not p.endswith("/events")  # a stream: its headers are tested with it
+    ]
+    urls += [
+        ("GET", path)
+        for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/nowhere")
+    ]
+    for method, url in urls:
+        for headers in ({}, alice.headers):
+            for body in (None, {}, {"unknown": 1}):
+                r = await client.request(method, url, json=body, headers=headers)
+                statuses.add(r.status_code)
+                _assert_secured(r, f"{method} {url}")
+        r = await client.request("PUT", url, headers=alice.headers)  # 405 everywhere
+        statuses.add(r.status_code)
+        _assert_secured(r, f"PUT {url}")
+    assert {200, 204, 401, 404, 405, 422} <= statuses, sorted(statuses)
+
+
+async def test_forced_500_and_503_answers_carry_the_security_headers(
+    make_app: MakeApp, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def configure(application: FastAPI) -> None:
+        @application.get(f"{API}/_proof/boom")
+        async def boom() -> None:
+            raise RuntimeError("forced")
+
+    async with (
+        make_app(configure=configure) as application,
+        make_client(application, raise_app_exceptions=False) as c,
+    ):
+        r = await c.get(f"{API}/_proof/boom")
+        assert r.status_code == 500
+        _assert_secured(r, "forced 500")
+
+        runtime = app_runtime(application)
+
+        class Unreachable:
+            def connect(self) -> Any:
+                raise OSError("database down")
+
+        monkeypatch.setattr(runtime.database, "engine", Unreachable())
+        r = await c.get("/readyz")
+        assert r.status_code == 503
+        _assert_secured(r, "readyz 503")
+        monkeypatch.undo()
+
+        async def storage_down(*args: Any, **kwargs: Any) -> bool:
+            raise ConnectionError("rate limit store down")
+
+        monkeypatch.setattr(runtime.ratelimiter._moving, "hit", storage_down)
+        r = await c.post(f"{API}/auth/login", json={"email": "a@b.c", "password": "x" * 12})
+        assert r.status_code == 503, r.text
+        _assert_secured(r, "rate limit store 503")
