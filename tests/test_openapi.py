@@ -10,6 +10,7 @@ import pytest
 
 from vibes.app import create_app
 from vibes.config import Settings
+from vibes.vault.schemas import SECRET_TAG_NAME_PATTERN
 
 API = "/api/v1"
 
@@ -85,7 +86,7 @@ def test_secret_tag_color_and_name_declare_their_patterns(
 ) -> None:
     properties = _schema(spec, schema)["properties"]
     assert _patterns(properties["color"]) == {"^#[0-9a-fA-F]{6}$"}
-    assert _patterns(properties["name"]) == {r"\S"}
+    assert _patterns(properties["name"]) == {SECRET_TAG_NAME_PATTERN}
 
 
 @pytest.mark.parametrize(
@@ -105,3 +106,24 @@ def test_a_wrong_password_is_documented_as_the_403_it_answers(
     assert list(responses["403"]["content"]) == ["application/problem+json"]
     # A 401 (if documented) is the access token's, never the password's.
     assert "401" not in responses or "credentials" not in responses["401"]["description"].lower()
+
+
+@pytest.mark.parametrize("path", ["/auth/web/login", "/auth/web/refresh", "/auth/web/logout"])
+def test_the_web_sign_in_routes_declare_their_csrf_header(spec: dict[str, Any], path: str) -> None:
+    # Every request without it is a 403: a client built from the schema must send it.
+    operation = spec["paths"][API + path]["post"]
+    (header,) = [p for p in operation["parameters"] if p["name"] == "X-Vibes-CSRF"]
+    assert header["in"] == "header"
+    assert header["required"] is True
+    assert header["schema"]["enum"] == ["1"]
+    assert "403" in operation["responses"]
+
+
+def test_journal_list_filters_declare_what_they_take(spec: dict[str, Any]) -> None:
+    parameters = {
+        p["name"]: p["schema"] for p in spec["paths"][API + "/journals"]["get"]["parameters"]
+    }
+    assert parameters["tag"]["items"]["maxLength"] == 64
+    assert "pattern" in parameters["tag"]["items"]
+    for bound in ("from", "to"):
+        assert {s["format"] for s in parameters[bound]["anyOf"]} == {"date-time", "date"}

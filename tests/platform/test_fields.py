@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,7 +13,10 @@ import pytest
 from fastapi import FastAPI
 
 from tests.factories import AuthedUser, make_authed_user
-from vibes.platform.fields import text_problem
+from vibes.journals.tagnames import TAG_NAME_PATTERN, clean_tag_name
+from vibes.platform import fields
+from vibes.platform.fields import check_line, text_problem
+from vibes.vault.schemas import SECRET_TAG_NAME_PATTERN
 
 API = "/api/v1"
 NUL = "a\x00b"
@@ -275,3 +280,81 @@ def test_text_problem_refuses_exactly_the_rule_for_every_code_point(single_line:
     assert text_problem("ok " * 1000 + "\x00", single_line=single_line) == (
         "must not contain NUL characters"
     )
+
+
+async def test_a_whole_number_written_with_a_fraction_is_that_integer(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # JSON Schema's `integer` takes 7.0 (found by schemathesis): so does the API.
+    user = await make_authed_user(app)
+    r = await client.post(
+        f"{API}/journals",
+        json={"title": "t", "content": "c", "mood_rating": 7.0},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["mood_rating"] == 7
+    r = await client.post(
+        f"{API}/reminders",
+        json={"title": "t", "remind_at": "2030-01-01T09:00:00Z", "priority": 4.0},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["priority"] == 4
+    r = await client.post(
+        f"{API}/reminders/{r.json()['id']}/snooze", json={"minutes": 10.0}, headers=user.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+_SAMPLES = [
+    "",
+    "a",
+    " a ",
+    "   ",
+    "\u200b",
+    "\u200ba",
+    "a\u00adb",
+    "\u3000",
+    "tab\there",
+    "line\nbreak",
+    "cr\rhere",
+    "nul\x00",
+    "del\x7f",
+    "c1\x85",
+    "sep\u2028",
+    "para\u2029",
+    "bidi\u202e",
+    "emoji 👩\u200d💻",
+    "\ufeff",
+    "é",
+    "日本語",
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "check"),
+    [
+        (fields.UNICODE_PATTERN, fields.check_unicode),
+        (fields.LINE_PATTERN, fields.check_line),
+        (fields.REQUIRED_LINE_PATTERN, fields.check_required_line),
+        (fields.TEXT_PATTERN, fields.check_text),
+        (TAG_NAME_PATTERN, clean_tag_name),
+        (SECRET_TAG_NAME_PATTERN, lambda v: check_line(v) if v.strip() else fail(v)),
+    ],
+)
+def test_a_declared_pattern_takes_exactly_what_its_validator_takes(
+    pattern: str, check: Callable[[str], object]
+) -> None:
+    # The schema used to offer what the validators refused (found by schemathesis).
+    for value in _SAMPLES:
+        try:
+            check(value)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert (re.match(pattern, value) is not None) == accepted, repr(value)
+
+
+def fail(value: str) -> None:
+    raise ValueError(value)

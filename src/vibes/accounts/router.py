@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.security import OAuth2PasswordRequestForm
 
 from vibes.accounts import credentials, signin, users
 from vibes.accounts.common import AuthenticationFailed, IssuedTokens
@@ -29,6 +28,7 @@ from vibes.accounts.schemas import (
     RefreshIn,
     RegisterIn,
     SessionRead,
+    TokenForm,
     TokenPair,
     UserRead,
     UserUpdate,
@@ -129,7 +129,7 @@ async def login(
 
 @router.post("/auth/token", response_model=TokenPair, responses=_AUTH_ERRORS)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[TokenForm, Form()],
     db: DbSession,
     ctx: CurrentRuntime,
     client: ClientInfo,
@@ -139,8 +139,8 @@ async def token(
         tokens = await signin.login(
             db,
             ctx,
-            email=form.username[:320],
-            password=form.password[:1024],
+            email=form.username,
+            password=form.password,
             device_name="API docs",
             client=client,
         )

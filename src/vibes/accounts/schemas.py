@@ -8,7 +8,7 @@ import uuid
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from vibes.platform.fields import RequiredLine, Unicode, not_nullable
@@ -56,6 +56,21 @@ class LoginIn(_Input):
     email: Unicode = Field(min_length=1, max_length=320)
     password: GivenPassword
     device_name: DeviceName | None = None
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password form of `POST /auth/token` (the docs' Authorize button), with
+    the limits of `LoginIn`: NUL or an empty field is a 422 before any query runs."""
+
+    username: Unicode = Field(min_length=1, max_length=320)
+    password: GivenPassword
+    # A form has no null: left out is the only "none".
+    grant_type: Annotated[str, StringConstraints(pattern="^password$")] | None = Field(
+        default=None, json_schema_extra=not_nullable
+    )
+    scope: str = ""
+    client_id: str | None = Field(default=None, json_schema_extra=not_nullable)
+    client_secret: str | None = Field(default=None, json_schema_extra=not_nullable)
 
 
 class TokenPair(BaseModel):

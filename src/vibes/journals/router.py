@@ -24,6 +24,7 @@ from vibes.journals.schemas import (
     JournalRead,
     JournalUpdate,
 )
+from vibes.journals.tagnames import TAG_NAME_MAX, TAG_NAME_PATTERN
 from vibes.platform.concurrency import (
     IfMatchHeader,
     IfNoneMatchHeader,
@@ -39,6 +40,17 @@ from vibes.vault.idempotency import SealedKeeping
 router = APIRouter(tags=["journals"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+# What the list's own parsers take (the fast path reads the raw strings), for the schema.
+_TAG_FILTER_SCHEMA: dict[str, Any] = {
+    "items": {"type": "string", "pattern": TAG_NAME_PATTERN, "maxLength": TAG_NAME_MAX}
+}
+_BOUND_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "maxLength": 40},
+        {"type": "string", "format": "date"},
+    ],
+    "description": "An RFC 3339 date-time or a date.",
+}
 
 
 _json = json_response
@@ -134,11 +146,19 @@ async def list_journals(
     page: Page,
     tag: Annotated[
         list[str],
-        Query(max_length=MAX_TAG_FILTERS, description="Repeatable; every tag must match."),
+        Query(
+            max_length=MAX_TAG_FILTERS,
+            description="Repeatable; every tag must match.",
+            json_schema_extra=_TAG_FILTER_SCHEMA,
+        ),
     ] = [],  # noqa: B006 - FastAPI copies defaults
     q: Annotated[Line | None, Query(min_length=1, max_length=256, description="Full text.")] = None,
-    date_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
-    date_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    date_from: Annotated[
+        str | None, Query(alias="from", max_length=40, json_schema_extra=_BOUND_SCHEMA)
+    ] = None,
+    date_to: Annotated[
+        str | None, Query(alias="to", max_length=40, json_schema_extra=_BOUND_SCHEMA)
+    ] = None,
     mood_min: Annotated[int | None, Query(ge=1, le=10)] = None,
     mood_max: Annotated[int | None, Query(ge=1, le=10)] = None,
 ) -> Response:

@@ -18,12 +18,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     field_validator,
 )
 
 from vibes.journals.tagnames import TagName
-from vibes.platform.fields import Instant, RequiredLine, Text, not_nullable
+from vibes.platform.fields import JSON_INT, Instant, RequiredLine, Text, not_nullable
 
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_TAGS = 50
@@ -44,8 +43,8 @@ def _bare_date_is_midnight_utc(value: Any) -> Any:
 EntryDate = Annotated[Instant, BeforeValidator(_bare_date_is_midnight_utc)]
 # Trimmed; blank (spaces only) is a 422, never stored as "".
 Title = Annotated[RequiredLine, Field(max_length=500)]
-# Strict: "5" and true are refused rather than read as numbers.
-Mood = Annotated[StrictInt, Field(ge=1, le=10)]
+# "5" and true are refused rather than read as numbers.
+Mood = Annotated[int, Field(ge=1, le=10), JSON_INT]
 TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS)]
 
 

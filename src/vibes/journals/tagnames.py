@@ -8,7 +8,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
-from vibes.platform.fields import text_problem
+from vibes.platform.fields import (
+    BLANK_CHARS,
+    WHITESPACE,
+    Documented,
+    line_pattern,
+    text_problem,
+)
 
 TAG_NAME_MAX = 64
 
@@ -57,6 +63,18 @@ def tag_key(name: str) -> str:
     return clean_tag_name(name).casefold()[:TAG_NAME_MAX]
 
 
+# What the schema can say of `clean_tag_name`: something visible, no format character
+# (the zero-width joiner inside emoji aside), no control character but whitespace (which
+# is collapsed to one space), at most TAG_NAME_MAX long (counted after collapsing, so a
+# longer name with runs of spaces may pass).
+_FORMAT_CHARS = [c for c in BLANK_CHARS if unicodedata.category(chr(c)) == "Cf" and c != 0x200D]
+TAG_NAME_PATTERN = line_pattern(
+    _FORMAT_CHARS, allowed=WHITESPACE, needs_one_not=[*BLANK_CHARS, *WHITESPACE]
+)
+
 TagName = Annotated[
-    str, StringConstraints(max_length=4 * TAG_NAME_MAX), AfterValidator(clean_tag_name)
+    str,
+    StringConstraints(max_length=4 * TAG_NAME_MAX),
+    AfterValidator(clean_tag_name),
+    Documented.of(pattern=TAG_NAME_PATTERN, maxLength=TAG_NAME_MAX),
 ]

@@ -17,9 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 MIN_YEAR = 1900
 MAX_YEAR = 9000
@@ -98,15 +108,93 @@ def check_required_line(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Documented:
+    """Puts into a field's JSON schema what its validator enforces (`pattern`,
+    `maxLength`, …): a validator is checked but not shown, and a schema that offers what
+    the API refuses sends every generated client and fuzzer into 422s."""
+
+    keywords: tuple[tuple[str, object], ...]
+
+    @classmethod
+    def of(cls, **keywords: object) -> Documented:
+        return cls(tuple(keywords.items()))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(self.keywords)
+        return json_schema
+
+
+def char_class(code_points: Iterable[int]) -> str:
+    """The inside of a regex character class with these code points, as `\\uXXXX` ranges
+    that JSON Schema (ECMA-262), Python and Rust regex engines all read alike. Code points
+    must be in the Basic Multilingual Plane and not surrogates (those three engines
+    disagree about both)."""
+    ranges: list[list[int]] = []
+    for code in sorted(set(code_points)):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{lo:04x}" if lo == hi else f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in ranges)
+
+
+# The same sets as `text_problem` and `is_blank`, as patterns for the schema. Lone
+# surrogates (refused too) cannot be written in a pattern every engine reads.
+_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0)]  # category Cc
+_REFUSED_IN_LINE = [*_CONTROLS, 0x2028, 0x2029]
+_REFUSED_IN_TEXT = [c for c in _CONTROLS if chr(c) not in _MULTI_LINE_ALLOWED]
+_BMP = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+WHITESPACE = [c for c in _BMP if chr(c).isspace()]
+SPACE_CHARS = [c for c in WHITESPACE if c not in _REFUSED_IN_LINE]
+BLANK_CHARS = SPACE_CHARS + [c for c in _BMP if unicodedata.category(chr(c)) == "Cf"]
+
+
+def line_pattern(
+    refused: Iterable[int] = (), *, allowed: Iterable[int] = (), needs_one_not: Iterable[int] = ()
+) -> str:
+    """A single line without these characters either (but with the `allowed` ones) and,
+    given `needs_one_not`, with at least one character outside that set."""
+    refused = sorted({*_REFUSED_IN_LINE, *refused} - set(allowed))
+    others = char_class(refused)
+    needs = list(needs_one_not)
+    if not needs:
+        return f"^[^{others}]*$"
+    return f"^[^{others}]*[^{char_class([*refused, *needs])}][^{others}]*$"
+
+
+UNICODE_PATTERN = "^[^\\u0000]*$"
+LINE_PATTERN = line_pattern()
+REQUIRED_LINE_PATTERN = line_pattern(needs_one_not=BLANK_CHARS)
+TEXT_PATTERN = f"^[^{char_class(_REFUSED_IN_TEXT)}]*$"
+
 # Any storable string (passwords, tokens, addresses): only NUL and lone surrogates refused.
-Unicode = Annotated[str, AfterValidator(check_unicode)]
+Unicode = Annotated[str, AfterValidator(check_unicode), Documented.of(pattern=UNICODE_PATTERN)]
 # A single-line string (title, name): no control characters at all.
-Line = Annotated[str, AfterValidator(check_line)]
+Line = Annotated[str, AfterValidator(check_line), Documented.of(pattern=LINE_PATTERN)]
 # A single line where a value is required (titles, names): trimmed, blank refused. The
 # length limit (`Field(max_length=…)`) applies to the value as sent.
-RequiredLine = Annotated[str, AfterValidator(check_required_line)]
+RequiredLine = Annotated[
+    str, AfterValidator(check_required_line), Documented.of(pattern=REQUIRED_LINE_PATTERN)
+]
 # A multi-line string (content, notes): tab, LF and CR allowed, other controls refused.
-Text = Annotated[str, AfterValidator(check_text)]
+Text = Annotated[str, AfterValidator(check_text), Documented.of(pattern=TEXT_PATTERN)]
+
+
+def check_json_int(value: object) -> object:
+    """JSON has one kind of number: `7.0` is the integer 7 (as JSON Schema reads it), but
+    `"7"` and `true` are not numbers."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+# An integer as JSON Schema's `integer`: 7 and 7.0, not 7.5, "7" or true. Bounds go
+# before it (`Annotated[int, Field(ge=1), JSON_INT]`), so the schema shows them.
+JSON_INT = BeforeValidator(check_json_int)
 
 
 def instant_problem(

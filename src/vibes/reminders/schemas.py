@@ -10,19 +10,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictInt,
     field_validator,
     model_validator,
 )
 
-from vibes.platform.fields import RequiredLine, ScheduleInstant, Text, Unicode, not_nullable
+from vibes.platform.fields import (
+    JSON_INT,
+    RequiredLine,
+    ScheduleInstant,
+    Text,
+    Unicode,
+    not_nullable,
+)
 from vibes.reminders.recurrence import RecurrenceError, load_zone, normalize_rule
 
 # As a journal's title: trimmed, blank refused (422).
 Title = Annotated[RequiredLine, Field(max_length=500)]
 Notes = Annotated[Text, Field(max_length=10_000)]
-# Strict: "5" and true are refused rather than read as numbers.
-Priority = Annotated[StrictInt, Field(ge=1, le=5)]
+# "5" and true are refused rather than read as numbers.
+Priority = Annotated[int, Field(ge=1, le=5), JSON_INT]
 ZoneName = Annotated[Unicode, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 Rule = Annotated[
     Unicode,
@@ -101,7 +107,7 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     until: ScheduleInstant | None = None
-    minutes: StrictInt | None = Field(default=None, ge=1, le=60 * 24 * 30)
+    minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30), JSON_INT] | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> SnoozeRequest:

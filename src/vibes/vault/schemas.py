@@ -8,16 +8,19 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from vibes.platform.fields import Color, Unicode, check_line
+from vibes.platform.fields import SPACE_CHARS, Color, Documented, Unicode, check_line, line_pattern
 
 # A phrase guards data even against someone holding the password: long enough to resist
 # guessing at the unlock rate limit, short enough to keep Argon2id input sane.
 PHRASE_MIN = 8
 PHRASE_MAX = 1024
-# A single line with something visible in it. The constraints come before the line check
-# so that the JSON schema keeps them (a pattern after a validator is checked but not shown).
+# A single line with something other than spaces in it.
+SECRET_TAG_NAME_PATTERN = line_pattern(needs_one_not=SPACE_CHARS)
 SecretTagName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"\S"), AfterValidator(check_line)
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"\S"),
+    AfterValidator(check_line),
+    Documented.of(pattern=SECRET_TAG_NAME_PATTERN),
 ]
 
 
