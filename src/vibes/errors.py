@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from asyncpg.exceptions import ConnectionDoesNotExistError, OperatorInterventionError
+from asyncpg.exceptions import ConnectionDoesNotExistError, OperatorInterventionError  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
