@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import signal
 import statistics
 import sys
 import time
@@ -208,7 +210,7 @@ async def soak(
     number = 0
     print(
         f"{'interval':>8} {'sent':>7} {'done':>7} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'in flight':>9} {'RSS MB':>7}",
+        f"{'max ms':>7} {'in flight':>9} {'RSS MB':>7} {'load':>5}",
         flush=True,
     )
     while time.perf_counter() < end:
@@ -239,12 +241,15 @@ async def soak(
             "max": max(interval.latencies, default=float("nan")) * 1000,
             "in_flight": len(pending),
             "rss": server.rss_mb(),
+            # The machine's load average: other work slows the server under test too.
+            "load": os.getloadavg()[0],
         }
         rows.append(row)
         print(
             f"{number:>8} {row['sent']:>7} {row['done']:>7} {row['errors']:>6} "
             f"{row['p50']:>7.1f} {row['p99']:>7.1f} {row['max']:>7.0f} {row['in_flight']:>9} "
-            f"{row['rss']:>7.1f}" + (f"  {row['examples']}" if row["errors"] else ""),
+            f"{row['rss']:>7.1f} {row['load']:>5.1f}"
+            + (f"  {row['examples']}" if row["errors"] else ""),
             flush=True,
         )
         if not server.alive():
@@ -308,6 +313,8 @@ def main() -> None:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL server")
     parser.add_argument("--sqlite", action="store_true", help="the embedded default instead")
     args = parser.parse_args()
+    # Stopped early (`kill`), it still stops its server and drops its database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(when("start"), flush=True)
     if args.sqlite:
         code = asyncio.run(run(args, None))
