@@ -19,6 +19,7 @@ from vibes.events.dispatcher import Dispatcher
 from vibes.events.router import router as events_router
 from vibes.journals.router import router as journals_router
 from vibes.platform import health, metrics
+from vibes.platform.admission import AdmissionMiddleware
 from vibes.platform.apidocs import install_api_docs
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
     app.add_middleware(UnhandledErrorMiddleware)
     # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
-    # CORS, security headers, request context, proxy headers.
+    # admission, CORS, security headers, request context, proxy headers.
     app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
     # HEAD as GET minus the body, 405 with every method of the path, relative redirects.
     app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 None if (runtime := maybe_runtime(app)) is None else runtime.ratelimiter
             ),
         )
+    if settings.max_inflight:
+        # Outside the rate limiter and everything after it: a shed request costs nothing.
+        app.add_middleware(AdmissionMiddleware, max_inflight=settings.max_inflight)
     install_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     # How long Redis may vouch for a live session before the database is asked again.
     session_cache_seconds: int = Field(default=30, ge=1, le=300)
+    # Requests one process answers at once; more get a fast 503 with Retry-After instead
+    # of waiting for a database connection past the client's patience (0: no limit).
+    # Health checks, metrics and live streams are not counted.
+    max_inflight: int = Field(default=64, ge=0, le=100_000)
     # One line per request (method, path without the query string, status, time).
     access_log: bool = True
     log_level: str = "INFO"

@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import ConnectionDoesNotExistError, OperatorInterventionError  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -186,9 +189,52 @@ async def _stale_handler(_: Request, exc: Exception) -> JSONResponse:
     return await _domain_error_handler(_, err)
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": request.url.path})
+# What a database that is down, restarting or out of connections raises: refused or cut
+# connections (OSError and asyncpg's own), PostgreSQL's "starting up" and "terminating
+# connection", and no pooled connection free in time.
+_UNAVAILABLE = (
+    ConnectionError,
+    OSError,
+    ConnectionDoesNotExistError,
+    OperatorInterventionError,
+    PoolTimeoutError,
+)
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (rather than a bug): then the
+    answer is 503 with `Retry-After`, which clients and balancers retry, not a 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            current = current.orig
+            continue
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _server_error(exc: Exception, path: object) -> JSONResponse:
+    if is_unavailable(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__, extra={"path": path})
+        return problem(
+            503,
+            detail="The service is briefly unavailable; retry shortly.",
+            type_suffix="unavailable",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
+    logger.error("unhandled error", exc_info=exc, extra={"path": path})
     return problem(500, detail="An unexpected error occurred.", type_suffix="internal")
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    return _server_error(exc, request.url.path)
 
 
 class UnhandledErrorMiddleware:
@@ -216,12 +262,11 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
-        except Exception:
-            logger.exception("unhandled error", extra={"path": scope.get("path")})
+        except Exception as exc:
             if started:
+                logger.exception("unhandled error", extra={"path": scope.get("path")})
                 raise
-            response = problem(500, detail="An unexpected error occurred.", type_suffix="internal")
-            await response(scope, receive, send)
+            await _server_error(exc, scope.get("path"))(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
