@@ -83,6 +83,9 @@ def record_change(
     Kept in the session until it commits (`_write_pending`), where each object written
     in the transaction gets one row, numbered in commit order. Several changes to one
     object fold into its last state, with the secret tag it was in before the first.
+
+    For a tag or reminder, `secret_tag_id` names the vault whose entries caused the change
+    (a tag's count): only viewers who see that vault learn of it.
     """
     pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] = session.info.setdefault(
         _PENDING, {}
@@ -91,6 +94,9 @@ def record_change(
     earlier = pending.get((user_id, kind, entity_id))
     if earlier is not None:
         previous = earlier.previous_secret_tag_id
+        if kind != "journal" and earlier.secret_tag_id != secret_tag_id:
+            # A tag changed for those who see a vault and for others: everyone may see it.
+            secret_tag_id = None
     pending[(user_id, kind, entity_id)] = _Pending(op, version, secret_tag_id, previous)
 
 
