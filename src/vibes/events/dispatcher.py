@@ -30,7 +30,7 @@ from vibes.platform.keys import KeyRing, load_keyring
 log = structlog.get_logger("vibes.events.dispatcher")
 
 QUEUE_DEPTH_EVERY = dt.timedelta(seconds=5)
-PURGE_EVERY = dt.timedelta(minutes=10)
+PURGE_EVERY = housekeeping.PURGE_EVERY
 
 
 @dataclass
@@ -166,7 +166,7 @@ class Dispatcher:
         if self._purged_at and now - self._purged_at < PURGE_EVERY:
             return
         self._purged_at = now
-        await self.purge_old_events()
+        await housekeeping.run_purges(self.database, self.settings, now, every=PURGE_EVERY)
 
     async def purge_old_events(self) -> int:
         return await housekeeping.purge_old_events(self.database, self.settings, self.clock())

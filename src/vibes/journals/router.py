@@ -224,5 +224,5 @@ async def update_journal(
 async def delete_journal(
     journal: OwnedJournal, viewer: CurrentViewer, db: DbSession, if_match: IfMatchHeader = None
 ) -> Response:
-    await writes.delete_journal(db, journal, if_match=if_match)
+    await writes.delete_journal(db, viewer, journal, if_match=if_match)
     return Response(status_code=204)

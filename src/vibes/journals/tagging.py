@@ -15,7 +15,7 @@ from vibes.db import new_id, utcnow
 from vibes.journals.models import JournalTag, Tag
 from vibes.journals.tagnames import clean_tag_name, tag_key
 from vibes.platform.portable import bulk_insert, insert_ignoring_conflicts
-from vibes.recording.record import record_write
+from vibes.recording.record import record_change, record_write
 
 
 def unique_names(names: Iterable[str]) -> list[str]:
@@ -69,11 +69,18 @@ async def ensure_tags(
             data={"id": str(tag_id)},
         )
     found = await session.execute(
-        select(Tag.name_key, Tag.id, Tag.name).where(
+        select(Tag.name_key, Tag.id, Tag.name, Tag.version).where(
             Tag.user_id == user_id, Tag.name_key.in_(list(cleaned))
         )
     )
-    return {key: (tag_id, name) for key, tag_id, name in found}
+    tags = {}
+    for key, tag_id, name, version in found:
+        tags[key] = (tag_id, name)
+        # Its journal_count changes for the entries about to be linked.
+        record_change(
+            session, user_id=user_id, kind="tag", entity_id=tag_id, op="upsert", version=version
+        )
+    return tags
 
 
 async def link_tags(
@@ -113,7 +120,7 @@ async def replace_tags(
     session: AsyncSession, user_id: uuid.UUID, journal_id: uuid.UUID, names: Sequence[str]
 ) -> list[str]:
     """Make the entry's tag set exactly `names`; returns the stored names, sorted."""
-    await session.execute(delete(JournalTag).where(JournalTag.journal_id == journal_id))
+    await unlink_all(session, user_id, [journal_id])
     return (await link_tags(session, user_id, [(journal_id, names)]))[journal_id]
 
 
@@ -126,3 +133,54 @@ async def names_of(session: AsyncSession, journal_id: uuid.UUID) -> list[str]:
         .order_by(Tag.name_key)
     )
     return list(rows.all())
+
+
+async def touch_tags(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    tag_ids: Iterable[uuid.UUID],
+    *,
+    secret_tag_id: uuid.UUID | None = None,
+) -> None:
+    """Log a sync change for each tag whose `journal_count` changes (its version stays).
+    With `secret_tag_id`, only viewers who see that vault's entries count the change."""
+    ids = sorted(set(tag_ids))
+    if not ids:
+        return
+    rows = await session.execute(select(Tag.id, Tag.version).where(Tag.id.in_(ids)))
+    for tag_id, version in rows:
+        record_change(
+            session,
+            user_id=user_id,
+            kind="tag",
+            entity_id=tag_id,
+            op="upsert",
+            version=version,
+            secret_tag_id=secret_tag_id,
+        )
+
+
+async def touch_tag_names(
+    session: AsyncSession, user_id: uuid.UUID, names: Iterable[str], secret_tag_id: uuid.UUID
+) -> None:
+    """A secret entry with these tag names was written: with its vault unlocked, the tags
+    of those names count it (`tags.service`), so they change for that viewer."""
+    keys = sorted({tag_key(name) for name in names})
+    if not keys:
+        return
+    found = await session.scalars(
+        select(Tag.id).where(Tag.user_id == user_id, Tag.name_key.in_(keys))
+    )
+    await touch_tags(session, user_id, list(found), secret_tag_id=secret_tag_id)
+
+
+async def unlink_all(
+    session: AsyncSession, user_id: uuid.UUID, journal_ids: Sequence[uuid.UUID]
+) -> None:
+    """Remove every tag link of these entries (their tags' counts change)."""
+    unlinked = await session.scalars(
+        delete(JournalTag)
+        .where(JournalTag.journal_id.in_(list(journal_ids)))
+        .returning(JournalTag.tag_id)
+    )
+    await touch_tags(session, user_id, list(unlinked))

@@ -45,6 +45,11 @@ class Viewer:
             user_id=user_id, unlocked_secret_tag_ids=frozenset(unlocked), secret_tags=unlocked
         )
 
+    def sees(self, secret_tag_id: uuid.UUID | None) -> bool:
+        """The rule of `visible_journals` for one of this user's entries, in memory: public
+        (None), or in a secret tag the request has unlocked."""
+        return secret_tag_id is None or secret_tag_id in self.unlocked_secret_tag_ids
+
 
 def viewer_user_id() -> ColumnElement[Any]:
     """The viewer's user id: the parameter `visible_journals(viewer).params` binds, for

@@ -9,12 +9,17 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
+    Integer,
     Table,
+    Uuid,
+    column,
     select,
+    table,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.db import new_id, utcnow
+from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge
 from vibes.journals import tagging
 from vibes.journals.models import Journal
@@ -29,9 +34,11 @@ from vibes.journals.visibility import (
 from vibes.platform.concurrency import check_if_match
 from vibes.platform.portable import bulk_insert, lock_rows, new_ids
 from vibes.recording.record import (
+    SAME,
     EventType,
     Written,
     delete_recorded,
+    record_change,
     record_write,
     record_writes,
 )
@@ -92,9 +99,11 @@ def _record(
     journal: Journal,
     *,
     secret_tag_id: uuid.UUID | None = None,
+    previous_secret_tag_id: uuid.UUID | Any | None = SAME,
     event: EventType | None = None,
 ) -> None:
-    """The entry's change (naming its secret tag, if any) and, if given, its event."""
+    """The entry's change (naming its secret tag, if any, and the one it left) and, if
+    given, its event."""
     record_write(
         session,
         user_id=journal.user_id,
@@ -103,8 +112,51 @@ def _record(
         op="upsert",
         version=journal.version,
         secret_tag_id=secret_tag_id,
+        previous_secret_tag_id=previous_secret_tag_id,
         event=event,
     )
+
+
+# Reminders link to entries; that domain sits beside this one and imports it, so the link
+# column is reached by table name here, as its foreign key reaches `journals`.
+_reminders = table(
+    "reminders",
+    column("id", Uuid()),
+    column("user_id", Uuid()),
+    column("journal_id", Uuid()),
+    column("version", Integer()),
+    column("updated_at", UTCDateTime()),
+)
+
+
+async def relink_reminders(
+    session: AsyncSession, user_id: uuid.UUID, journal_ids: Sequence[uuid.UUID], *, unlink: bool
+) -> None:
+    """Log a sync change for the reminders linked to these entries, whose `journal_id`
+    a viewer sees changes: with `unlink` the entries are going away and the link is
+    cleared (a new version, as the foreign key's SET NULL would do silently); otherwise
+    the entries moved into or out of the vault, and the link shows or hides by viewer."""
+    if not journal_ids:
+        return
+    linked = (_reminders.c.user_id == user_id) & _reminders.c.journal_id.in_(list(journal_ids))
+    if unlink:
+        result = await session.execute(
+            update(_reminders)
+            .where(linked)
+            .values(journal_id=None, version=_reminders.c.version + 1, updated_at=utcnow())
+            .returning(_reminders.c.id, _reminders.c.version)
+        )
+    else:
+        result = await session.execute(select(_reminders.c.id, _reminders.c.version).where(linked))
+    for reminder_id, version in result.all():
+        record_change(
+            session,
+            user_id=user_id,
+            kind="reminder",
+            entity_id=reminder_id,
+            op="upsert",
+            version=version,
+        )
 
 
 async def get_owned_journal(
@@ -154,6 +206,7 @@ async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCre
         session.add(journal)
         await session.flush()
         _record(session, journal, secret_tag_id=unlocked.id)
+        await tagging.touch_tag_names(session, viewer.user_id, tags, unlocked.id)
         opened = SecretContent(title=data.title, content=data.content, tags=tuple(tags))
         return render_journal(journal, tags, (unlocked, opened))
     session.add(journal)
@@ -219,6 +272,9 @@ async def create_batch(
             if unlocked is None
         ],
     )
+    for item, unlocked in zip(items, vaults, strict=True):
+        if unlocked is not None:
+            await tagging.touch_tag_names(session, user_id, item.tags, unlocked.id)
     await record_writes(
         session,
         user_id=user_id,
@@ -273,6 +329,7 @@ async def update_journal(
     """
     check_if_match(if_match, journal.version)
     was_secret = journal.secret_tag_id is not None
+    previous_tag = journal.secret_tag_id
     current: SecretContent | None = None
     target: UnlockedTag | None = None
     if journal.secret_tag_id is not None:
@@ -320,8 +377,14 @@ async def update_journal(
             session,
             journal,
             secret_tag_id=target.id,
+            previous_secret_tag_id=previous_tag,
             event=None if was_secret else "journal.deleted",
         )
+        if current is not None and previous_tag is not None:
+            await tagging.touch_tag_names(session, viewer.user_id, current.tags, previous_tag)
+        await tagging.touch_tag_names(session, viewer.user_id, tags, target.id)
+        if previous_tag != target.id:
+            await relink_reminders(session, viewer.user_id, [journal.id], unlink=False)
         if not was_secret:
             await forget_public_plaintext(session)
         opened = SecretContent(title=title, content=content, tags=tuple(tags))
@@ -332,15 +395,31 @@ async def update_journal(
     if was_secret or "tags" in changes:
         tags = await tagging.replace_tags(session, viewer.user_id, journal.id, tags)
     # Leaving the vault looks like a creation to a locked observer.
-    _record(session, journal, event="journal.created" if was_secret else "journal.updated")
+    _record(
+        session,
+        journal,
+        previous_secret_tag_id=previous_tag,
+        event="journal.created" if was_secret else "journal.updated",
+    )
+    if current is not None and previous_tag is not None:
+        await tagging.touch_tag_names(session, viewer.user_id, current.tags, previous_tag)
+        await relink_reminders(session, viewer.user_id, [journal.id], unlink=False)
     return render_journal(journal, tags)
 
 
 async def delete_journal(
-    session: AsyncSession, journal: Journal, *, if_match: str | None = None
+    session: AsyncSession, viewer: Viewer, journal: Journal, *, if_match: str | None = None
 ) -> None:
+    """Delete the entry and record its tombstone; its tags' counts change and the
+    reminders linked to it lose their link (each logged for sync)."""
     check_if_match(if_match, journal.version)
     secret_tag_id = journal.secret_tag_id
+    if secret_tag_id is None:
+        await tagging.unlink_all(session, viewer.user_id, [journal.id])
+    else:
+        _, opened = reveal(viewer, journal)
+        await tagging.touch_tag_names(session, viewer.user_id, opened.tags, secret_tag_id)
+    await relink_reminders(session, viewer.user_id, [journal.id], unlink=True)
     await delete_recorded(
         session,
         journal,

@@ -11,14 +11,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import Integer, Uuid, column, delete, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts import passwords
 from vibes.accounts.models import User
 from vibes.config import Settings
-from vibes.db import new_id
+from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from vibes.recording.record import record_change
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
 from vibes.vault.models import SecretTag
@@ -310,8 +311,46 @@ async def check_password(settings: Settings, password_hash: str | None, password
     return await passwords.verify_password(settings, password_hash, password)
 
 
+# The entries of a vault, and the reminders linked to them, by table name: the journals
+# and reminders domains import this one (to seal and open entries), not the other way.
+_journals = table(
+    "journals",
+    column("id", Uuid()),
+    column("user_id", Uuid()),
+    column("secret_tag_id", Uuid()),
+    column("version", Integer()),
+)
+_reminders = table(
+    "reminders",
+    column("id", Uuid()),
+    column("journal_id", Uuid()),
+    column("version", Integer()),
+    column("updated_at", UTCDateTime()),
+)
+
+
 async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid.UUID) -> None:
-    """Erase the tag; its entries (and their change-log rows) go with it by FK cascade."""
+    """Erase the tag; its entries go with it by FK cascade. Each entry leaves a tombstone
+    for sync, and each reminder linked to one loses its link (a new version, logged)."""
+    in_vault = (_journals.c.user_id == user_id) & (_journals.c.secret_tag_id == tag_id)
+    doomed = (
+        await session.execute(select(_journals.c.id, _journals.c.version).where(in_vault))
+    ).all()
+    unlinked = await session.execute(
+        update(_reminders)
+        .where(_reminders.c.journal_id.in_(select(_journals.c.id).where(in_vault)))
+        .values(journal_id=None, version=_reminders.c.version + 1, updated_at=utcnow())
+        .returning(_reminders.c.id, _reminders.c.version)
+    )
+    for reminder_id, version in unlinked.all():
+        record_change(
+            session,
+            user_id=user_id,
+            kind="reminder",
+            entity_id=reminder_id,
+            op="upsert",
+            version=version,
+        )
     result = await session.execute(
         delete(SecretTag)
         .where(SecretTag.id == tag_id, SecretTag.user_id == user_id)
@@ -320,3 +359,13 @@ async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid
     )
     if result.scalar_one_or_none() is None:
         raise NotFound()
+    for journal_id, version in doomed:
+        record_change(
+            session,
+            user_id=user_id,
+            kind="journal",
+            entity_id=journal_id,
+            op="delete",
+            version=version + 1,
+            secret_tag_id=tag_id,
+        )
