@@ -33,6 +33,7 @@ from vibes.platform.security import SecurityHeadersMiddleware, install_cors
 from vibes.reminders.router import router as reminders_router
 from vibes.runtime import open_runtime
 from vibes.search.router import router as search_router
+from vibes.sync.router import router as sync_router
 from vibes.tags.router import router as tags_router
 from vibes.vault.router import router as vault_router
 from vibes.web.serve import install_web
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         search_router,
         vault_router,
         reminders_router,
+        sync_router,
         events_router,
         web_auth_router,
     ):

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Dispatched events (and their delivery logs) are kept this long, for Last-Event-ID
     # resumes and GET /webhooks/{id}/deliveries; then the dispatcher deletes them.
     events_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Sync keeps tombstones and superseded changes this long: a device offline longer
+    # starts over (410 resync-required).
+    sync_retention_days: int = Field(default=180, ge=1, le=36500)
 
     rate_limits_enabled: bool = True
     # Limits are `limits` strings ("10/15 minutes"). The default applies to every request,

@@ -4,8 +4,8 @@ from vibes.accounts.models import AuthSession, Invite, PasswordResetToken, Refre
 from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
-from vibes.platform.models import AuditLog, IdempotencyKey
-from vibes.recording.models import Change, OutboxEvent
+from vibes.platform.models import AuditLog, IdempotencyKey, PeriodicJob
+from vibes.recording.models import Change, OutboxEvent, SyncCounter
 from vibes.reminders.models import Reminder
 from vibes.vault.models import SecretTag
 
@@ -22,9 +22,11 @@ __all__ = [
     "JournalTag",
     "OutboxEvent",
     "PasswordResetToken",
+    "PeriodicJob",
     "RefreshToken",
     "Reminder",
     "SecretTag",
+    "SyncCounter",
     "Tag",
     "User",
     "Webhook",

@@ -308,3 +308,18 @@ async def _secret_matches(
         if len(matches) > page.limit:
             break
     return matches
+
+
+async def views_by_id(
+    conn: AsyncConnection, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, EntryView]:
+    """The entries among `ids` the viewer may see, rendered as `GET /journals/{id}`
+    renders them (the same columns, tag aggregate and `view_row`), in one statement."""
+    if not ids:
+        return {}
+    visible = visible_journals(viewer)
+    stmt = select(*_READ_COLUMNS, _tag_names_of(conn.dialect.name, Journal.id.expression)).where(
+        visible.clause, Journal.id.in_(sorted(set(ids)))
+    )
+    rows = (await conn.execute(stmt, visible.params)).all()
+    return {row.id: view_row(row, viewer) for row in rows}

@@ -45,6 +45,11 @@ class Viewer:
             user_id=user_id, unlocked_secret_tag_ids=frozenset(unlocked), secret_tags=unlocked
         )
 
+    def sees(self, secret_tag_id: uuid.UUID | None) -> bool:
+        """The rule of `visible_journals` for one of this user's entries, in memory: public
+        (None), or in a secret tag the request has unlocked."""
+        return secret_tag_id is None or secret_tag_id in self.unlocked_secret_tag_ids
+
 
 @functools.cache
 def _visible_clause(unlocked: bool) -> ColumnElement[bool]:

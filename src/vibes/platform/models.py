@@ -59,3 +59,13 @@ class AuditLog(IdMixin, TimestampMixin, Base):
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+class PeriodicJob(Base):
+    """When a periodic job (a purge, the sync compaction) last ran, whoever ran it: the
+    row every worker claims before running it, so one round runs once (`platform.jobs`)."""
+
+    __tablename__ = "periodic_jobs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

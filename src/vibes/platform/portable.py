@@ -42,6 +42,20 @@ def insert_ignoring_conflicts(
     return stmt
 
 
+def insert_or_add(
+    dialect: str, table: Any, row: Mapping[str, Any], *, on: Sequence[str], add: Mapping[str, int]
+) -> Insert:
+    """`INSERT row … ON CONFLICT (on) DO UPDATE SET col = col + n` for each of `add` (the
+    existing row's value plus n) on either database; add `.returning(…)` for the result.
+    On PostgreSQL the conflicting row stays locked until the transaction ends."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).values(dict(row))
+    updated: Insert = stmt.on_conflict_do_update(
+        index_elements=list(on), set_={name: table.c[name] + n for name, n in add.items()}
+    )
+    return updated
+
+
 def claim_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
     """Make a SELECT claim its rows so concurrent workers take disjoint sets.
 

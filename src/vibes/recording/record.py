@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast, get_args
+from typing import Any, Final, Literal, Protocol, cast, get_args
 
-from sqlalchemy import Table
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from vibes.db import utcnow
-from vibes.platform.portable import bulk_insert, new_ids
-from vibes.recording.models import Change, OutboxEvent
+from vibes.platform.portable import bulk_insert, insert_or_add, new_ids
+from vibes.recording.models import Change, OutboxEvent, SyncCounter
 
 EventType = Literal[
     "journal.created",
@@ -46,6 +48,25 @@ def record_event(
     return event
 
 
+class _Same(enum.Enum):
+    SAME = "same"
+
+
+# `previous_secret_tag_id` when the write left the object in the secret tag it was in.
+SAME: Final = _Same.SAME
+
+# The session's changes waiting for its commit: {(user, kind, id): _Pending}.
+_PENDING = "vibes.pending_changes"
+
+
+@dataclass(slots=True)
+class _Pending:
+    op: Op
+    version: int
+    secret_tag_id: uuid.UUID | None
+    previous_secret_tag_id: uuid.UUID | None
+
+
 def record_change(
     session: AsyncSession,
     *,
@@ -55,18 +76,81 @@ def record_change(
     op: Op,
     version: int,
     secret_tag_id: uuid.UUID | None = None,
-) -> Change:
-    """Add a change-log row (a tombstone for `op="delete"`) for sync to the session."""
-    change = Change(
-        user_id=user_id,
-        kind=kind,
-        entity_id=entity_id,
-        op=op,
-        version=version,
-        secret_tag_id=secret_tag_id,
+    previous_secret_tag_id: uuid.UUID | _Same | None = SAME,
+) -> None:
+    """Log a change (a tombstone for `op="delete"`) of one object for sync.
+
+    Kept in the session until it commits (`_write_pending`), where each object written
+    in the transaction gets one row, numbered in commit order. Several changes to one
+    object fold into its last state, with the secret tag it was in before the first.
+    """
+    pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] = session.info.setdefault(
+        _PENDING, {}
     )
-    session.add(change)
-    return change
+    previous = secret_tag_id if previous_secret_tag_id is SAME else previous_secret_tag_id
+    earlier = pending.get((user_id, kind, entity_id))
+    if earlier is not None:
+        previous = earlier.previous_secret_tag_id
+    pending[(user_id, kind, entity_id)] = _Pending(op, version, secret_tag_id, previous)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Number the transaction's changes and write them, last thing before it commits.
+
+    Each user's counter row is bumped by the number of changes (users in id order, so two
+    transactions never wait on each other's counters crosswise). On PostgreSQL the row
+    stays locked until the commit, so the next transaction of that user takes its
+    positions only after this one is visible; SQLite's single writer serialises the same.
+    """
+    pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] | None = session.info.pop(
+        _PENDING, None
+    )
+    if not pending:
+        return
+    by_user: dict[uuid.UUID, list[tuple[str, uuid.UUID, _Pending]]] = {}
+    for (user_id, kind, entity_id), change in pending.items():
+        by_user.setdefault(user_id, []).append((kind, entity_id, change))
+    dialect = session.get_bind().dialect.name
+    counters = cast(Table, SyncCounter.__table__)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for user_id in sorted(by_user):
+        changes = by_user[user_id]
+        bump = insert_or_add(
+            dialect,
+            counters,
+            {"user_id": user_id, "position": len(changes), "horizon": 0},
+            on=["user_id"],
+            add={"position": len(changes)},
+        ).returning(counters.c.position)
+        last = int(session.execute(bump).scalar_one())
+        ids = new_ids(len(changes))
+        for offset, (change_id, (kind, entity_id, change)) in enumerate(
+            zip(ids, changes, strict=True)
+        ):
+            rows.append(
+                {
+                    "id": change_id,
+                    "user_id": user_id,
+                    "position": last - len(changes) + 1 + offset,
+                    "kind": kind,
+                    "entity_id": entity_id,
+                    "op": change.op,
+                    "version": change.version,
+                    "secret_tag_id": change.secret_tag_id,
+                    "previous_secret_tag_id": change.previous_secret_tag_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    session.execute(insert(cast(Table, Change.__table__)), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction changed nothing, so it logs nothing."""
+    session.info.pop(_PENDING, None)
 
 
 def version_data(entity_id: uuid.UUID, version: int) -> dict[str, Any]:
@@ -83,6 +167,7 @@ def record_write(
     op: Op,
     version: int,
     secret_tag_id: uuid.UUID | None = None,
+    previous_secret_tag_id: uuid.UUID | _Same | None = SAME,
     event: EventType | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
@@ -97,6 +182,7 @@ def record_write(
         op=op,
         version=version,
         secret_tag_id=secret_tag_id,
+        previous_secret_tag_id=previous_secret_tag_id,
     )
     if event is not None:
         record_event(
@@ -155,26 +241,19 @@ class Written:
 async def record_writes(
     session: AsyncSession, *, user_id: uuid.UUID, kind: Kind, op: Op, written: Sequence[Written]
 ) -> None:
-    """`record_write` for many objects at once: the same rows, written in bulk."""
+    """`record_write` for many objects at once: the same rows, the events written in bulk
+    (the changes are written in bulk at commit, as every change is)."""
+    for item in written:
+        record_change(
+            session,
+            user_id=user_id,
+            kind=kind,
+            entity_id=item.entity_id,
+            op=op,
+            version=item.version,
+            secret_tag_id=item.secret_tag_id,
+        )
     now = utcnow()
-    await bulk_insert(
-        session,
-        cast(Table, Change.__table__),
-        [
-            {
-                "id": change_id,
-                "user_id": user_id,
-                "kind": kind,
-                "entity_id": item.entity_id,
-                "op": op,
-                "version": item.version,
-                "secret_tag_id": item.secret_tag_id,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for change_id, item in zip(new_ids(len(written)), written, strict=True)
-        ],
-    )
     evented = [item for item in written if item.event is not None]
     await bulk_insert(
         session,

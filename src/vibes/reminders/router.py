@@ -34,7 +34,6 @@ from vibes.reminders.schemas import (
     ReminderRead,
     ReminderUpdate,
     SnoozeRequest,
-    dump,
 )
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
@@ -78,9 +77,7 @@ async def _hidden(db: DbSession, viewer: Viewer, reminders: Sequence[Reminder]) 
 async def _answer(
     db: DbSession, viewer: Viewer, reminder: Reminder, status_code: int = 200, **headers: str
 ) -> JSONResponse:
-    body = dump(reminder)
-    if reminder.journal_id in await _hidden(db, viewer, [reminder]):
-        body["journal_id"] = None  # a locked secret entry, as if it did not exist
+    [body] = await service.render(db, viewer, [reminder])
     return JSONResponse(
         body,
         status_code=status_code,

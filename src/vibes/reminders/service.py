@@ -33,7 +33,7 @@ from vibes.platform.portable import lock_rows
 from vibes.recording.record import EventType, delete_recorded, record_write
 from vibes.reminders.models import Reminder
 from vibes.reminders.recurrence import RecurrenceError, Schedule, load_zone
-from vibes.reminders.schemas import ReminderCreate, ReminderUpdate
+from vibes.reminders.schemas import ReminderCreate, ReminderUpdate, dump
 
 log = structlog.get_logger("vibes.reminders")
 
@@ -147,6 +147,43 @@ async def hidden_journal_ids(
         visibility.params,
     )
     return journal_ids - set(visible)
+
+
+async def render(
+    session: AsyncSession, viewer: Viewer, reminders: Sequence[Reminder]
+) -> list[dict[str, Any]]:
+    """Reminders as JSON-ready dicts as the API shows them to this viewer: a link to an
+    entry it may not see is null."""
+    hidden = await hidden_journal_ids(
+        session,
+        viewer.user_id,
+        viewer.unlocked_secret_tag_ids,
+        {r.journal_id for r in reminders if r.journal_id is not None},
+    )
+    bodies = []
+    for reminder in reminders:
+        body = dump(reminder)
+        if reminder.journal_id in hidden:
+            body["journal_id"] = None  # a locked secret entry, as if it did not exist
+        bodies.append(body)
+    return bodies
+
+
+async def views_by_id(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The user's reminders among `ids`, rendered as `GET /reminders/{id}` renders them."""
+    if not ids:
+        return {}
+    found = list(
+        await session.scalars(
+            select(Reminder).where(
+                Reminder.user_id == viewer.user_id, Reminder.id.in_(sorted(set(ids)))
+            )
+        )
+    )
+    bodies = await render(session, viewer, found)
+    return {reminder.id: body for reminder, body in zip(found, bodies, strict=True)}
 
 
 async def create_reminder(

@@ -34,29 +34,19 @@ async def get_owned_tag(tag_id: uuid.UUID, principal: CurrentPrincipal, db: DbSe
 OwnedTag = Annotated[Tag, Depends(get_owned_tag)]
 
 
-def _read(tag: Tag, journal_count: int) -> TagRead:
-    return TagRead(
-        id=tag.id,
-        name=tag.name,
-        color=tag.color,
-        journal_count=journal_count,
-        version=tag.version,
-        created_at=tag.created_at,
-        updated_at=tag.updated_at,
-    )
-
-
 @router.get("/tags", response_model=list[TagRead])
 async def list_tags(
     principal: CurrentPrincipal, viewer: CurrentViewer, db: DbSession
 ) -> list[TagRead]:
     """Every tag of the user, by name; `journal_count` counts only entries you can see."""
-    return [_read(item.tag, item.journal_count) for item in await service.list_tags(db, viewer)]
+    return [
+        service.render(item.tag, item.journal_count) for item in await service.list_tags(db, viewer)
+    ]
 
 
 async def _with_count(db: DbSession, viewer: Viewer, tag: Tag, response: Response) -> TagRead:
     response.headers["ETag"] = etag_for(tag.version)
-    return _read(tag, await service.count_for(db, viewer, tag.id))
+    return service.render(tag, await service.count_for(db, viewer, tag.id))
 
 
 @router.get(

@@ -23,6 +23,7 @@ from vibes.journals.tagnames import clean_tag_name, tag_key
 from vibes.journals.visibility import Viewer, visible_journals
 from vibes.platform.concurrency import check_if_match
 from vibes.recording.record import delete_recorded, record_change
+from vibes.tags.schemas import TagRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,24 @@ class TagWithCount:
     journal_count: int
 
 
-async def list_tags(session: AsyncSession, viewer: Viewer) -> list[TagWithCount]:
-    """The user's tags by name, each with the number of entries the viewer can see."""
+def render(tag: Tag, journal_count: int) -> TagRead:
+    """A tag as every route (and sync) shows it."""
+    return TagRead(
+        id=tag.id,
+        name=tag.name,
+        color=tag.color,
+        journal_count=journal_count,
+        version=tag.version,
+        created_at=tag.created_at,
+        updated_at=tag.updated_at,
+    )
+
+
+async def list_tags(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID] | None = None
+) -> list[TagWithCount]:
+    """The user's tags by name (only those among `ids`, if given), each with the number
+    of entries the viewer can see."""
     visible = visible_journals(viewer)
     count = (
         select(func.count())
@@ -41,12 +58,25 @@ async def list_tags(session: AsyncSession, viewer: Viewer) -> list[TagWithCount]
         .where(JournalTag.tag_id == Tag.id, visible.clause)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id),
-        visible.params,
-    )
+    query = select(Tag, count).where(Tag.user_id == viewer.user_id)
+    if ids is not None:
+        query = query.where(Tag.id.in_(sorted(set(ids))))
+    rows = await session.execute(query.order_by(Tag.name_key, Tag.id), visible.params)
     secret = await _secret_counts(session, viewer)
     return [TagWithCount(tag, int(n) + secret.get(tag.name_key, 0)) for tag, n in rows]
+
+
+async def views_by_id(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The user's tags among `ids`, as JSON-ready dicts exactly as `GET /tags/{id}`
+    answers them."""
+    if not ids:
+        return {}
+    return {
+        item.tag.id: render(item.tag, item.journal_count).model_dump(mode="json")
+        for item in await list_tags(session, viewer, ids)
+    }
 
 
 async def _secret_counts(session: AsyncSession, viewer: Viewer) -> dict[str, int]:
