@@ -3,6 +3,7 @@
 import { html, render, useEffect, useState } from './vendor/preact-htm.js';
 import * as api from './api.js';
 import { stopEvents } from './events.js';
+import { stopFeed } from './feed.js';
 import { syncDrafts } from './drafts.js';
 import { afterSignIn } from './session.js';
 import {
@@ -243,6 +244,7 @@ document.addEventListener('keydown', (event) => {
 api.on((type, detail) => {
   if (type === 'signed-out') {
     stopEvents();
+    stopFeed();
     update({ user: null, tags: [] });
     if (detail?.expired) toast('Your session ended. Please sign in again.', { kind: 'warn' });
     navigate('/sign-in', { replace: true });

@@ -2,6 +2,7 @@
 import { html, useEffect, useRef, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { listDrafts } from '../drafts.js';
+import { onChanges } from '../feed.js';
 import { navigate, useShared } from '../state.js';
 import {
   dayBounds,
@@ -63,6 +64,29 @@ export function EntryCard({ entry, tagColors }) {
   <//>`;
 }
 
+const newestFirst = (a, b) =>
+  a.entry_date === b.entry_date ? (a.id < b.id ? 1 : -1) : Date.parse(b.entry_date) - Date.parse(a.entry_date);
+
+/**
+ * The loaded entries with the feed's journal changes applied: a deletion (or an entry
+ * moved into a locked vault) leaves, an edit replaces, and an entry that is new to this
+ * list joins it when it falls inside the stretch already loaded (older ones come with
+ * the next page, as usual).
+ */
+export function applyChanges(entries, changes, complete) {
+  const byId = new Map(entries.map((entry) => [entry.id, entry]));
+  const oldest = entries.length ? entries[entries.length - 1] : null;
+  for (const change of changes) {
+    if (change.kind !== 'journal') continue;
+    if (change.op === 'delete') {
+      byId.delete(change.id);
+    } else if (byId.has(change.id) || complete || (oldest && newestFirst(change.data, oldest) <= 0)) {
+      byId.set(change.id, change.data);
+    }
+  }
+  return [...byId.values()].sort(newestFirst);
+}
+
 function groupByDay(entries) {
   const groups = [];
   for (const entry of entries) {
@@ -122,6 +146,7 @@ export default function Timeline({ query }) {
   const [error, setError] = useState('');
   const sentinel = useRef(null);
   const busy = useRef(false);
+  const filtered = key !== JSON.stringify(filtersOf(new URLSearchParams()));
 
   const load = async (reset) => {
     if (busy.current) return;
@@ -152,6 +177,16 @@ export default function Timeline({ query }) {
     load(true);
   }, [key, vaultVersion]);
 
+  // Changes from other devices (the sync feed). With filters on, which entries belong is
+  // the server's call: the list reloads. Otherwise the changes are applied in place.
+  useEffect(() => onChanges((changes, { reset }) => {
+    if (reset || filtered) {
+      if (reset || changes.some((change) => change.kind === 'journal')) load(true);
+      return;
+    }
+    setEntries((previous) => applyChanges(previous, changes, done));
+  }), [key, done, cursor]);
+
   useEffect(() => {
     if (!sentinel.current || done) return undefined;
     const observer = new IntersectionObserver((seen) => {
@@ -163,7 +198,6 @@ export default function Timeline({ query }) {
 
   const tagColors = Object.fromEntries(tags.map((t) => [t.name.toLowerCase(), t.color]));
   const drafts = listDrafts();
-  const filtered = key !== JSON.stringify(filtersOf(new URLSearchParams()));
   const greeting = user?.display_name ? `, ${user.display_name}` : '';
 
   return html`<section aria-labelledby="timeline-title">
