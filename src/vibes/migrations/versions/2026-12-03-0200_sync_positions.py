@@ -1,7 +1,7 @@
 """sync positions: changes numbered per user in commit order, sync counters, periodic jobs
 
 Revision ID: 20261203_0200
-Revises: 20261202_1830
+Revises: 20261203_0100
 Create Date: 2026-12-03 02:00:00
 
 Existing changes are numbered per user in the order they were made (their UUIDv7 ids),
@@ -17,7 +17,7 @@ from alembic import op
 import vibes.db
 
 revision: str = "20261203_0200"
-down_revision: str | Sequence[str] | None = "20261202_1830"
+down_revision: str | Sequence[str] | None = "20261203_0100"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
