@@ -246,3 +246,25 @@ async def test_the_dispatcher_loop_runs_the_reindex(
         await dispatcher.aclose()
     assert await _search_configs(database, user) == "vibes_french"
     assert await _names(client, user, "glaciers") == ["Old"]
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["indexed", "secret"])
+async def test_highlights_mark_the_written_word_whatever_its_form(
+    client: httpx.AsyncClient, app: FastAPI, database: Database, secret: bool
+) -> None:
+    stems = secret or database.read_engine.dialect.name == "postgresql"
+    user = await make_authed_user(app)
+    await _set_language(client, user, "de")
+    vault = await make_vault(client, app, user=user)
+    headers = vault.headers if secret else user.headers
+    body: dict[str, str] = {"title": "Viele Häuser", "content": "Am See."}
+    if secret:
+        body["secret_tag_id"] = vault.tag_id
+    response = await client.post(f"{API}/journals", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    for q in ["hauser", *(["Haus"] if stems else [])]:
+        found = await client.get(
+            f"{API}/search", params={"q": q, "type": "journals"}, headers=headers
+        )
+        [item] = found.json()["items"]
+        assert [item["snippet"][s:e] for s, e in item["highlights"]] == ["Häuser"], q
