@@ -268,3 +268,16 @@ async def test_highlights_mark_the_written_word_whatever_its_form(
         )
         [item] = found.json()["items"]
         assert [item["snippet"][s:e] for s, e in item["highlights"]] == ["Häuser"], q
+
+
+async def test_a_query_of_stop_words_only_is_no_error(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """PostgreSQL's English configuration drops stop words (`the`, `and`): a query of
+    nothing else is empty there and matches nothing; never an error."""
+    user = await make_authed_user(app)
+    await create_entry(client, user, title="Sea", content="the sea and the sky")
+    for q in ["the", '"the and"', "-the", "the*"]:
+        for path in ("/search", "/journals"):
+            response = await client.get(f"{API}{path}", params={"q": q}, headers=user.headers)
+            assert response.status_code == 200, (q, response.text)
