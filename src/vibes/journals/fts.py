@@ -73,7 +73,6 @@ _ROW_CONFIG: ColumnElement[Any] = cast(literal_column("journals.fts_config"), RE
 _MARK: ColumnElement[Any] = literal_column("char(1)")
 
 
-
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
