@@ -18,6 +18,7 @@ from sqlalchemy import String, Uuid, column, select, table, update
 
 from vibes.accounts.models import User
 from vibes.db import Database
+from vibes.platform.portable import claim_rows
 
 # Entries per call: the dispatcher's loop also fires reminders (within seconds of their
 # time), so one call stays short: ~0.1 s for 500 entries on an idle core (PostgreSQL
@@ -53,10 +54,12 @@ async def reindex_pending(database: Database, *, batch: int = BATCH) -> int:
 async def _reindex_account(database: Database, user_id: uuid.UUID, configs: str, batch: int) -> int:
     current = configs.split(",", 1)[0]
     async with database.session_scope() as session:
-        stale = (
+        # Several workers share an account's entries instead of rewriting the same ones.
+        stale = claim_rows(
             select(_journals.c.id)
             .where(_journals.c.user_id == user_id, _journals.c.fts_config != current)
-            .limit(batch)
+            .limit(batch),
+            session,
         )
         result = await session.execute(
             update(_journals)
