@@ -64,6 +64,7 @@ TABLE = [
             case("running", "run"),
             case("walk*", "walk"),  # prefix
             case("wal*", "walk", "wall"),
+            case("walks*", "walk"),  # a prefix is stemmed too
             case('"quiet harbour"', "harbour"),  # phrase
             case('"harbour quiet"'),
             case("sea -anna"),  # exclusion
