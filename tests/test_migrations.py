@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import vibes.models  # noqa: F401 - every table on Base.metadata
 from vibes import migrations
-from vibes.db import Base, JSONType, UTCDateTime
+from vibes.config import Settings
+from vibes.db import Base, Database, JSONType, UTCDateTime
 from vibes.events.secrets import open_secret, sealing_key
+from vibes.journals import reindex
 from vibes.migrations import include_object
 from vibes.platform.keys import KeyRing, new_signing_key
 
@@ -145,13 +148,8 @@ async def test_webhook_secrets_are_sealed_by_the_upgrade_and_opened_by_the_downg
         await engine.dispose()
 
 
-async def test_sqlite_fts_porter_reindexes_existing_entries_and_downgrades(
-    empty_database_url: str,
-) -> None:
-    """`20261202_1830`: entries written before it are found by another form of a word;
-    the downgrade goes back to the plain tokenizer (PostgreSQL: nothing changes)."""
-    url = empty_database_url
-    await migrations.upgrade(url, "20261202_1745")
+async def _write_user_and_entry(url: str, content: str) -> None:
+    """One account and one entry, written with the columns every revision has."""
     now = dt.datetime.now(dt.UTC)
     stamps = {"created_at": now, "updated_at": now, "version": 1}
     users = sa.table(
@@ -189,12 +187,26 @@ async def test_sqlite_fts_porter_reindexes_existing_entries_and_downgrades(
                     id=uuid.uuid4(),
                     user_id=user_id,
                     title="Trip",
-                    content="We saw the glaciers",
+                    content=content,
                     entry_date=now,
-                    word_count=4,
+                    word_count=len(content.split()),
                     **stamps,
                 )
             )
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_fts_porter_reindexes_existing_entries_and_downgrades(
+    empty_database_url: str,
+) -> None:
+    """`20261202_1830`: entries written before it are found by another form of a word;
+    the downgrade goes back to the plain tokenizer (PostgreSQL: nothing changes)."""
+    url = empty_database_url
+    await migrations.upgrade(url, "20261202_1745")
+    await _write_user_and_entry(url, "We saw the glaciers")
+    engine = create_async_engine(url)
+    try:
         if engine.dialect.name != "sqlite":
             await migrations.upgrade(url)
             assert await migrations.current(url) == migrations.head_revision()
@@ -211,4 +223,62 @@ async def test_sqlite_fts_porter_reindexes_existing_entries_and_downgrades(
             exact = "SELECT count(*) FROM journals_fts WHERE journals_fts MATCH 'glaciers'"
             assert (await conn.execute(sa.text(exact))).scalar_one() == 1
     finally:
+        await engine.dispose()
+
+
+async def test_search_languages_keep_old_entries_found_until_reindexed_and_downgrade(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """`20261203_0100`: PostgreSQL entries indexed before it (`simple`) are still found,
+    their account is left pending and the background re-index moves them to English;
+    SQLite's entries stay in the porter table. The downgrade brings back one table or
+    the generated `simple` column."""
+    url = empty_database_url
+    await migrations.upgrade(url, "20261202_1830")
+    await _write_user_and_entry(url, "We saw the glaciers")
+    await migrations.upgrade(url)
+    engine = create_async_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    configs = sa.text("SELECT search_configs FROM users")
+    row_config = sa.text("SELECT fts_config FROM journals")
+    if postgres:
+        stemmed = sa.text(
+            "SELECT count(*) FROM journals"
+            " WHERE fts_document @@ to_tsquery('vibes_english', 'glacier')"
+        )
+    else:
+        stemmed = sa.text("SELECT count(*) FROM journals_fts WHERE journals_fts MATCH 'glacier'")
+    database = Database(
+        Settings(_env_file=None, database_url=url, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    )
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.scalar(configs)) == (
+                "vibes_english,simple" if postgres else "vibes_english"
+            )
+            assert (await conn.scalar(row_config)) == ("simple" if postgres else "vibes_english")
+            assert (await conn.scalar(stemmed)) == (0 if postgres else 1)
+        assert await reindex.reindex_pending(database) == (1 if postgres else 0)
+        assert await reindex.reindex_pending(database) == 0
+        async with engine.connect() as conn:
+            assert (await conn.scalar(configs)) == "vibes_english"
+            assert (await conn.scalar(row_config)) == "vibes_english"
+            assert (await conn.scalar(stemmed)) == 1
+        if not postgres:
+            # Another language: the entry moves to the plain table...
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("UPDATE journals SET fts_config = 'vibes_german'"))
+                assert (await conn.scalar(stemmed)) == 0
+        await migrations.downgrade(url, "20261202_1830")
+        # ... and back into the one (porter) table by the downgrade.
+        async with engine.connect() as conn:
+            if postgres:
+                exact = "SELECT count(*) FROM journals WHERE fts_document @@ 'glaciers'::tsquery"
+            else:
+                exact = "SELECT count(*) FROM journals_fts WHERE journals_fts MATCH 'glacier'"
+            assert (await conn.scalar(sa.text(exact))) == 1
+        await migrations.upgrade(url)
+        assert await migrations.current(url) == migrations.head_revision()
+    finally:
+        await database.dispose()
         await engine.dispose()

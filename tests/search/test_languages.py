@@ -64,6 +64,7 @@ TABLE = [
             case("running", "run"),
             case("walk*", "walk"),  # prefix
             case("wal*", "walk", "wall"),
+            case("walks*", "walk"),  # a prefix is stemmed too
             case('"quiet harbour"', "harbour"),  # phrase
             case('"harbour quiet"'),
             case("sea -anna"),  # exclusion
@@ -246,3 +247,38 @@ async def test_the_dispatcher_loop_runs_the_reindex(
         await dispatcher.aclose()
     assert await _search_configs(database, user) == "vibes_french"
     assert await _names(client, user, "glaciers") == ["Old"]
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["indexed", "secret"])
+async def test_highlights_mark_the_written_word_whatever_its_form(
+    client: httpx.AsyncClient, app: FastAPI, database: Database, secret: bool
+) -> None:
+    stems = secret or database.read_engine.dialect.name == "postgresql"
+    user = await make_authed_user(app)
+    await _set_language(client, user, "de")
+    vault = await make_vault(client, app, user=user)
+    headers = vault.headers if secret else user.headers
+    body: dict[str, str] = {"title": "Viele Häuser", "content": "Am See."}
+    if secret:
+        body["secret_tag_id"] = vault.tag_id
+    response = await client.post(f"{API}/journals", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    for q in ["hauser", *(["Haus"] if stems else [])]:
+        found = await client.get(
+            f"{API}/search", params={"q": q, "type": "journals"}, headers=headers
+        )
+        [item] = found.json()["items"]
+        assert [item["snippet"][s:e] for s, e in item["highlights"]] == ["Häuser"], q
+
+
+async def test_a_query_of_stop_words_only_is_no_error(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """PostgreSQL's English configuration drops stop words (`the`, `and`): a query of
+    nothing else is empty there and matches nothing; never an error."""
+    user = await make_authed_user(app)
+    await create_entry(client, user, title="Sea", content="the sea and the sky")
+    for q in ["the", '"the and"', "-the", "the*"]:
+        for path in ("/search", "/journals"):
+            response = await client.get(f"{API}{path}", params={"q": q}, headers=user.headers)
+            assert response.status_code == 200, (q, response.text)

@@ -72,8 +72,6 @@ _PG_DOCUMENT = literal_column("journals.fts_document", type_=TSVECTOR)
 _ROW_CONFIG: ColumnElement[Any] = cast(literal_column("journals.fts_config"), REGCONFIG)
 _MARK: ColumnElement[Any] = literal_column("char(1)")
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
@@ -135,6 +133,7 @@ _HEADLINE_OPTIONS = (
     f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=12, '
     f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
 )
+_TITLE_OPTIONS = f'StartSel="{START}", StopSel="{STOP}", HighlightAll=true'
 
 
 def pg_query_template() -> ColumnElement[Any]:
@@ -182,11 +181,16 @@ def pg_headline(value: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.ts_headline(_ROW_CONFIG, Journal.content, _row_query(value), _HEADLINE_OPTIONS)
 
 
-def pg_snippet(title: str, marked: str, q: str) -> Snippet:
+def pg_title_headline(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The entry's whole title, its matches START/STOP-marked (stems, as in the content)."""
+    return func.ts_headline(_ROW_CONFIG, Journal.title, _row_query(value), _TITLE_OPTIONS)
+
+
+def pg_snippet(marked_title: str, marked: str) -> Snippet:
     """The snippet of an entry from its `pg_headline`: the marked content, or the title
-    highlighted when only the title matched."""
+    (`pg_title_headline`) when only the title matched."""
     if START not in marked:
-        return highlight_words(title, _WORD.findall(q))
+        return split_marks(marked_title)
     # ts_headline drops the tags its parser knows, not all (`<img src=x onerror=…>`).
     return split_marks(" ".join(strip_markup(marked).split()))
 
@@ -320,10 +324,13 @@ async def snippets(
     if dialect_of(session) == "postgresql":
         value = literal(pg_value(q), String())
         rows = await session.execute(
-            select(Journal.id, Journal.title, pg_headline(value)).where(Journal.id.in_(ids))
+            select(Journal.id, Journal.title, pg_title_headline(value), pg_headline(value)).where(
+                Journal.id.in_(ids)
+            )
         )
         return {
-            journal_id: (title, pg_snippet(title, marked, q)) for journal_id, title, marked in rows
+            journal_id: (title, pg_snippet(marked_title, marked))
+            for journal_id, title, marked_title, marked in rows
         }
     expression = fts5_query(q) or NOTHING
     found = union_all(

@@ -81,6 +81,7 @@ def _entry_statement(shape: _EntryShape) -> Select[Any]:
             page.c.score,
             page.c.created_at,
             Journal.title,
+            fts.pg_title_headline(query).label("marked_title"),
             fts.pg_headline(query).label("marked"),
         )
         .select_from(alive)
@@ -132,7 +133,7 @@ async def search_entries(
     items, cursor = HITS.split(found, page, lambda r: (r.score, r.id))
     hits = []
     for row in items:
-        snippet = fts.pg_snippet(row.title, row.marked, q)
+        snippet = fts.pg_snippet(row.marked_title, row.marked)
         hits.append(
             Hit(
                 type="journal",

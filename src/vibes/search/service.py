@@ -6,10 +6,9 @@ in them (case-insensitive). One ranked list: score descending, id breaking ties,
 paginated on (score, id). Only the page's rows get snippets, computed in a second step.
 
 Scores: entries get `ts_rank` (PostgreSQL) or their own match count (SQLite, see
-`fts.ranked`); a reminder scores 1.0
-when its title matches and 0.5 when only its notes do; a tag 1.0 for an exact name and
-0.5 otherwise. `from`/`to` bound an entry's `entry_date`, a reminder's `remind_at` and a
-tag's `created_at`.
+`fts.ranked`); a reminder scores 1.0 when its title matches and 0.5 when only its notes
+do; a tag 1.0 for an exact name and 0.5 otherwise. `from`/`to` bound an entry's
+`entry_date`, a reminder's `remind_at` and a tag's `created_at`.
 """
 
 from __future__ import annotations

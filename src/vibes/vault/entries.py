@@ -112,10 +112,12 @@ def open_entry(
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     """A query term for the in-memory matcher: its words folded and stemmed; with
-    `prefix`, the last one is a folded prefix instead."""
+    `prefix`, the last one is a folded prefix instead, and `prefix_stem` that prefix
+    stemmed (PostgreSQL stems a prefix too: `walking*` finds `walked`)."""
 
     stems: tuple[str, ...]
     prefix: bool
+    prefix_stem: str = ""
 
     def at(self, tokens: list[tuple[str, str]], i: int) -> bool:
         """Whether the term matches `tokens` (folded, stemmed) from position `i`."""
@@ -123,7 +125,11 @@ class _Pattern:
         for k, wanted in enumerate(self.stems):
             folded, stem = tokens[i + k]
             if k == last and self.prefix:
-                if not (folded.startswith(wanted) or stem.startswith(wanted)):
+                if not (
+                    folded.startswith(wanted)
+                    or stem.startswith(wanted)
+                    or stem.startswith(self.prefix_stem)
+                ):
                     return False
             elif stem != wanted:
                 return False
@@ -158,9 +164,11 @@ def parse_query(q: str, language: str) -> TextQuery:
     def pattern(term: textsearch.Term) -> _Pattern:
         folded = [textsearch.fold(w) for w in term.words]
         stems = [stem(w) for w in folded]
-        if term.prefix:
-            stems[-1] = folded[-1]
-        return _Pattern(tuple(stems), term.prefix)
+        if not term.prefix:
+            return _Pattern(tuple(stems), False)
+        prefix_stem = stems[-1]
+        stems[-1] = folded[-1]
+        return _Pattern(tuple(stems), True, prefix_stem)
 
     parsed = textsearch.parse(q)
     if parsed is None:
@@ -200,7 +208,9 @@ def snippet(text: str, query: TextQuery, *, width: int = 160) -> tuple[str, list
     """A plain-text excerpt of `text` around the first matched word, with `[start, end)`
     offsets of the matched words inside it (like the indexed search's snippets)."""
     singles = [
-        _Pattern((stem,), p.prefix and k == len(p.stems) - 1)
+        _Pattern((stem,), True, p.prefix_stem)
+        if p.prefix and k == len(p.stems) - 1
+        else _Pattern((stem,), False)
         for group in query.groups
         for p in group
         for k, stem in enumerate(p.stems)
