@@ -311,6 +311,7 @@ async def test_every_size_has_a_bound(
     r = await client.request(method, f"{API}{path}", json=body, headers=user.headers)
     assert r.status_code == status, r.text[:300]
     assert r.headers["content-type"] == "application/problem+json"
+    _assert_secured(r, path)
     journals = (await client.get(f"{API}/journals", headers=user.headers)).json()
     assert journals["items"] == []
 
@@ -325,6 +326,7 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(
         headers=user.headers | {"content-type": "application/json"},
     )
     assert r.status_code == 413
+    _assert_secured(r, "413 before reading")
 
 
 SECURITY_HEADERS = {
@@ -364,7 +366,25 @@ async def test_every_answer_of_every_route_carries_the_security_headers(
         r = await client.request("PUT", url, headers=alice.headers)  # 405 everywhere
         statuses.add(r.status_code)
         _assert_secured(r, f"PUT {url}")
-    assert {200, 204, 401, 404, 405, 422} <= statuses, sorted(statuses)
+    carol = await make_authed_user(app)  # the sweep deleted alice's objects
+    created = await client.post(
+        f"{API}/journals", json={"title": "t", "content": "c"}, headers=carol.headers
+    )
+    entry, etag = created.headers["location"], created.headers["etag"]
+    for method in ("GET", "HEAD"):
+        r = await client.request(method, entry, headers=carol.headers | {"If-None-Match": etag})
+        statuses.add(r.status_code)
+        _assert_secured(r, f"{method} 304")
+    assert {200, 204, 304, 401, 404, 405, 422} <= statuses, sorted(statuses)
+
+
+async def test_a_429_carries_the_security_headers(make_client: MakeClient) -> None:
+    async with make_client(rate_limit_default="2/minute") as c:
+        answers = [await c.get("/healthz") for _ in range(3)]
+    assert answers[-1].status_code == 429
+    assert answers[-1].headers["retry-after"]
+    for r in answers:
+        _assert_secured(r, f"healthz {r.status_code}")
 
 
 async def test_forced_500_and_503_answers_carry_the_security_headers(
