@@ -205,14 +205,22 @@ async def test_server_owned_fields_are_refused_and_change_nothing(
     assert (await client.get(f"{API}/users/me", headers=alice.headers)).json() == me
 
 
-def _secured(app: FastAPI) -> list[tuple[str, str]]:
+def _security(app: FastAPI, *, optional: bool) -> list[tuple[str, str]]:
+    """The operations that declare a bearer: required, or optional (`{}` among the
+    alternatives)."""
     spec = app.openapi()
     return [
         (method.upper(), path)
         for path, item in spec["paths"].items()
         for method, operation in item.items()
-        if operation.get("security") and path.startswith(API)
+        if path.startswith(API)
+        and operation.get("security")
+        and ({} in operation["security"]) == optional
     ]
+
+
+def _secured(app: FastAPI) -> list[tuple[str, str]]:
+    return _security(app, optional=False)
 
 
 # Routes a stranger may call: the contract's list, and the web sign-in (cookie) routes.
@@ -233,8 +241,10 @@ WITHOUT_BEARER_BY_DESIGN = {("POST", "/auth/logout"), ("POST", "/auth/web/logout
 
 def test_only_the_contracts_public_routes_go_without_a_bearer(app: FastAPI) -> None:
     secured = {(m, p[len(API) :]) for m, p in _secured(app)}
+    optional = {(m, p[len(API) :]) for m, p in _security(app, optional=True)}
     every = {(m, p) for m, p, _ in _api_routes(app)}
-    assert every - secured == PUBLIC
+    assert optional == WITHOUT_BEARER_BY_DESIGN
+    assert every - secured - optional == PUBLIC
 
 
 async def test_every_secured_route_refuses_every_wrong_credential(
@@ -264,9 +274,7 @@ async def test_every_secured_route_refuses_every_wrong_credential(
         "unlock token": {"Authorization": f"Bearer {unlock_token}"},
         "revoked session": revoked.headers,
     }
-    routes = [
-        (m, p) for m, p in _secured(app) if (m, p[len(API) :]) not in WITHOUT_BEARER_BY_DESIGN
-    ]
+    routes = _secured(app)
     assert len(routes) > 30
     for method, path in routes:
         short = path[len(API) :]
