@@ -4,6 +4,7 @@ with a signed-up user whose password the tests know."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,12 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.conftest import Backend, _clear_redis_namespace, make_settings, run_coroutine
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, make_session
+from vibes.accounts.tokens import issue_access_token
 from vibes.app import create_app
 from vibes.config import Settings
+from vibes.db import Database
+from vibes.platform.runtime import app_runtime
 
 BASE = "http://testserver"
 API = "/api/v1"
@@ -40,6 +44,27 @@ class Target:
     client: Any  # schemathesis's in-process `requests` session
     email: str
     password: str = DEFAULT_PASSWORD
+
+    def new_sessions(self, count: int) -> list[dict[str, str]]:
+        """Bearer headers of `count` new sessions of the target's user, made in the
+        database directly: a sign-in each would spend most of the run on Argon2."""
+        user_id = uuid.UUID(
+            self.client.get(f"{BASE}{API}/users/me", headers=self.sign_in()).json()["id"]
+        )
+        keyring = app_runtime(self.app).keyring
+
+        async def mint() -> list[str]:
+            database = Database(self.settings)
+            try:
+                made = [await make_session(database, user_id) for _ in range(count)]
+            finally:
+                await database.dispose()
+            return [
+                issue_access_token(keyring, self.settings, user_id=user_id, session_id=s.id)[0]
+                for s in made
+            ]
+
+        return [{"Authorization": f"Bearer {token}"} for token in run_coroutine(mint())]
 
     def sign_in(self) -> dict[str, str]:
         """Bearer headers of a new session of the target's user."""

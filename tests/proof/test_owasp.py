@@ -205,14 +205,22 @@ async def test_server_owned_fields_are_refused_and_change_nothing(
     assert (await client.get(f"{API}/users/me", headers=alice.headers)).json() == me
 
 
-def _secured(app: FastAPI) -> list[tuple[str, str]]:
+def _security(app: FastAPI, *, optional: bool) -> list[tuple[str, str]]:
+    """The operations that declare a bearer: required, or optional (`{}` among the
+    alternatives)."""
     spec = app.openapi()
     return [
         (method.upper(), path)
         for path, item in spec["paths"].items()
         for method, operation in item.items()
-        if operation.get("security") and path.startswith(API)
+        if path.startswith(API)
+        and operation.get("security")
+        and ({} in operation["security"]) == optional
     ]
+
+
+def _secured(app: FastAPI) -> list[tuple[str, str]]:
+    return _security(app, optional=False)
 
 
 # Routes a stranger may call: the contract's list, and the web sign-in (cookie) routes.
@@ -233,8 +241,10 @@ WITHOUT_BEARER_BY_DESIGN = {("POST", "/auth/logout"), ("POST", "/auth/web/logout
 
 def test_only_the_contracts_public_routes_go_without_a_bearer(app: FastAPI) -> None:
     secured = {(m, p[len(API) :]) for m, p in _secured(app)}
+    optional = {(m, p[len(API) :]) for m, p in _security(app, optional=True)}
     every = {(m, p) for m, p, _ in _api_routes(app)}
-    assert every - secured == PUBLIC
+    assert optional == WITHOUT_BEARER_BY_DESIGN
+    assert every - secured - optional == PUBLIC
 
 
 async def test_every_secured_route_refuses_every_wrong_credential(
@@ -264,9 +274,7 @@ async def test_every_secured_route_refuses_every_wrong_credential(
         "unlock token": {"Authorization": f"Bearer {unlock_token}"},
         "revoked session": revoked.headers,
     }
-    routes = [
-        (m, p) for m, p in _secured(app) if (m, p[len(API) :]) not in WITHOUT_BEARER_BY_DESIGN
-    ]
+    routes = _secured(app)
     assert len(routes) > 30
     for method, path in routes:
         short = path[len(API) :]
@@ -311,6 +319,7 @@ async def test_every_size_has_a_bound(
     r = await client.request(method, f"{API}{path}", json=body, headers=user.headers)
     assert r.status_code == status, r.text[:300]
     assert r.headers["content-type"] == "application/problem+json"
+    _assert_secured(r, path)
     journals = (await client.get(f"{API}/journals", headers=user.headers)).json()
     assert journals["items"] == []
 
@@ -325,6 +334,7 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(
         headers=user.headers | {"content-type": "application/json"},
     )
     assert r.status_code == 413
+    _assert_secured(r, "413 before reading")
 
 
 SECURITY_HEADERS = {
@@ -364,7 +374,25 @@ async def test_every_answer_of_every_route_carries_the_security_headers(
         r = await client.request("PUT", url, headers=alice.headers)  # 405 everywhere
         statuses.add(r.status_code)
         _assert_secured(r, f"PUT {url}")
-    assert {200, 204, 401, 404, 405, 422} <= statuses, sorted(statuses)
+    carol = await make_authed_user(app)  # the sweep deleted alice's objects
+    created = await client.post(
+        f"{API}/journals", json={"title": "t", "content": "c"}, headers=carol.headers
+    )
+    entry, etag = created.headers["location"], created.headers["etag"]
+    for method in ("GET", "HEAD"):
+        r = await client.request(method, entry, headers=carol.headers | {"If-None-Match": etag})
+        statuses.add(r.status_code)
+        _assert_secured(r, f"{method} 304")
+    assert {200, 204, 304, 401, 404, 405, 422} <= statuses, sorted(statuses)
+
+
+async def test_a_429_carries_the_security_headers(make_client: MakeClient) -> None:
+    async with make_client(rate_limit_default="2/minute") as c:
+        answers = [await c.get("/healthz") for _ in range(3)]
+    assert answers[-1].status_code == 429
+    assert answers[-1].headers["retry-after"]
+    for r in answers:
+        _assert_secured(r, f"healthz {r.status_code}")
 
 
 async def test_forced_500_and_503_answers_carry_the_security_headers(

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import hypothesis
+import pytest
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext
 from schemathesis.core.transport import Response
@@ -26,7 +28,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.proof.conftest import API, Target
 
-EXAMPLES = int(os.environ.get("VIBES_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("VIBES_FUZZ_EXAMPLES", "20"))
+# Seconds a request may take: Argon2 behind a password check waits its turn on a busy
+# machine (schemathesis's own default, 10 s, failed a run on a shared CI box).
+TIMEOUT = 120
 SCENARIOS = int(os.environ.get("VIBES_FUZZ_SCENARIOS", str(EXAMPLES)))
 _SEED = os.environ.get("VIBES_FUZZ_SEED")
 
@@ -47,7 +52,10 @@ SEMANTIC_FIELDS = {
     "timezone",  # IANA names change with tzdata; an enum would pin one release
     "recurrence",  # RFC 5545's RRULE grammar
 }
-SEMANTIC_MESSAGES = ("must be between the years",)  # an instant's year, as sent and in UTC
+SEMANTIC_MESSAGES = (
+    "must be between the years",  # an instant's year, as sent and in UTC
+    "special-use or reserved name",  # `format: email` takes `x@y.test`; no mail goes there
+)
 
 
 def _settings() -> hypothesis.settings:
@@ -91,7 +99,9 @@ def schema_valid_requests_pass_the_input_models(
 def _headers_for(target: Target, operation: APIOperation) -> Callable[[], dict[str, str]]:
     key = (operation.method.upper(), operation.path)
     if key in SESSION_ENDING:
-        return target.sign_in
+        # Enough for the examples, their replays and some shrinking; then sign-ins.
+        fresh = iter(target.new_sessions(2 * EXAMPLES))
+        return lambda: next(fresh, None) or target.sign_in()
     shared = target.sign_in()
     return lambda: shared
 
@@ -116,14 +126,15 @@ def _fuzz_operation(target: Target, operation: APIOperation) -> str | None:
     @_settings()
     def fuzz(case: Case) -> None:
         headers = headers_for()
-        _validate(case, case.call(headers=headers), headers)
+        _validate(case, case.call(headers=headers, timeout=TIMEOUT), headers)
 
     if _SEED not in (None, "random"):
         fuzz = hypothesis.seed(int(_SEED))(fuzz)
     try:
         fuzz()
     except (Exception, BaseExceptionGroup) as failure:
-        return f"{operation.label}:\n{failure}"
+        notes = "\n".join(getattr(failure, "__notes__", ()))  # the seed that replays it
+        return f"{operation.label}:\n{failure}\n{notes}"
     return None
 
 
@@ -153,7 +164,7 @@ def test_chained_calls_answer_as_documented(target: Target) -> None:
 
     class Chained(machine):  # type: ignore[misc,valid-type]
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
-            return {"headers": headers}
+            return {"headers": headers, "timeout": TIMEOUT}
 
         def validate_response(
             self,
@@ -162,8 +173,23 @@ def test_chained_calls_answer_as_documented(target: Target) -> None:
             additional_checks: Any = None,
             **kwargs: Any,
         ) -> None:
-            _validate(case, response, kwargs.get("headers") or headers)
+            try:
+                _validate(case, response, kwargs.get("headers") or headers)
+            except (Exception, BaseExceptionGroup) as failure:
+                found.append(f"{case.operation.label}:\n{failure}")
+                raise
 
-    settings = _settings()
-    settings = hypothesis.settings(settings, max_examples=SCENARIOS)
-    Chained.run(settings=settings)
+    # A scenario runs on a database every earlier one changed, so a replay may draw
+    # differently and hypothesis stops on a "flaky strategy" (seen with random seeds, no
+    # answer of the API wrong): that is the fuzzer's trouble, not a finding. A failed
+    # check is reported as it was first seen.
+    found: list[str] = []
+    try:
+        Chained.run(settings=hypothesis.settings(_settings(), max_examples=SCENARIOS))
+    except FlakyStrategyDefinition:
+        if found:
+            pytest.fail(found[0])
+    except (Exception, BaseExceptionGroup):
+        if found:
+            pytest.fail(found[0])
+        raise

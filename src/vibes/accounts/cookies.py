@@ -170,7 +170,8 @@ async def web_refresh(
     return _answer(request, ctx, tokens)
 
 
-@router.post("/logout", status_code=204, openapi_extra=_CSRF_DOC)
+# The bearer is optional, as on `POST /auth/logout`.
+@router.post("/logout", status_code=204, openapi_extra=_CSRF_DOC | {"security": [{}]})
 async def web_logout(
     request: Request,
     principal: OptionalPrincipal,

@@ -183,7 +183,8 @@ async def refresh(
     )
 
 
-@router.post("/auth/logout", status_code=204)
+# The bearer is optional: an expired access token must not keep a device signed in.
+@router.post("/auth/logout", status_code=204, openapi_extra={"security": [{}]})
 async def logout(
     body: LogoutIn,
     principal: OptionalPrincipal,

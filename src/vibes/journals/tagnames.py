@@ -63,11 +63,13 @@ def tag_key(name: str) -> str:
     return clean_tag_name(name).casefold()[:TAG_NAME_MAX]
 
 
-# What the schema can say of `clean_tag_name`: something visible, no format character
-# (the zero-width joiner inside emoji aside), no control character but whitespace (which
-# is collapsed to one space), at most TAG_NAME_MAX long (counted after collapsing, so a
-# longer name with runs of spaces may pass).
-_FORMAT_CHARS = [c for c in BLANK_CHARS if unicodedata.category(chr(c)) == "Cf" and c != 0x200D]
+# What the schema can say of `clean_tag_name`: something visible, no format character,
+# no control character but whitespace (which is collapsed to one space), at most
+# TAG_NAME_MAX long (counted after collapsing, so a longer name with runs of spaces may
+# pass). The one difference: the API takes a zero-width joiner inside an emoji (👩‍💻),
+# which a pattern cannot tell from a joiner elsewhere, so the schema refuses it
+# everywhere: stricter than the API, never looser.
+_FORMAT_CHARS = [c for c in BLANK_CHARS if unicodedata.category(chr(c)) == "Cf"]
 TAG_NAME_PATTERN = line_pattern(
     _FORMAT_CHARS, allowed=WHITESPACE, needs_one_not=[*BLANK_CHARS, *WHITESPACE]
 )
