@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import Backend, make_settings
@@ -23,9 +24,11 @@ from vibes.db import Database
 from vibes.journals.models import Journal
 from vibes.platform.keys import load_keyring
 
+pytestmark = pytest.mark.slow  # real processes, SIGKILLed and started again
+
 CLIENTS = 4
-WRITES_PER_CLIENT = 8
-KILLS = 2
+WRITES_PER_CLIENT = 6
+KILLS = 1
 
 
 def _serve(database_url: str, data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

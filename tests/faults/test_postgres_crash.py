@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.conftest import asgi_client
 from tests.factories import make_authed_user
@@ -17,6 +18,8 @@ from tests.waiting import wait_until
 from vibes import migrations
 from vibes.app import create_app
 from vibes.config import Settings
+
+pytestmark = pytest.mark.slow  # real processes, SIGKILLed and started again
 
 WRITERS = 6
 

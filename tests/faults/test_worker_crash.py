@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import Backend, MakeApp, asgi_client
@@ -17,6 +18,8 @@ from tests.events.servers import Receiver, serving
 from tests.factories import make_authed_user
 from tests.waiting import wait_until
 from vibes.platform.runtime import app_runtime
+
+pytestmark = pytest.mark.slow  # real processes, SIGKILLed and started again
 
 EVENTS = 12
 
@@ -29,7 +32,7 @@ def _worker(database_url: str, data_dir: Path, log: Path) -> subprocess.Popen[by
         VIBES_WEBHOOKS_ALLOW_PRIVATE="true",
         VIBES_DISPATCHER_POLL_SECONDS="0.2",
         # Short, so the killed worker's claims come due again within the test.
-        VIBES_DISPATCHER_LEASE_SECONDS="2",
+        VIBES_DISPATCHER_LEASE_SECONDS="1",
         VIBES_DELIVERY_RETRY_BASE_SECONDS="0.2",
         VIBES_LOG_LEVEL="WARNING",
     )
@@ -56,7 +59,7 @@ async def test_events_in_flight_when_the_worker_is_killed_are_delivered_by_anoth
     backend: Backend, make_app: MakeApp, tmp_path: Path
 ) -> None:
     # Slow to answer: the kill lands while deliveries are on the wire.
-    receiver = CountingReceiver(delay=1.0)
+    receiver = CountingReceiver(delay=0.5)
     log = tmp_path / "worker.log"
     async with (
         serving(receiver) as port,
