@@ -45,21 +45,26 @@ def _worker(database_url: str, data_dir: Path, log: Path) -> subprocess.Popen[by
         )
 
 
-class CountingReceiver(Receiver):
-    """Counts requests as they arrive, before the (slow) answer."""
+class ArrivalsReceiver(Receiver):
+    """Also notes each request's event id as it arrives, before the (slow) answer: a
+    request whose sender is killed while it waits never got its answer, though the
+    receiver records it once its delay is over."""
 
-    started: int = 0
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.arrivals: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.started += 1
+        headers = dict(scope["headers"])
+        self.arrivals.append(headers[b"webhook-id"].decode())
         await super().__call__(scope, receive, send)
 
 
 async def test_events_in_flight_when_the_worker_is_killed_are_delivered_by_another(
     backend: Backend, make_app: MakeApp, tmp_path: Path
 ) -> None:
-    # Slow to answer: the kill lands while deliveries are on the wire.
-    receiver = CountingReceiver(delay=0.5)
+    # Slow to answer at first: the kill lands while deliveries are on the wire.
+    receiver = ArrivalsReceiver(delay=3.0)
     log = tmp_path / "worker.log"
     async with (
         serving(receiver) as port,
@@ -85,19 +90,26 @@ async def test_events_in_flight_when_the_worker_is_killed_are_delivered_by_anoth
 
         first = _worker(settings.resolved_database_url, settings.data_dir, log)
         try:
-            await wait_until(lambda: receiver.started >= 1, timeout=30, message="in flight")
+            await wait_until(lambda: receiver.arrivals, timeout=30, message="a delivery sent")
             first.send_signal(signal.SIGKILL)
             await asyncio.to_thread(first.wait)
         finally:
             if first.poll() is None:
                 first.kill()
-        answered_before = {r.headers["webhook-id"] for r in receiver.requests}
-        assert len(answered_before) < EVENTS  # the kill did cut deliveries short
+        # Answered before the kill: delivered. Arrived but unanswered: cut short.
+        answered = {r.headers["webhook-id"] for r in receiver.requests}
+        cut_short = set(receiver.arrivals) - answered
+        seen_before_kill = len(receiver.arrivals)
+        assert cut_short, "the kill landed while no delivery was on the wire"
+        receiver.delay = 0.0
+
+        def redelivered() -> set[str]:
+            return set(receiver.arrivals[seen_before_kill:])
 
         second = _worker(settings.resolved_database_url, settings.data_dir, log)
         try:
             await wait_until(
-                lambda: len({r.headers["webhook-id"] for r in receiver.requests}) >= EVENTS,
+                lambda: len(answered | redelivered()) >= EVENTS,
                 timeout=30,
                 message=f"all {EVENTS} events delivered",
             )
@@ -105,6 +117,5 @@ async def test_events_in_flight_when_the_worker_is_killed_are_delivered_by_anoth
             second.send_signal(signal.SIGTERM)
             await asyncio.to_thread(second.wait, 20)
 
-    delivered = {r.headers["webhook-id"] for r in receiver.requests}
-    assert len(delivered) == EVENTS
-    assert all(r.status == 200 for r in receiver.requests)
+    assert cut_short <= redelivered()
+    assert len(answered | redelivered()) == EVENTS
