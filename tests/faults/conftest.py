@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterator
 
 import pytest
 
 from tests.faults.postgres import PrivatePostgres, find_postgres_bin
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -17,6 +26,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         if os.environ.get("CI"):
             pytest.fail("CI must have PostgreSQL's initdb: the crash test would go untested")
         pytest.skip("no PostgreSQL server binaries (initdb) on this machine")
+    if os.geteuid() == 0 and not _has_user("postgres"):
+        pytest.skip("running as root, and no `postgres` account to run PostgreSQL as")
     server = PrivatePostgres()
     try:
         server.start()
