@@ -4,14 +4,14 @@
     python bench/overload.py --connections 512 --env VIBES_MAX_INFLIGHT=1000
 
 Starts `vibes serve` as a subprocess on loopback (its own data folder and PostgreSQL
-database, rate limits off), gives one account some entries, then for each connection
-count: that many clients, each on its own keep-alive connection, send `GET /journals` in a closed
-loop for `--seconds`; meanwhile a probe opens a new connection every 0.5 s and asks
-`GET /healthz`. Prints the answers by status (and whether each 503 carried
-`Retry-After`), client timeouts and connection errors, the latency of the 200s and of the
-503s, the probe's latency (and how many probes got no answer within 5 s), and whether the
-server still answers afterwards. The goal: 200s or fast 503s, never a hang, a dead worker
-or a health check that stops answering.
+database, rate limits off), gives four accounts some entries, then for each connection
+count: that many clients, each on its own keep-alive connection, send `GET /journals` in
+a closed loop for `--seconds`; meanwhile another process opens a new connection every
+0.25 s and asks `GET /healthz`. Prints the answers by status (and whether each 503
+carried `Retry-After`), client timeouts and connection errors, the latency of the 200s
+and of the 503s, the probe's latency (and how many probes got no answer within 5 s), and
+whether the server still answers afterwards. The goal: 200s or fast 503s, never a hang,
+a dead worker or a health check that stops answering.
 """
 
 from __future__ import annotations

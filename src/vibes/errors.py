@@ -189,15 +189,23 @@ async def _stale_handler(_: Request, exc: Exception) -> JSONResponse:
     return await _domain_error_handler(_, err)
 
 
-# What a database that is down, restarting or out of connections raises: refused or cut
-# connections (OSError and asyncpg's own), PostgreSQL's "starting up" and "terminating
-# connection", and no pooled connection free in time.
+# What a database that is down, restarting or out of connections raises: refused, cut or
+# timed-out connections (OSError: asyncio reports a refusal on several addresses as a bare
+# one, without errno), asyncpg's own, PostgreSQL's "starting up" and "terminating
+# connection", and no pooled connection free in time. File errors are OSErrors too, but
+# a missing or unwritable file does not get better by retrying: those stay 500s.
 _UNAVAILABLE = (
-    ConnectionError,
     OSError,
     ConnectionDoesNotExistError,
     OperatorInterventionError,
     PoolTimeoutError,
+)
+_FILE_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
 )
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
@@ -209,7 +217,7 @@ def is_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _UNAVAILABLE):
+        if isinstance(current, _UNAVAILABLE) and not isinstance(current, _FILE_ERRORS):
             return True
         if isinstance(current, DBAPIError):
             if current.connection_invalidated:

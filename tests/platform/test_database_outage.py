@@ -54,7 +54,9 @@ async def test_requests_while_postgresql_is_down_get_503_with_retry_after(
         (ConnectionRefusedError(111, "refused"), True),
         (DBAPIError("SELECT 1", None, Exception("gone"), connection_invalidated=True), True),
         (OperationalError("SELECT 1", None, ConnectionResetError()), True),
+        (OSError("Multiple exceptions: [Errno 111] ..., [Errno 99] ..."), True),
         (RuntimeError("a bug"), False),
+        (PermissionError(13, "the data folder is not writable"), False),
         (OperationalError("SELECT 1", None, Exception("no such table: x")), False),
     ],
 )

@@ -1,11 +1,11 @@
 """Admission control: a process answers at most N requests at once and sheds the rest with
-a fast 503 + `Retry-After`, so that overload means refusals, not a hang.
+a fast 503 + `Retry-After`, so that overload means quick refusals, not a growing queue.
 
-Without it, every accepted request waited for one of a few database connections: at 512
-open connections answers took 13-18 s, past any client's patience, and the health check
-waited in the same queue, so a load balancer took a busy process for a dead one. A quick
-refusal lets the client (or the balancer) retry elsewhere or later.
-"""
+Without it, every accepted request waits for one of a few database connections, so the
+latency of every answer grows with the number of open connections (measured on one
+process: p50 0.9 s at 256, 3.7 s at 512) until the pool's checkout timeout fails them. A
+quick refusal lets the client (or the balancer) retry elsewhere or later, and the
+requests let in keep their latency (see bench/overload.py)."""
 
 from __future__ import annotations
 
