@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
+import shutil
 import statistics
 import tempfile
 import time
@@ -75,8 +76,7 @@ async def _rate(work: Callable[[], Awaitable[int]], seconds: float) -> tuple[flo
     return done / (time.perf_counter() - started), (time.process_time() - cpu) / done * 1e6
 
 
-async def main(args: argparse.Namespace) -> None:
-    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="vibes-sync-bench-"))
+async def main(args: argparse.Namespace, data_dir: pathlib.Path) -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         data_dir=data_dir,
@@ -199,4 +199,8 @@ if __name__ == "__main__":
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
-    asyncio.run(main(parser.parse_args()))
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="vibes-sync-bench-"))
+    try:
+        asyncio.run(main(parser.parse_args(), scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
