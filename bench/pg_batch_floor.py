@@ -5,7 +5,8 @@
 Each client repeats, for a bounded time, one transaction per 1000-entry batch that
 writes exactly what `POST /journals/batch` writes for entries with two tags: the
 journal rows (the stored tsvector, the GIN and b-tree indexes, the foreign keys), two
-tag links each, a change-log row and an outbox event each. The content (30-120 words)
+tag links each, a change-log row each (numbered by the user's sync counter) and an
+outbox event each. The content (30-120 words)
 is generated once in the database, so the figure is PostgreSQL's own work, on the same
 machine and data as `load.py`. With `--journals-only`, only the journal rows.
 
@@ -40,9 +41,16 @@ LINKS = """
 INSERT INTO journal_tags (journal_id, tag_id, user_id, created_at, updated_at)
   SELECT id, t, '{user}', now(), now()
   FROM batch_ids, (VALUES ('{tag1}'::uuid), ('{tag2}'::uuid)) AS v(t);
-INSERT INTO changes (id, user_id, kind, entity_id, op, version, created_at, updated_at)
-  SELECT gen_random_uuid(), '{user}', 'journal', id, 'upsert', 1, now(), now()
-  FROM batch_ids;
+WITH bump AS (
+  INSERT INTO sync_counters (user_id, position, horizon) VALUES ('{user}', 1000, 0)
+  ON CONFLICT (user_id) DO UPDATE SET position = sync_counters.position + 1000
+  RETURNING position
+)
+INSERT INTO changes (id, user_id, position, kind, entity_id, op, version, created_at,
+                     updated_at)
+  SELECT gen_random_uuid(), '{user}', bump.position - 1000 + row_number() OVER (), 'journal',
+         id, 'upsert', 1, now(), now()
+  FROM batch_ids, bump;
 INSERT INTO outbox_events (id, user_id, type, data, attempts, created_at, updated_at)
   SELECT gen_random_uuid(), '{user}', 'journal.created',
          json_build_object('id', id, 'version', 1), 0, now(), now()

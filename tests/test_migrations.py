@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import vibes.models  # noqa: F401 - every table on Base.metadata
 from vibes import migrations
 from vibes.config import Settings
-from vibes.db import Base, Database, JSONType, UTCDateTime
+from vibes.db import Base, Database, JSONType, UTCDateTime, new_id
 from vibes.events.secrets import open_secret, sealing_key
 from vibes.journals import reindex
 from vibes.migrations import include_object
@@ -281,4 +281,76 @@ async def test_search_languages_keep_old_entries_found_until_reindexed_and_downg
         assert await migrations.current(url) == migrations.head_revision()
     finally:
         await database.dispose()
+async def test_sync_positions_number_existing_changes_per_user_in_order_and_downgrade(
+    empty_database_url: str,
+) -> None:
+    """`20261203_0200`: the changes already logged get positions 1, 2, … per user in the
+    order they were made (their UUIDv7 ids), and each user's counter starts after them."""
+    url = empty_database_url
+    await migrations.upgrade(url, "20261202_1830")
+    now = dt.datetime.now(dt.UTC)
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        *(sa.column(n) for n in ("email", "email_key", "password_hash", "timezone")),
+        sa.column("is_active", sa.Boolean()),
+        *(sa.column(n, UTCDateTime()) for n in ("created_at", "updated_at")),
+        sa.column("version", sa.Integer()),
+    )
+    changes = sa.table(
+        "changes",
+        *(sa.column(n, sa.Uuid()) for n in ("id", "user_id", "entity_id")),
+        *(sa.column(n) for n in ("kind", "op")),
+        sa.column("version", sa.Integer()),
+        *(sa.column(n, UTCDateTime()) for n in ("created_at", "updated_at")),
+    )
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    made: dict[uuid.UUID, list[uuid.UUID]] = {alice: [], bob: []}
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for user_id in (alice, bob):
+                await conn.execute(
+                    users.insert().values(
+                        id=user_id,
+                        email=f"{user_id.hex}@example.com",
+                        email_key=f"{user_id.hex}@example.com",
+                        password_hash="x",
+                        timezone="UTC",
+                        is_active=True,
+                        created_at=now,
+                        updated_at=now,
+                        version=1,
+                    )
+                )
+            for i in range(5):
+                user_id = alice if i % 3 else bob
+                change_id = new_id()
+                made[user_id].append(change_id)
+                await conn.execute(
+                    changes.insert().values(
+                        id=change_id,
+                        user_id=user_id,
+                        entity_id=uuid.uuid4(),
+                        kind="journal",
+                        op="upsert",
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        await migrations.upgrade(url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT id, user_id, position FROM changes"))
+            positions = {uuid.UUID(str(r.id)): r.position for r in rows}
+            counters = {
+                uuid.UUID(str(r.user_id)): r.position
+                for r in await conn.execute(sa.text("SELECT user_id, position FROM sync_counters"))
+            }
+        for user_id, ids in made.items():
+            assert [positions[i] for i in ids] == list(range(1, len(ids) + 1))
+            assert counters[user_id] == len(ids)
+        await migrations.downgrade(url, "20261202_1830")
+        assert "sync_counters" not in await _table_names(url)
+    finally:
         await engine.dispose()

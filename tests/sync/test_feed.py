@@ -423,3 +423,35 @@ async def test_the_purges_run_once_per_round(
     assert set(done) == {"events", "sync", "sessions", "idempotency"}
     assert done["sync"] >= 2
     assert await run_purges(runtime.database, runtime.settings, later) == {}
+
+
+async def test_a_device_that_locks_or_unlocks_its_vault_is_sent_the_difference(
+    client: httpx.AsyncClient, app: FastAPI, alice: AuthedUser
+) -> None:
+    """The cursor remembers the vaults it was read with: pulled locked after unlocked,
+    the vault's entries come as deletions; unlocked again, as they are."""
+    vault = await make_vault(client, app, user=alice)
+    secret = await _create(
+        client, vault.headers, title="mine", tags=["x"], secret_tag_id=vault.tag_id
+    )
+    await _patch(client, vault.headers, f"journals/{secret['id']}", title="mine, v2")
+    device = Device(client, vault.headers)
+    await _converged(device)
+    assert device.replica[("journal", secret["id"])]["title"] == "mine, v2"
+
+    device.headers = alice.headers  # the unlock is over
+    body = await device.pull_page()
+    [tombstone] = [c for c in body["changes"] if c["id"] == secret["id"]]
+    assert tombstone == {
+        "kind": "journal",
+        "id": secret["id"],
+        "op": "delete",
+        "version": 2,
+        "data": None,
+    }
+    await _converged(device)
+
+    device.headers = vault.headers
+    body = await device.pull_page()
+    assert ("journal", secret["id"], "upsert") in _changes(body)
+    await _converged(device)

@@ -157,7 +157,9 @@ async def pull(session: AsyncSession, viewer: Viewer, cursor: Cursor | None, lim
     has_more = len(rows) > limit
     rows = rows[:limit]
     # The last change of each object this viewer may see, in log order.
-    folded: dict[tuple[str, uuid.UUID], tuple[Op, int]] = dict.fromkeys(again, ("upsert", 0))
+    folded: dict[tuple[str, uuid.UUID], tuple[Op, int]] = {
+        key: ("upsert", version) for key, version in again.items()
+    }
     for row in rows:
         op = seen_as(viewer, row)
         if op is None:
@@ -186,8 +188,9 @@ async def _seen_differently(
 ) -> dict[tuple[str, uuid.UUID], int]:
     """What looks different to a device since it last pulled with another set of vaults
     unlocked: the entries of the vaults it unlocked or locked since (found in the log),
-    and every tag and reminder (their counts and links). They are sent again: an entry
-    it may not see any more as a deletion, everything else as it is now."""
+    and every tag and reminder (their counts and links), each with its last version. They
+    are sent again: an entry it may not see any more as a deletion (at its last version),
+    everything else as it is now."""
     if not vaults:
         return {}
     ids = sorted(vaults)
