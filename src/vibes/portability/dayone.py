@@ -9,6 +9,8 @@ imported: it is counted under `skipped`."""
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import IO, Annotated, Any
@@ -151,5 +153,7 @@ def read_dayone(file: IO[bytes], skipped: dict[str, int], *, max_bytes: int) -> 
                         pending = []
         except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
             raise malformed([member], f"not valid JSON ({exc})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise malformed([member], f"a damaged archive member ({exc})") from None
     if pending:
         yield pending

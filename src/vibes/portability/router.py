@@ -14,6 +14,7 @@ from vibes.platform.responses import json_response
 from vibes.platform.runtime import DbSession, runtime_of
 from vibes.portability import readers
 from vibes.portability.export import export_json
+from vibes.portability.markdown import export_markdown
 from vibes.portability.schemas import ExportFormat, ImportFormat, ImportSummary
 from vibes.portability.service import import_chunks
 
@@ -42,8 +43,6 @@ async def export_account(
     database = runtime_of(request).database
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     if format == "markdown":
-        from vibes.portability.markdown import export_markdown
-
         return StreamingResponse(
             export_markdown(database, viewer),
             media_type="application/zip",
