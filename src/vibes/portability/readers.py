@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, NoReturn
 
 from fastapi import UploadFile
 from sqlalchemy import select
@@ -28,7 +28,11 @@ def check_size(upload: UploadFile, max_bytes: int) -> None:
         size = upload.file.tell()
     upload.file.seek(0)
     if size > max_bytes:
-        raise PayloadTooLarge(f"An import is limited to {max_bytes} bytes.")
+        too_large(max_bytes)
+
+
+def too_large(max_bytes: int) -> NoReturn:
+    raise PayloadTooLarge(f"An import is limited to {max_bytes} bytes (VIBES_IMPORT_MAX_BYTES).")
 
 
 async def user_zone(session: AsyncSession, user_id: uuid.UUID) -> str:
