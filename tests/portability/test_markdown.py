@@ -100,7 +100,7 @@ async def test_a_locked_markdown_export_is_the_one_from_before_the_vault(
     with zipfile.ZipFile(io.BytesIO(unlocked)) as archive:
         hidden = [n for n in archive.namelist() if "hidden" in n]
         assert len(hidden) == 1
-        assert "secret_tag: therapy" in archive.read(hidden[0]).decode()
+        assert 'secret_tag: "therapy"' in archive.read(hidden[0]).decode()
 
 
 def _zip(files: dict[str, str]) -> bytes:

@@ -4,6 +4,7 @@ secret tag's name; locked, the export is byte for byte the one from before the v
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.factories import AuthedUser
@@ -16,6 +17,7 @@ from tests.portability.conftest import (
     without_timestamp,
 )
 from tests.vault.conftest import make_vault
+from vibes.portability import export
 
 
 async def _public(client: httpx.AsyncClient, user: AuthedUser) -> None:
@@ -87,3 +89,20 @@ async def test_secret_entries_import_only_into_an_unlocked_secret_tag_of_their_n
     locked = document(await export_bytes(client, bob.headers))
     assert len(locked["journals"]) == 2
     assert all(j["secret_tag"] is None for j in locked["journals"])
+
+
+async def test_an_export_over_many_pages_has_every_entry_once_in_order(
+    client: httpx.AsyncClient, alice: AuthedUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "PAGE", 2)
+    for i in range(7):
+        day = "2026-01-01" if i < 5 else f"2026-01-0{i}"
+        response = await client.post(
+            f"{API}/journals",
+            json={"title": f"Entry {i}", "content": "x", "entry_date": day, "tags": [f"t{i}"]},
+            headers=alice.headers,
+        )
+        assert response.status_code == 201
+    journals = document(await export_bytes(client, alice.headers))["journals"]
+    assert [j["title"] for j in journals] == [f"Entry {i}" for i in range(7)]
+    assert [j["tags"] for j in journals] == [[f"t{i}"] for i in range(7)]

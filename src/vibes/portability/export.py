@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, String, Uuid, and_, column, or_, select, table
+from sqlalchemy import JSON, Boolean, String, Uuid, column, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import User
@@ -68,10 +68,9 @@ async def _keyset(
     while True:
         page_stmt = stmt.order_by(*keys).limit(PAGE)
         if after is not None:
-            first, second = keys
-            page_stmt = page_stmt.where(
-                or_(first > after[0], and_(first == after[0], second > after[1]))
-            )
+            # A row value, so PostgreSQL walks the (user_id, key…) index from the last row
+            # instead of re-sorting what is left (SQLite has row values too).
+            page_stmt = page_stmt.where(tuple_(*keys) > tuple_(*after))
         rows = (await session.execute(page_stmt, params)).all()
         if not rows:
             return

@@ -349,8 +349,19 @@ async def import_chunks(
     caller's transaction. `skipped` is read after the reader is done (media it met)."""
     writer = ImportWriter(session, viewer, fmt)
     await writer.begin()
-    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-        await writer.write(chunk)
+    # The next chunk is read while this one is written (the database waits release the
+    # GIL to the reader's thread).
+    reading = asyncio.create_task(asyncio.to_thread(next, chunks, None))
+    try:
+        while (chunk := await reading) is not None:
+            reading = asyncio.create_task(asyncio.to_thread(next, chunks, None))
+            await writer.write(chunk)
+    finally:
+        if not reading.done():
+            # A write failed: let the reader's step finish before the file is closed.
+            await asyncio.wait([reading])
+        if reading.done() and not reading.cancelled():
+            reading.exception()  # retrieved: an error there no longer matters
     skipped = skipped or {}
     return await writer.finish(
         skipped_media=skipped.get("media", 0), skipped_webhooks=skipped.get("webhooks", 0)
