@@ -15,6 +15,7 @@ from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.platform.models import AuditLog, IdempotencyKey
 from vibes.platform.runtime import app_runtime
+from vibes.portability.models import ImportedObject
 from vibes.recording.models import Change, OutboxEvent
 from vibes.reminders.models import Reminder
 from vibes.vault.models import SecretTag
@@ -94,6 +95,9 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
                 ),
                 Change(
                     user_id=user_id, kind="journal", entity_id=journal.id, op="upsert", version=1
+                ),
+                ImportedObject(
+                    user_id=user_id, kind="journal", source_key="jrnl:x", object_id=journal.id
                 ),
             ]
         )

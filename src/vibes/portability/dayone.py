@@ -17,13 +17,13 @@ from typing import IO, Annotated, Any
 
 import ijson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
     ValidationError,
-    field_validator,
 )
 
 from vibes.journals.schemas import MAX_TAGS
@@ -38,7 +38,8 @@ from vibes.portability.records import (
     malformed,
 )
 from vibes.portability.schemas import Content
-from vibes.reminders.recurrence import RecurrenceError, load_zone
+from vibes.reminders.recurrence import load_zone
+from vibes.reminders.schemas import _check_zone
 
 STARRED = "starred"
 _MEDIA_KEYS = ("photos", "videos", "audios", "pdfAttachments")
@@ -56,19 +57,9 @@ class DayOneEntry(BaseModel):
     text: Content = ""
     creationDate: AwareDatetime
     modifiedDate: AwareDatetime | None = None
-    timeZone: str | None = None
+    timeZone: Annotated[str | None, AfterValidator(_check_zone)] = None
     tags: Annotated[list[TagName], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
     starred: StrictBool = False
-
-    @field_validator("timeZone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                load_zone(value)
-            except RecurrenceError as exc:
-                raise ValueError(str(exc)) from None
-        return value
 
 
 def unescape(text: str) -> str:

@@ -47,18 +47,12 @@ class JrnlEntry(BaseModel):
             return [v.removeprefix("@") if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("date", mode="before")
+    @field_validator("date", "time", mode="before")
     @classmethod
-    def _iso_date(cls, value: object) -> object:
+    def _as_text(cls, value: object) -> object:
+        # jrnl writes both as text (YYYY-MM-DD, HH:MM); a number is not read as a time.
         if not isinstance(value, str):
-            raise ValueError("a date as YYYY-MM-DD")
-        return value
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _clock_time(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise ValueError("a time as HH:MM")
+            raise ValueError("jrnl writes dates as YYYY-MM-DD and times as HH:MM")
         return value
 
 
