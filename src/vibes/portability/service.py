@@ -134,34 +134,48 @@ class ImportWriter:
 
     # -- identities ---------------------------------------------------------------------
 
-    async def _known(self, kind: str, keys: Sequence[str]) -> dict[str, uuid.UUID]:
-        rows = await self.session.execute(
-            select(ImportedObject.source_key, ImportedObject.object_id).where(
-                ImportedObject.user_id == self.user_id,
-                ImportedObject.kind == kind,
-                ImportedObject.source_key.in_(list(keys)),
-            )
-        )
-        return dict(rows.all())
-
-    async def _remember(self, kind: str, pairs: Sequence[tuple[str, uuid.UUID]]) -> None:
+    async def _claim(
+        self, kind: str, keys: Sequence[str]
+    ) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+        """Remember these source keys, each with a new object id, unless an earlier import
+        has them: `(fresh, known)`, each `{source_key: object id}`. The unique index
+        decides (INSERT … ON CONFLICT DO NOTHING RETURNING), so the check costs an index
+        probe per key however many this account has imported, this import included."""
+        if not keys:
+            return {}, {}
         now = utcnow()
-        await bulk_insert(
-            self.session,
-            cast(Table, ImportedObject.__table__),
-            [
-                {
-                    "id": row_id,
-                    "user_id": self.user_id,
-                    "kind": kind,
-                    "source_key": key,
-                    "object_id": object_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for row_id, (key, object_id) in zip(new_ids(len(pairs)), pairs, strict=True)
-            ],
+        ids = new_ids(len(keys))
+        rows = [
+            {
+                "id": row_id,
+                "user_id": self.user_id,
+                "kind": kind,
+                "source_key": key,
+                "object_id": row_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row_id, key in zip(ids, keys, strict=True)
+        ]
+        stmt = insert_ignoring_conflicts(
+            self.session, ImportedObject, rows, on=["user_id", "kind", "source_key"]
         )
+        claimed = await self.session.execute(
+            stmt.returning(ImportedObject.source_key, ImportedObject.object_id)
+        )
+        fresh: dict[str, uuid.UUID] = dict(claimed.all())
+        others = [key for key in keys if key not in fresh]
+        known: dict[str, uuid.UUID] = {}
+        if others:
+            found = await self.session.execute(
+                select(ImportedObject.source_key, ImportedObject.object_id).where(
+                    ImportedObject.user_id == self.user_id,
+                    ImportedObject.kind == kind,
+                    ImportedObject.source_key.in_(others),
+                )
+            )
+            known = dict(found.all())
+        return fresh, known
 
     async def _present(self, model: Any, ids: Sequence[uuid.UUID | None]) -> set[uuid.UUID]:
         """Which of these ids are already this user's objects (our own export re-imported
@@ -189,20 +203,22 @@ class ImportWriter:
         return unlocked
 
     async def _write_entries(self, records: Sequence[EntryRecord]) -> None:
-        known = await self._known("journal", [r.source_key for r in records])
         present = await self._present(Journal, [r.source_id for r in records])
-        fresh: list[EntryRecord] = []
+        candidates: list[EntryRecord] = []
         for record in records:
-            existing = known.get(record.source_key) or (
-                record.source_id if record.source_id in present else None
-            )
-            if existing is not None or record.source_key in self._seen:
-                if existing is not None:
-                    self._journals[record.source_key] = existing
+            if record.source_key in self._seen:
                 self.skipped.journals += 1
-                continue
-            self._seen.add(record.source_key)
-            fresh.append(record)
+            elif record.source_id is not None and record.source_id in present:
+                # Our own export, back into the account it came from: still here.
+                self._journals[record.source_key] = record.source_id
+                self.skipped.journals += 1
+            else:
+                self._seen.add(record.source_key)
+                candidates.append(record)
+        claimed, known = await self._claim("journal", [r.source_key for r in candidates])
+        self._journals.update(known)
+        self.skipped.journals += len(known)
+        fresh = [r for r in candidates if r.source_key in claimed]
         if not fresh:
             return
         vaults = [self._vault_for(record) for record in fresh]
@@ -215,7 +231,7 @@ class ImportWriter:
             ]
         )
         now = utcnow()
-        ids = new_ids(len(fresh))
+        ids = [claimed[r.source_key] for r in fresh]
         rows: list[dict[str, Any]] = []
         links: list[dict[str, Any]] = []
         for journal_id, record, vault in zip(ids, fresh, vaults, strict=True):
@@ -263,9 +279,6 @@ class ImportWriter:
             self._journals[record.source_key] = journal_id
         await bulk_insert(self.session, cast(Table, Journal.__table__), rows)
         await bulk_insert(self.session, cast(Table, JournalTag.__table__), links)
-        await self._remember(
-            "journal", [(r.source_key, i) for r, i in zip(fresh, ids, strict=True)]
-        )
         await record_writes(
             self.session,
             user_id=self.user_id,
@@ -292,14 +305,15 @@ class ImportWriter:
         ]
 
     async def _write_reminders(self, records: Sequence[ReminderRecord]) -> None:
-        known = await self._known("reminder", [r.source_key for r in records])
         present = await self._present(Reminder, [r.source_id for r in records])
-        fresh = [r for r in records if r.source_key not in known and r.source_id not in present]
+        candidates = [r for r in records if r.source_id not in present]
+        claimed, _ = await self._claim("reminder", [r.source_key for r in candidates])
+        fresh = [r for r in candidates if r.source_key in claimed]
         self.skipped.reminders += len(records) - len(fresh)
         if not fresh:
             return
         links = await self._linked(fresh)
-        ids = new_ids(len(fresh))
+        ids = [claimed[r.source_key] for r in fresh]
         rows = [
             {
                 "id": reminder_id,
@@ -324,9 +338,6 @@ class ImportWriter:
             for reminder_id, r, journal_id in zip(ids, fresh, links, strict=True)
         ]
         await bulk_insert(self.session, cast(Table, Reminder.__table__), rows)
-        await self._remember(
-            "reminder", [(r.source_key, i) for r, i in zip(fresh, ids, strict=True)]
-        )
         await record_writes(
             self.session,
             user_id=self.user_id,
