@@ -15,6 +15,7 @@ from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.platform.models import AuditLog, IdempotencyKey
 from vibes.platform.runtime import app_runtime
+from vibes.portability.models import ImportedObject
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 from vibes.reminders.models import Reminder
 from vibes.vault.models import SecretTag
@@ -101,6 +102,9 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
                     version=1,
                 ),
                 SyncCounter(user_id=user_id, position=1, horizon=0),
+                ImportedObject(
+                    user_id=user_id, kind="journal", source_key="jrnl:x", object_id=journal.id
+                ),
             ]
         )
         await s.flush()

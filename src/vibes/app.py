@@ -31,6 +31,7 @@ from vibes.platform.openapi import install_problem_openapi
 from vibes.platform.ratelimit import RateLimitMiddleware
 from vibes.platform.runtime import install_runtime, maybe_runtime
 from vibes.platform.security import SecurityHeadersMiddleware, install_cors
+from vibes.portability.router import router as portability_router
 from vibes.reminders.router import router as reminders_router
 from vibes.runtime import open_runtime
 from vibes.search.router import router as search_router
@@ -44,6 +45,8 @@ API_PREFIX = "/api/v1"
 # to 1 MiB of UTF-8, which JSON escaping can roughly double; a batch carries many entries.
 MAX_BODY = 2 * 1024 * 1024
 BODY_LIMITS = {f"{API_PREFIX}/journals/batch": 32 * 1024 * 1024}
+# An import's multipart envelope around the file (its boundary lines and headers).
+IMPORT_ENVELOPE = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,7 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
     # admission, CORS, security headers, request context, proxy headers.
-    app.add_middleware(BodyLimitMiddleware, default_limit=MAX_BODY, limits=BODY_LIMITS)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=MAX_BODY,
+        limits={
+            **BODY_LIMITS,
+            f"{API_PREFIX}/import": settings.import_max_bytes + IMPORT_ENVELOPE,
+        },
+    )
     # HEAD as GET minus the body, 405 with every method of the path, relative redirects.
     app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
     if settings.rate_limits_enabled:
@@ -130,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reminders_router,
         sync_router,
         events_router,
+        portability_router,
         web_auth_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # starts over (410 resync-required).
     sync_retention_days: int = Field(default=180, ge=1, le=36500)
 
+    # An import's upload (spooled to disk, never held whole in memory) and, for a zip,
+    # the total size of its members once uncompressed.
+    import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, le=64 * 1024**3)
+
     rate_limits_enabled: bool = True
     # Limits are `limits` strings ("10/15 minutes"). The default applies to every request,
     # keyed by the token's user (or the client address); the others are the tight limits

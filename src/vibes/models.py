@@ -5,6 +5,7 @@ from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.platform.models import AuditLog, IdempotencyKey, PeriodicJob
+from vibes.portability.models import ImportedObject
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 from vibes.reminders.models import Reminder
 from vibes.vault.models import SecretTag
@@ -17,6 +18,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "IdempotencyKey",
+    "ImportedObject",
     "Invite",
     "Journal",
     "JournalTag",

@@ -78,6 +78,7 @@ VIEWS = [
     ("vault", "/vault", "Vault"),
     ("reminders", "/reminders", "Reminders"),
     ("settings", "/settings", "Settings"),
+    ("portability", "/import-export", "Import and export"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -208,6 +209,52 @@ def invites_create(
         print(code)
     if settings.registration != "invite":
         console.print(f"(VIBES_REGISTRATION is {settings.registration!r}: codes apply in 'invite')")
+
+
+@app.command("export")
+def export_account(
+    email: str = typer.Option(..., help="The account's email address."),
+    format: str = typer.Option("json", help="json (the vibes document) or markdown (a zip)."),
+) -> None:
+    """Write one account's export to standard output (`> FILE`); secret entries stay out."""
+    import sys
+
+    from vibes.errors import DomainError
+    from vibes.portability.operator import export_to
+
+    if format not in ("json", "markdown"):
+        console.print("[red]--format is json or markdown[/red]")
+        raise typer.Exit(2)
+    out = sys.stdout.buffer
+    try:
+        asyncio.run(export_to(Settings(), email, format, out.write))  # type: ignore[arg-type]
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    out.flush()
+
+
+@app.command("import")
+def import_account(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to import."),
+    email: str = typer.Option(..., help="The account's email address."),
+    format: str = typer.Option(..., help="vibes, markdown, jrnl or dayone."),
+) -> None:
+    """Import a file into one account: all of it or (an error, printed) nothing."""
+    import json
+
+    from vibes.errors import DomainError
+    from vibes.portability.operator import import_from
+
+    if format not in ("vibes", "markdown", "jrnl", "dayone"):
+        console.print("[red]--format is vibes, markdown, jrnl or dayone[/red]")
+        raise typer.Exit(2)
+    try:
+        summary = asyncio.run(import_from(Settings(), email, format, file))  # type: ignore[arg-type]
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    print(json.dumps(summary.model_dump()))
 
 
 if __name__ == "__main__":

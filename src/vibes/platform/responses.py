@@ -25,11 +25,16 @@ def _other_types(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def json_bytes(body: Any) -> bytes:
+    """`body` as the JSON our answers hold (and streamed documents, piece by piece)."""
+    return orjson.dumps(body, default=_other_types, option=orjson.OPT_UTC_Z)
+
+
 def json_response(
     body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        orjson.dumps(body, default=_other_types, option=orjson.OPT_UTC_Z),
+        json_bytes(body),
         status_code=status_code,
         headers=headers,
         media_type="application/json",

@@ -25,6 +25,7 @@ EventType = Literal[
     "reminder.due",
     "tag.created",
     "user.updated",
+    "import.completed",
 ]
 ALL_EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 Kind = Literal["journal", "tag", "reminder"]

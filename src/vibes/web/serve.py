@@ -40,6 +40,7 @@ PAGE_PATHS = (
     "/vault",
     "/reminders",
     "/settings",
+    "/import-export",
 )
 IMMUTABLE = "public, max-age=31536000, immutable"
 _COMPRESSIBLE = (".js", ".mjs", ".css", ".svg", ".json", ".txt", ".html", ".webmanifest")

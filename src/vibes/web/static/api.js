@@ -366,3 +366,65 @@ export async function all(path, query = {}, pages = 20) {
   }
   return items;
 }
+
+// --- files: downloads and uploads with progress -------------------------------------
+
+function authHeaders() {
+  const headers = {};
+  if (access) headers.Authorization = `Bearer ${access.token}`;
+  if (unlocks.size) headers['X-Vibes-Unlock'] = [...unlocks.keys()].join(', ');
+  return headers;
+}
+
+/** A GET answered with a file: `{blob, filename}` (the name from Content-Disposition). */
+export async function download(path, query) {
+  const response = await send('GET', path, { query, raw: true });
+  if (!response.ok) throw new ApiError(response.status, await problemOf(response), response.headers);
+  const disposition = response.headers.get('Content-Disposition') || '';
+  const filename = /filename="([^"]+)"/.exec(disposition)?.[1] || 'download';
+  return { blob: await response.blob(), filename };
+}
+
+function xhrUpload(url, field, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', url);
+    for (const [name, value] of Object.entries(authHeaders())) request.setRequestHeader(name, value);
+    request.setRequestHeader('Accept', 'application/json');
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress?.(event.loaded / event.total);
+    };
+    request.onload = () => resolve(request);
+    request.onerror = () => reject(new ApiError(0));
+    const form = new FormData();
+    form.append(field, file, file.name);
+    request.send(form);
+  });
+}
+
+/**
+ * A multipart POST of one file (fetch cannot report upload progress: XMLHttpRequest
+ * does). `onProgress(fraction)` as the bytes go out; resolves to the parsed answer.
+ */
+export async function upload(path, query, file, { field = 'file', onProgress } = {}) {
+  const url = new URL(BASE + path, location.origin);
+  for (const [key, value] of Object.entries(query || {})) url.searchParams.append(key, value);
+  let request = await xhrUpload(url, field, file, onProgress);
+  if (request.status === 401 && access) {
+    await refresh();
+    request = await xhrUpload(url, field, file, onProgress);
+  }
+  let body = {};
+  try {
+    body = JSON.parse(request.responseText);
+  } catch {
+    body = {};
+  }
+  if (request.status < 200 || request.status >= 300) {
+    const headers = new Headers();
+    const retry = request.getResponseHeader('Retry-After');
+    if (retry) headers.set('Retry-After', retry);
+    throw new ApiError(request.status, body, headers);
+  }
+  return body;
+}

@@ -28,6 +28,7 @@ const VIEWS = {
   vault: () => import('./views/vault.js'),
   reminders: () => import('./views/reminders.js'),
   settings: () => import('./views/settings.js'),
+  portability: () => import('./views/portability.js'),
 };
 
 const PUBLIC = {
@@ -47,6 +48,7 @@ const PRIVATE = [
   [/^\/vault$/, 'vault', 'default', 'Vault'],
   [/^\/reminders$/, 'reminders', 'default', 'Reminders'],
   [/^\/settings$/, 'settings', 'default', 'Settings'],
+  [/^\/import-export$/, 'portability', 'default', 'Import and export'],
 ];
 
 const loaded = new Map();
@@ -102,6 +104,7 @@ const NAV = [
   ['/vault', 'Vault'],
   ['/tags', 'Tags'],
   ['/settings', 'Settings'],
+  ['/import-export', 'Import & export'],
 ];
 
 function Sidebar({ path, open, onClose }) {

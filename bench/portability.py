@@ -1,0 +1,283 @@
+"""Import and export at scale, on PostgreSQL, against a real `vibes serve`.
+
+    python bench/portability.py --entries 100000
+
+Creates a dedicated database (dropped again at the end), writes a `vibes` export of
+`--entries` entries (30-120 words each, two of twenty tags, a mood) to a temporary file,
+then, against one `vibes serve` process on that database:
+
+1. `POST /import?format=vibes` of that file (multipart upload over loopback, spooled,
+   parsed, written in one transaction): entries/s.
+2. A fresh server process, then `GET /export?format=json` and `format=markdown` read to
+   the end: MB/s, and the server's peak RSS (`VmHWM`) against its RSS before the export.
+3. `pg_batch_floor.py`'s SQL for the same number of entries, in the same run: one
+   transaction per 1000 entries writing exactly the rows of a batch create (journal row,
+   two tag links, a change-log row and an outbox row each), with no application at all.
+   The import writes the same rows but one `imported_objects` row per entry in place of
+   the outbox row. The ratio import/floor is the figure the issue asks for (goal >= 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pg_batch_floor
+from seed import _create_database, _dsn
+
+PASSWORD = "quiet rivers under paper moons at dawn"
+WORDS = [
+    "morning",
+    "walk",
+    "harbour",
+    "coffee",
+    "quiet",
+    "rain",
+    "letter",
+    "garden",
+    "river",
+    "light",
+    "bread",
+    "window",
+    "train",
+    "winter",
+    "friend",
+    "music",
+    "book",
+    "evening",
+    "cloud",
+    "market",
+    "bicycle",
+    "kitchen",
+    "island",
+]
+TAGS = [f"tag-{i:02d}" for i in range(20)]
+
+
+def write_document(path: Path, entries: int) -> int:
+    """A `vibes` export of `entries` synthetic entries; returns its size in bytes."""
+    rng = random.Random(7)
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    with path.open("wb") as out:
+        out.write(
+            orjson.dumps(
+                {
+                    "format": "vibes",
+                    "version": 1,
+                    "exported_at": dt.datetime.now(dt.UTC),
+                    "profile": {
+                        "email": "bench@example.com",
+                        "display_name": "Bench",
+                        "timezone": "Europe/Berlin",
+                        "created_at": start,
+                    },
+                }
+            )[:-1]
+        )
+        out.write(b',"tags":[],"journals":[\n')
+        for i in range(entries):
+            when = start + dt.timedelta(minutes=37 * i)
+            words = " ".join(rng.choice(WORDS) for _ in range(30 + i % 90))
+            item = {
+                "id": str(uuid.uuid4()),
+                "title": f"Entry {i}",
+                "content": words,
+                "entry_date": when,
+                "tags": rng.sample(TAGS, 2),
+                "mood_rating": 1 + i % 10,
+                "secret_tag": None,
+                "created_at": when,
+                "updated_at": when,
+            }
+            out.write((b",\n" if i else b"") + orjson.dumps(item, option=orjson.OPT_UTC_Z))
+        out.write(b'\n],"reminders":[],"webhooks":[]}\n')
+    return path.stat().st_size
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
+    env.update(
+        VIBES_DATABASE_URL=url,
+        VIBES_DATA_DIR=str(data_dir),
+        VIBES_RATE_LIMITS_ENABLED="false",
+        VIBES_RUN_DISPATCHER="false",
+        VIBES_LOG_LEVEL="WARNING",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vibes.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(data_dir / "server.log").open("ab"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited; see {data_dir / 'server.log'}"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("server did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in KiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def sign_in(client: httpx.Client, *, register: bool) -> None:
+    body = {"email": "bench@example.com", "password": PASSWORD}
+    if register:
+        answer = client.post("/api/v1/auth/register", json=body)
+        assert answer.status_code == 201, answer.text
+    tokens = client.post("/api/v1/auth/login", json=body).json()
+    client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+
+
+def export(client: httpx.Client, fmt: str, pid: int) -> str:
+    rss_before, _ = memory(pid)
+    size = 0
+    started = time.monotonic()
+    with client.stream("GET", "/api/v1/export", params={"format": fmt}) as response:
+        assert response.status_code == 200, response.read()
+        for piece in response.iter_bytes():
+            size += len(piece)
+    elapsed = time.monotonic() - started
+    _, peak = memory(pid)
+    return (
+        f"export {fmt:8}: {size / 1e6:,.1f} MB in {elapsed:.1f} s = "
+        f"{size / 1e6 / elapsed:,.1f} MB/s; server RSS {rss_before / 1024:.0f} MiB before, "
+        f"peak {peak / 1024:.0f} MiB"
+    )
+
+
+async def floor(url: str, entries: int) -> float:
+    """pg_batch_floor's rows for `entries` entries, one 1000-entry transaction at a time."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        user = await conn.fetchval("SELECT id FROM users LIMIT 1")
+        tag1, tag2 = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM tags WHERE user_id = $1 ORDER BY id LIMIT 2", user
+            )
+        ]
+        await conn.execute(pg_batch_floor.SOURCE)
+        sql = (pg_batch_floor.BATCH + pg_batch_floor.LINKS).format(user=user, tag1=tag1, tag2=tag2)
+        started = time.monotonic()
+        for _ in range(entries // 1000):
+            async with conn.transaction():
+                await conn.execute(sql)
+        return (entries // 1000) * 1000 / (time.monotonic() - started)
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = await asyncpg.connect(_dsn(str(target.set(database="postgres"))))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def main(args: argparse.Namespace) -> None:
+    url = args.database_url
+    asyncio.run(_create_database(url))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            document = folder / "export.json"
+            size = write_document(document, args.entries)
+            print(f"document: {args.entries:,} entries, {size / 1e6:,.1f} MB")
+
+            process, base = start_server(url, folder)
+            try:
+                with httpx.Client(base_url=base, timeout=None) as client:
+                    sign_in(client, register=True)
+                    started = time.monotonic()
+                    with document.open("rb") as file:
+                        answer = client.post(
+                            "/api/v1/import",
+                            params={"format": "vibes"},
+                            files={"file": ("export.json", file, "application/json")},
+                        )
+                    elapsed = time.monotonic() - started
+                    assert answer.status_code == 200, answer.text
+                    assert answer.json()["imported"]["journals"] == args.entries
+                    imported = args.entries / elapsed
+                    _, peak = memory(process.pid)
+                    print(
+                        f"import vibes   : {args.entries:,} entries in {elapsed:.1f} s = "
+                        f"{imported:,.0f} entries/s (server peak RSS {peak / 1024:.0f} MiB)"
+                    )
+            finally:
+                stop(process)
+
+            process, base = start_server(url, folder)
+            try:
+                with httpx.Client(base_url=base, timeout=None) as client:
+                    sign_in(client, register=False)
+                    print(export(client, "json", process.pid))
+                    print(export(client, "markdown", process.pid))
+            finally:
+                stop(process)
+
+        floor_rate = asyncio.run(floor(url, args.entries))
+        print(f"floor (SQL)   : {floor_rate:,.0f} entries/s")
+        print(f"import / floor: {imported / floor_rate:.2f}")
+    finally:
+        if not args.keep:
+            asyncio.run(drop_database(url))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/vibes_bench_portability",
+    )
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    main(parser.parse_args())
