@@ -281,6 +281,8 @@ async def test_search_languages_keep_old_entries_found_until_reindexed_and_downg
         assert await migrations.current(url) == migrations.head_revision()
     finally:
         await database.dispose()
+
+
 async def test_sync_positions_number_existing_changes_per_user_in_order_and_downgrade(
     empty_database_url: str,
 ) -> None:
