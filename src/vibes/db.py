@@ -10,11 +10,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import uuid6
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, String, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -129,6 +133,47 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     # journal entry moved into the vault must not stay readable in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+    # SQLite knows no IANA zones: `local_date` calls this (deterministic, so usable in
+    # GROUP BY and indexes).
+    dbapi_connection.create_function(_SQLITE_LOCAL_DATE, 2, _sqlite_local_date, deterministic=True)
+
+
+_SQLITE_LOCAL_DATE = "vibes_local_date"
+
+
+def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
+    """An instant as SQLite keeps it (naive UTC text) -> 'YYYY-MM-DD' in `zone`."""
+    if stored is None or zone is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
+        return instant.astimezone(ZoneInfo(zone)).date().isoformat()
+    except (ValueError, OSError, KeyError):  # an unknown zone or a malformed value
+        return None
+
+
+class local_date(FunctionElement[str]):  # noqa: N801 - named like the SQL functions
+    """`local_date(instant, zone)`: the calendar day ('YYYY-MM-DD' text) an instant falls
+    on in an IANA zone, computed by the database (PostgreSQL's tz database; a Python
+    function registered on each SQLite connection), so rows can be grouped by local day."""
+
+    type = String()
+    inherit_cache = True
+    name = "local_date"
+
+
+@compiles(local_date, "postgresql")
+def _local_date_postgresql(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    return (
+        f"to_char(timezone({compiler.process(zone, **kw)}, {compiler.process(instant, **kw)}),"
+        " 'YYYY-MM-DD')"
+    )
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{_SQLITE_LOCAL_DATE}({compiler.process(element.clauses, **kw)})"
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
