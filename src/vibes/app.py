@@ -12,8 +12,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from vibes import __version__
 from vibes.accounts.cookies import router as web_auth_router
 from vibes.accounts.router import router as accounts_router
-from vibes.analytics.router import router as analytics_router
 from vibes.accounts.tokens import make_subject_reader
+from vibes.analytics.router import router as analytics_router
 from vibes.config import Settings
 from vibes.errors import UnhandledErrorMiddleware, install_error_handlers
 from vibes.events.dispatcher import Dispatcher

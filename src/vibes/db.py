@@ -16,17 +16,17 @@ import uuid6
 from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, String, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from vibes.config import Settings
@@ -152,7 +152,7 @@ def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
         return None
 
 
-class local_date(FunctionElement[str]):  # noqa: N801 - named like the SQL functions
+class local_date(FunctionElement[str]):
     """`local_date(instant, zone)`: the calendar day ('YYYY-MM-DD' text) an instant falls
     on in an IANA zone, computed by the database (PostgreSQL's tz database; a Python
     function registered on each SQLite connection), so rows can be grouped by local day."""

@@ -172,9 +172,9 @@ async def on_this_day(
     zone = await account_zone(session, viewer.user_id)
     date = date or today_in(zone, now)
     local = local_day_of(zone)
-    condition = (
-        func.substr(local, 6, 5) == bindparam("otd_month_day", type_=String())
-    ) & (func.substr(local, 1, 4) < bindparam("otd_year", type_=String()))
+    condition = (func.substr(local, 6, 5) == bindparam("otd_month_day", type_=String())) & (
+        func.substr(local, 1, 4) < bindparam("otd_year", type_=String())
+    )
     params: dict[str, Any] = {
         "otd_month_day": date.strftime("%m-%d"),
         "otd_year": f"{date.year:04d}",

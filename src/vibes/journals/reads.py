@@ -319,7 +319,7 @@ async def read_matching(
     visible = visible_journals(viewer)
     dialect = session.get_bind().dialect.name
     stmt = (
-        select(*_READ_COLUMNS, _tag_names_of(dialect, Journal.id))
+        select(*_READ_COLUMNS, _tag_names_of(dialect, Journal.__table__.c.id))
         .where(visible.clause, condition)
         .order_by(*ENTRIES.order_by())
     )
