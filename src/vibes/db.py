@@ -247,6 +247,9 @@ def prepare_sqlite_file(url: str) -> None:
 # into the vault): once committed, the SQLite write-ahead log, which still holds the old
 # page images, is checkpointed into the main file and truncated.
 CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
+# session.info key: the ids of the users a transaction wrote for (set by `recording`); the
+# request's unit of work bumps their cache generation once it has committed.
+WROTE_USERS = "vibes.wrote_users"
 
 
 class Database:

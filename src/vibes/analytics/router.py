@@ -5,22 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.analytics import service
+from vibes.analytics.cache import cached, seconds_left_today
 from vibes.analytics.schemas import CalendarDay, Dashboard, Period
 from vibes.journals.dependencies import CurrentViewer
 from vibes.journals.schemas import JournalRead
 from vibes.platform.responses import json_response
-from vibes.platform.runtime import DbSession
+from vibes.platform.runtime import CurrentRuntime, DbSession
 
 router = APIRouter(tags=["analytics"])
 
 # Years a zone's midnight converts to an instant and back without leaving datetime's range.
 MIN_YEAR, MAX_YEAR = 1000, 9000
+_CALENDAR = TypeAdapter(list[CalendarDay])
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 class OnThisDay(BaseModel):
@@ -33,12 +39,18 @@ async def dashboard(
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
+    runtime: CurrentRuntime,
     period: Annotated[Period, Query()] = "month",
-) -> Dashboard:
+) -> Response:
     """Totals, streaks and charts over the entries you can see, by local day in your
     account's time zone. A streak is a run of consecutive days with at least one entry;
     the current one is alive while its last day is today or yesterday."""
-    return await service.dashboard(db, viewer, period)
+
+    async def compute() -> tuple[bytes, int]:
+        board = await service.dashboard(db, viewer, period)
+        return board.model_dump_json().encode(), seconds_left_today(board)
+
+    return _json(await cached(runtime.user_cache, viewer, f"dashboard:{period}", compute))
 
 
 @router.get("/analytics/calendar", response_model=list[CalendarDay])
@@ -46,10 +58,15 @@ async def calendar(
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
+    runtime: CurrentRuntime,
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
-) -> list[CalendarDay]:
+) -> Response:
     """Each day of `year` (in your time zone) with entries: a year heatmap."""
-    return await service.calendar(db, viewer, year)
+
+    async def compute() -> tuple[bytes, int]:
+        return _CALENDAR.dump_json(await service.calendar(db, viewer, year)), 3600
+
+    return _json(await cached(runtime.user_cache, viewer, f"calendar:{year}", compute))
 
 
 @router.get("/analytics/on-this-day", response_model=OnThisDay)

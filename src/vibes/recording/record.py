@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, cast, get_args
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.db import utcnow
+from vibes.db import WROTE_USERS, utcnow
 from vibes.platform.portable import bulk_insert, new_ids
 from vibes.recording.models import Change, OutboxEvent
 
@@ -29,6 +29,13 @@ Kind = Literal["journal", "tag", "reminder"]
 Op = Literal["upsert", "delete"]
 
 
+def mark_written(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Note that this transaction wrote something of the user's, so that their cached
+    figures go stale when it commits. Every record_* call does it; a write that records
+    nothing (a destroyed secret tag's cascade) calls it itself."""
+    session.info.setdefault(WROTE_USERS, set()).add(user_id)
+
+
 def record_event(
     session: AsyncSession,
     *,
@@ -41,6 +48,7 @@ def record_event(
 
     `data` is thin: ids and metadata, never an entry's text.
     """
+    mark_written(session, user_id)
     event = OutboxEvent(user_id=user_id, type=type, data=data, dedupe_key=dedupe_key)
     session.add(event)
     return event
@@ -57,6 +65,7 @@ def record_change(
     secret_tag_id: uuid.UUID | None = None,
 ) -> Change:
     """Add a change-log row (a tombstone for `op="delete"`) for sync to the session."""
+    mark_written(session, user_id)
     change = Change(
         user_id=user_id,
         kind=kind,
@@ -156,6 +165,7 @@ async def record_writes(
     session: AsyncSession, *, user_id: uuid.UUID, kind: Kind, op: Op, written: Sequence[Written]
 ) -> None:
     """`record_write` for many objects at once: the same rows, written in bulk."""
+    mark_written(session, user_id)
     now = utcnow()
     await bulk_insert(
         session,

@@ -19,6 +19,7 @@ from vibes.accounts.models import User
 from vibes.config import Settings
 from vibes.db import new_id
 from vibes.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from vibes.recording.record import mark_written
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
 from vibes.vault.models import SecretTag
@@ -320,3 +321,4 @@ async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid
     )
     if result.scalar_one_or_none() is None:
         raise NotFound()
+    mark_written(session, user_id)
