@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import uuid6
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, String, Uuid, event
+from sqlalchemy import JSON, ColumnElement, Date, DateTime, Integer, MetaData, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -152,12 +152,13 @@ def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
         return None
 
 
-class local_date(FunctionElement[str]):
-    """`local_date(instant, zone)`: the calendar day ('YYYY-MM-DD' text) an instant falls
-    on in an IANA zone, computed by the database (PostgreSQL's tz database; a Python
-    function registered on each SQLite connection), so rows can be grouped by local day."""
+class local_date(FunctionElement[dt.date]):
+    """`local_date(instant, zone)`: the calendar day an instant falls on in an IANA zone,
+    computed by the database (PostgreSQL's tz database; on SQLite a Python function
+    registered on each connection, giving 'YYYY-MM-DD' text, which `Date` reads back and
+    `extract` takes apart), so rows can be grouped by local day."""
 
-    type = String()
+    type = Date()
     inherit_cache = True
     name = "local_date"
 
@@ -166,8 +167,7 @@ class local_date(FunctionElement[str]):
 def _local_date_postgresql(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
     instant, zone = list(element.clauses)
     return (
-        f"to_char(timezone({compiler.process(zone, **kw)}, {compiler.process(instant, **kw)}),"
-        " 'YYYY-MM-DD')"
+        f"CAST(timezone({compiler.process(zone, **kw)}, {compiler.process(instant, **kw)}) AS DATE)"
     )
 
 

@@ -103,7 +103,7 @@ async def day_rows(
     )
     rows = await session.execute(stmt, visible.params)
     return [
-        Day(dt.date.fromisoformat(d), int(n), int(words), int(mood_sum), int(moods))
+        Day(d, int(n), int(words), int(mood_sum), int(moods))
         for d, n, words, mood_sum, moods in rows
         if d is not None
     ]

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import Integer, bindparam, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.analytics.days import Day, account_zone, day_rows, local_day_of, streaks, today_in
@@ -172,13 +172,12 @@ async def on_this_day(
     zone = await account_zone(session, viewer.user_id)
     date = date or today_in(zone, now)
     local = local_day_of(zone)
-    condition = (func.substr(local, 6, 5) == bindparam("otd_month_day", type_=String())) & (
-        func.substr(local, 1, 4) < bindparam("otd_year", type_=String())
+    condition = (
+        (extract("month", local) == bindparam("otd_month", type_=Integer()))
+        & (extract("day", local) == bindparam("otd_day", type_=Integer()))
+        & (extract("year", local) < bindparam("otd_year", type_=Integer()))
     )
-    params: dict[str, Any] = {
-        "otd_month_day": date.strftime("%m-%d"),
-        "otd_year": f"{date.year:04d}",
-    }
+    params: dict[str, Any] = {"otd_month": date.month, "otd_day": date.day, "otd_year": date.year}
     return date, await read_matching(session, viewer, condition, params)
 
 

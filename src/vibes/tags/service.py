@@ -34,15 +34,20 @@ class TagWithCount:
 async def list_tags(session: AsyncSession, viewer: Viewer) -> list[TagWithCount]:
     """The user's tags by name, each with the number of entries the viewer can see."""
     visible = visible_journals(viewer)
-    count = (
-        select(func.count())
-        .select_from(JournalTag)
+    # One grouped pass over the user's links, joined once: a correlated count per tag
+    # re-read the user's entries for every tag (5.6 s for 20 tags over 100,000 entries).
+    counts = (
+        select(JournalTag.tag_id, func.count().label("n"))
         .join(Journal, Journal.id == JournalTag.journal_id)
-        .where(JournalTag.tag_id == Tag.id, visible.clause)
-        .scalar_subquery()
+        .where(JournalTag.user_id == viewer.user_id, visible.clause)
+        .group_by(JournalTag.tag_id)
+        .subquery("tag_counts")
     )
     rows = await session.execute(
-        select(Tag, count).where(Tag.user_id == viewer.user_id).order_by(Tag.name_key, Tag.id),
+        select(Tag, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.tag_id == Tag.id)
+        .where(Tag.user_id == viewer.user_id)
+        .order_by(Tag.name_key, Tag.id),
         visible.params,
     )
     secret = await _secret_counts(session, viewer)
