@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_journals_user_id_entry_date_figures",
         "journals",
-        ["user_id", "entry_date", "word_count", "mood_rating", "secret_tag_id"],
+        ["user_id", "entry_date", "word_count", "mood_rating", "secret_tag_id", "id"],
         unique=False,
     )
 
