@@ -13,6 +13,7 @@ from vibes import __version__
 from vibes.accounts.cookies import router as web_auth_router
 from vibes.accounts.router import router as accounts_router
 from vibes.accounts.tokens import make_subject_reader
+from vibes.analytics.router import router as analytics_router
 from vibes.config import Settings
 from vibes.errors import UnhandledErrorMiddleware, install_error_handlers
 from vibes.events.dispatcher import Dispatcher
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         journals_router,
         tags_router,
         search_router,
+        analytics_router,
         vault_router,
         reminders_router,
         sync_router,

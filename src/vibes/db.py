@@ -10,9 +10,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import uuid6
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy import JSON, ColumnElement, Date, DateTime, Integer, MetaData, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -21,8 +22,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from vibes.config import Settings
@@ -129,6 +133,47 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     # journal entry moved into the vault must not stay readable in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+    # SQLite knows no IANA zones: `local_date` calls this (deterministic, so usable in
+    # GROUP BY and indexes).
+    dbapi_connection.create_function(_SQLITE_LOCAL_DATE, 2, _sqlite_local_date, deterministic=True)
+
+
+_SQLITE_LOCAL_DATE = "vibes_local_date"
+
+
+def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
+    """An instant as SQLite keeps it (naive UTC text) -> 'YYYY-MM-DD' in `zone`."""
+    if stored is None or zone is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
+        return instant.astimezone(ZoneInfo(zone)).date().isoformat()
+    except (ValueError, OSError, KeyError):  # an unknown zone or a malformed value
+        return None
+
+
+class local_date(FunctionElement[dt.date]):
+    """`local_date(instant, zone)`: the calendar day an instant falls on in an IANA zone,
+    computed by the database (PostgreSQL's tz database; on SQLite a Python function
+    registered on each connection, giving 'YYYY-MM-DD' text, which `Date` reads back and
+    `extract` takes apart), so rows can be grouped by local day."""
+
+    type = Date()
+    inherit_cache = True
+    name = "local_date"
+
+
+@compiles(local_date, "postgresql")
+def _local_date_postgresql(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    return (
+        f"CAST(timezone({compiler.process(zone, **kw)}, {compiler.process(instant, **kw)}) AS DATE)"
+    )
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{_SQLITE_LOCAL_DATE}({compiler.process(element.clauses, **kw)})"
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -202,6 +247,9 @@ def prepare_sqlite_file(url: str) -> None:
 # into the vault): once committed, the SQLite write-ahead log, which still holds the old
 # page images, is checkpointed into the main file and truncated.
 CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
+# session.info key: the ids of the users a transaction wrote for (set by `recording`); the
+# request's unit of work bumps their cache generation once it has committed.
+WROTE_USERS = "vibes.wrote_users"
 
 
 class Database:

@@ -16,6 +16,7 @@ from vibes.platform.keys import KeyRing, load_keyring
 from vibes.platform.ratelimit import RateLimiter
 from vibes.platform.redis import make_redis
 from vibes.platform.runtime import Runtime
+from vibes.platform.usercache import UserCache
 from vibes.vault.runtime import VaultRuntime
 
 
@@ -43,6 +44,7 @@ async def open_runtime(
             redis=redis,
             ratelimiter=ratelimiter,
             broker=broker,
+            user_cache=UserCache(settings, redis),
         )
         runtime = dataclasses.replace(core, parts={VaultRuntime: VaultRuntime(core)})
         if relay_events:

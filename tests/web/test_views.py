@@ -74,6 +74,7 @@ VIEWS = [
     ("editor", "/entries/{entry_id}", None),
     ("search", "/search?q=river", "Search"),
     ("calendar", "/calendar", None),
+    ("insights", "/insights", "Insights"),
     ("tags", "/tags", "Tags"),
     ("vault", "/vault", "Vault"),
     ("reminders", "/reminders", "Reminders"),

@@ -41,6 +41,18 @@ class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
         # The list's keyset order: newest entry_date first, id breaks ties.
         Index("ix_journals_user_id_entry_date_id", "user_id", "entry_date", "id"),
         Index("ix_journals_user_id_mood_rating", "user_id", "mood_rating"),
+        # Analytics' per-day figures read a user's entries through this index alone (an
+        # index-only scan on PostgreSQL), not their wide rows (content, search vector);
+        # with `id` in it, tag counts join the links to it the same way.
+        Index(
+            "ix_journals_user_id_entry_date_figures",
+            "user_id",
+            "entry_date",
+            "word_count",
+            "mood_rating",
+            "secret_tag_id",
+            "id",
+        ),
         Index("ix_journals_secret_tag_id", "secret_tag_id"),
     )
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from vibes.accounts.sessions import SESSION_DEAD, live_session_row, session_alive
 from vibes.accounts.tokens import AccessClaims
@@ -324,3 +324,20 @@ async def views_by_id(
     )
     rows = (await conn.execute(stmt, visible.params)).all()
     return {row.id: view_row(row, viewer) for row in rows}
+
+
+async def read_matching(
+    session: AsyncSession, viewer: Viewer, condition: ColumnElement[bool], params: dict[str, Any]
+) -> list[EntryView]:
+    """Every visible entry that meets `condition` (bound with `params`), newest first,
+    rendered as `GET /journals` renders them (for reads other domains answer with entries,
+    such as analytics' on-this-day)."""
+    visible = visible_journals(viewer)
+    dialect = session.get_bind().dialect.name
+    stmt = (
+        select(*_READ_COLUMNS, _tag_names_of(dialect, Journal.__table__.c.id))
+        .where(visible.clause, condition)
+        .order_by(*ENTRIES.order_by())
+    )
+    rows = await session.execute(stmt, {**visible.params, **params})
+    return [view_row(row, viewer) for row in rows]

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from vibes.config import Settings
-from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, Database
+from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, WROTE_USERS, Database
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
+from vibes.platform.usercache import UserCache
 
 P = TypeVar("P")
 
@@ -36,6 +37,7 @@ class Runtime:
     redis: Redis | None
     ratelimiter: RateLimiter
     broker: Broker
+    user_cache: UserCache
     parts: Mapping[type[Any], Any] = field(default_factory=dict)
 
     def part(self, kind: type[P]) -> P:
@@ -85,13 +87,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     answer is sent: a failed commit becomes an error, never a 200 for lost data. Safe methods
     get an autocommit session (no transaction round trips); everything else one transaction.
     """
-    database = runtime_of(request).database
+    runtime = runtime_of(request)
+    database = runtime.database
     if request.method in SAFE_METHODS:
         async with database.read_sessionmaker() as session:
             yield session
         return
     async with database.session_scope() as session:
         yield session
+    # Committed: figures cached for the users it wrote for are stale from now on.
+    await runtime.user_cache.bump(session.info.pop(WROTE_USERS, ()))
     if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):
         await database.checkpoint_wal()
 

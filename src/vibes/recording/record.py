@@ -12,7 +12,7 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from vibes.db import utcnow
+from vibes.db import WROTE_USERS, utcnow
 from vibes.platform.portable import bulk_insert, insert_or_add, new_ids
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 
@@ -32,6 +32,13 @@ Kind = Literal["journal", "tag", "reminder"]
 Op = Literal["upsert", "delete"]
 
 
+def mark_written(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Note that this transaction wrote something of the user's, so that their cached
+    figures go stale when it commits. Every record_* call does it; a write that records
+    nothing (a destroyed secret tag's cascade) calls it itself."""
+    session.info.setdefault(WROTE_USERS, set()).add(user_id)
+
+
 def record_event(
     session: AsyncSession,
     *,
@@ -44,6 +51,7 @@ def record_event(
 
     `data` is thin: ids and metadata, never an entry's text.
     """
+    mark_written(session, user_id)
     event = OutboxEvent(user_id=user_id, type=type, data=data, dedupe_key=dedupe_key)
     session.add(event)
     return event
@@ -88,6 +96,7 @@ def record_change(
     For a tag or reminder, `secret_tag_id` names the vault whose entries caused the change
     (a tag's count): only viewers who see that vault learn of it.
     """
+    mark_written(session, user_id)
     pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] = session.info.setdefault(
         _PENDING, {}
     )
@@ -250,6 +259,7 @@ async def record_writes(
 ) -> None:
     """`record_write` for many objects at once: the same rows, the events written in bulk
     (the changes are written in bulk at commit, as every change is)."""
+    mark_written(session, user_id)
     for item in written:
         record_change(
             session,

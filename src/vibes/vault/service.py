@@ -19,7 +19,7 @@ from vibes.accounts.models import User
 from vibes.config import Settings
 from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import Conflict, NotFound, Unauthorized, Unprocessable
-from vibes.recording.record import record_change
+from vibes.recording.record import mark_written, record_change
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
 from vibes.vault.models import SecretTag
@@ -359,6 +359,7 @@ async def destroy_tag(session: AsyncSession, *, user_id: uuid.UUID, tag_id: uuid
     )
     if result.scalar_one_or_none() is None:
         raise NotFound()
+    mark_written(session, user_id)
     for journal_id, version in doomed:
         record_change(
             session,

@@ -35,6 +35,7 @@ PAGE_PATHS = (
     "/write",
     "/entries/{entry_id}",
     "/calendar",
+    "/insights",
     "/search",
     "/tags",
     "/vault",

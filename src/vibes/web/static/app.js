@@ -23,6 +23,7 @@ const VIEWS = {
   timeline: () => import('./views/timeline.js'),
   editor: () => import('./views/editor.js'),
   calendar: () => import('./views/calendar.js'),
+  insights: () => import('./views/insights.js'),
   search: () => import('./views/search.js'),
   tags: () => import('./views/tags.js'),
   vault: () => import('./views/vault.js'),
@@ -43,6 +44,7 @@ const PRIVATE = [
   [/^\/write$/, 'editor', 'default', 'New entry'],
   [/^\/entries\/([0-9a-f-]{36})$/, 'editor', 'default', 'Entry'],
   [/^\/calendar$/, 'calendar', 'default', 'Calendar'],
+  [/^\/insights$/, 'insights', 'default', 'Insights'],
   [/^\/search$/, 'search', 'default', 'Search'],
   [/^\/tags$/, 'tags', 'default', 'Tags'],
   [/^\/vault$/, 'vault', 'default', 'Vault'],
@@ -99,6 +101,7 @@ function Toasts() {
 const NAV = [
   ['/', 'Journal'],
   ['/calendar', 'Calendar'],
+  ['/insights', 'Insights'],
   ['/search', 'Search'],
   ['/reminders', 'Reminders'],
   ['/vault', 'Vault'],

@@ -3,6 +3,7 @@ import { html, useEffect, useRef, useState } from '../vendor/preact-htm.js';
 import * as api from '../api.js';
 import { listDrafts } from '../drafts.js';
 import { onChanges } from '../feed.js';
+import { OnThisDay } from './insights.js';
 import { navigate, useShared } from '../state.js';
 import {
   dayBounds,
@@ -203,13 +204,17 @@ export default function Timeline({ query }) {
   return html`<section aria-labelledby="timeline-title">
     <div class="page-head">
       <h1 id="timeline-title">Journal</h1>
-      <${Link} class="button" href="/calendar">Calendar<//>
+      <div class="actions">
+        <${Link} class="button" href="/insights">Insights<//>
+        <${Link} class="button" href="/calendar">Calendar<//>
+      </div>
     </div>
     <${Filters} filters=${filters} tags=${tags} active=${filtered} />
     ${filtered && html`<div class="filters-summary">
       <span class="muted small">Filtered.</span>
       <${Link} href="/">Show every entry<//>
     </div>`}
+    ${!filtered && html`<${OnThisDay} />`}
     ${drafts.length > 0 && html`<section class="drafts notice" aria-labelledby="drafts-title">
       <h2 id="drafts-title">Drafts on this device</h2>
       <p class="small">Not saved to your journal yet. They are sent when the connection allows.</p>
