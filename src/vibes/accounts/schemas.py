@@ -6,13 +6,13 @@ import datetime as dt
 import functools
 import uuid
 import zoneinfo
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from vibes.platform.fields import RequiredLine, Unicode, not_nullable
-from vibes.platform.textsearch import is_language
+from vibes.platform.textsearch import ISO_639_1, is_language
 
 # A new password: the length rule is checked here (422 before anything runs), strength in
 # the service. Any Unicode; surrounding spaces are part of the password.
@@ -126,6 +126,12 @@ class UserRead(BaseModel):
     version: int
 
 
+def _language_schema(schema: dict[str, Any]) -> None:
+    # The schema lists the codes the validator takes, so a client (or a fuzzer) can tell.
+    not_nullable(schema)
+    schema["enum"] = sorted(ISO_639_1)
+
+
 class UserUpdate(_Input):
     display_name: DisplayName | None = None
     # Optional but not nullable: null is refused (below), so the schema does not offer it.
@@ -146,7 +152,7 @@ class UserUpdate(_Input):
         min_length=2,
         max_length=2,
         description="ISO 639-1 code (`en`, `de`, `fr`…): search stems words in it.",
-        json_schema_extra=not_nullable,
+        json_schema_extra=_language_schema,
     )
 
     @field_validator("language")

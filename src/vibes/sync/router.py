@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.journals.dependencies import CurrentViewer
 from vibes.platform.responses import json_response
 from vibes.platform.runtime import DbSession, runtime_of
@@ -29,6 +30,7 @@ CURSOR_KEY_PURPOSE = "sync-cursors"
 )
 async def pull(
     request: Request,
+    principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
     cursor: Annotated[str | None, Query(min_length=1, max_length=service.MAX_CURSOR_LENGTH)] = None,
