@@ -158,11 +158,11 @@ def _bodies(app: FastAPI) -> list[tuple[str, str, type[BaseModel]]]:
         # A form or an upload is not a JSON body: its fields are the form's own.
         if isinstance(field.field_info if field is not None else None, params.Form):
             continue
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            if any(f.annotation is UploadFile for f in model.model_fields.values()):
-                continue
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            found.append((method, path, model))
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        if any(f.annotation is UploadFile for f in model.model_fields.values()):
+            continue
+        found.append((method, path, model))
     return found
 
 
