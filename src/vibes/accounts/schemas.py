@@ -185,6 +185,8 @@ Scope = Literal["read", "write"]
 
 def _all_scopes() -> list[Scope]:
     return ["read", "write"]
+
+
 # Six digits from an authenticator app (spaces around are forgiven).
 TotpCode = Annotated[Unicode, Field(min_length=1, max_length=16)]
 
