@@ -241,9 +241,15 @@ class TotpDisableIn(_Input):
 
 
 class MfaVerifyIn(_Input):
+    # Exactly one factor, said in the schema too (a client or fuzzer built from it knows).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]},
+    )
+
     mfa_token: OpaqueToken
-    code: TotpCode | None = None
-    recovery_code: TotpCode | None = None
+    code: TotpCode | None = Field(default=None, json_schema_extra=not_nullable)
+    recovery_code: TotpCode | None = Field(default=None, json_schema_extra=not_nullable)
 
     @model_validator(mode="after")
     def _one_factor(self) -> MfaVerifyIn:
