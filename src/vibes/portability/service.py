@@ -284,7 +284,9 @@ class ImportWriter:
                 "content": record.content,
                 "entry_date": record.entry_date,
                 "mood_rating": record.mood_rating,
-                "word_count": count_words(record.content),
+                "word_count": (
+                    count_words(record.content) if record.word_count is None else record.word_count
+                ),
                 "secret_tag_id": None,
                 "ciphertext": None,
                 "nonce": None,
@@ -307,16 +309,19 @@ class ImportWriter:
                 )
                 row.update(secret_tag_id=vault.id, title="", content="")
             else:
-                for key in sorted({tag_key(name) for name in record.tags}):
-                    links.append(
-                        {
-                            "journal_id": journal_id,
-                            "tag_id": self._tags[key][0],
-                            "user_id": self.user_id,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
+                keys = record.tag_keys
+                if keys is None:
+                    keys = sorted({tag_key(name) for name in record.tags})
+                links.extend(
+                    {
+                        "journal_id": journal_id,
+                        "tag_id": self._tags[key][0],
+                        "user_id": self.user_id,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for key in keys
+                )
             rows.append(row)
             self._journals[record.source_key] = journal_id
         await bulk_insert(self.session, cast(Table, Journal.__table__), rows)
@@ -396,6 +401,17 @@ class ImportWriter:
         self.imported.reminders += len(fresh)
 
 
+def prepare(chunks: Iterator[Chunk]) -> Chunk | None:
+    """The reader's next chunk (None at the end), with the per-entry work that needs no
+    database done here, in the reader's thread, while the writer waits on the database."""
+    chunk = next(chunks, None)
+    if chunk and isinstance(chunk[0], EntryRecord):
+        for record in chunk:
+            record.word_count = count_words(record.content)
+            record.tag_keys = sorted({tag_key(name) for name in record.tags})
+    return chunk
+
+
 async def import_chunks(
     session: AsyncSession,
     viewer: Viewer,
@@ -410,10 +426,10 @@ async def import_chunks(
     await writer.begin()
     # The next chunk is read while this one is written (the database waits release the
     # GIL to the reader's thread).
-    reading = asyncio.create_task(asyncio.to_thread(next, chunks, None))
+    reading = asyncio.create_task(asyncio.to_thread(prepare, chunks))
     try:
         while (chunk := await reading) is not None:
-            reading = asyncio.create_task(asyncio.to_thread(next, chunks, None))
+            reading = asyncio.create_task(asyncio.to_thread(prepare, chunks))
             await writer.write(chunk)
     finally:
         if not reading.done():
