@@ -16,7 +16,7 @@ WHEN = dt.datetime(2026, 3, 29, 14, 5, 7, tzinfo=dt.UTC)
 
 def _write(members: list[tuple[str, bytes, dt.datetime]]) -> bytes:
     writer = ZipWriter()
-    return b"".join(writer.add(*member) for member in members) + writer.close()
+    return b"".join([*(writer.add(*member) for member in members), *writer.close()])
 
 
 def _archive(members: list[tuple[str, bytes, dt.datetime]]) -> zipfile.ZipFile:
@@ -48,6 +48,7 @@ def test_members_names_dates_and_modes_read_back() -> None:
 def test_zip64_end_records_past_65535_members(monkeypatch: pytest.MonkeyPatch) -> None:
     # The 16-bit count is lowered so that three members need the ZIP64 records.
     monkeypatch.setattr(zipwriter, "_MAX16", 2)
+    monkeypatch.setattr(zipwriter, "_IN_MEMORY", 64)  # the directory spills to disk
     members = [(f"{i}.md", str(i).encode(), WHEN) for i in range(3)]
     data = _write(members)
     # The locator (20 bytes before the 22-byte end record) points at the ZIP64 end record.

@@ -76,23 +76,24 @@ def render(entry: dict[str, Any]) -> str:
 
 async def export_markdown(database: Database, viewer: Viewer) -> AsyncIterator[bytes]:
     """The zip, a page of entries at a time (see `ZipWriter`: flat memory)."""
-    archive = ZipWriter()
     async with snapshot(database) as session:
         zone_name = await session.scalar(select(User.timezone).where(User.id == viewer.user_id))
         try:
             zone: dt.tzinfo = load_zone(zone_name or "UTC")
         except RecurrenceError:
             zone = dt.UTC
-        async for page in journal_pages(session, viewer):
-            yield b"".join(
-                archive.add(
-                    member_name(entry, zone),
-                    render(entry).encode(),
-                    entry["updated_at"].astimezone(dt.UTC),
+        with ZipWriter() as archive:
+            async for page in journal_pages(session, viewer):
+                yield b"".join(
+                    archive.add(
+                        member_name(entry, zone),
+                        render(entry).encode(),
+                        entry["updated_at"].astimezone(dt.UTC),
+                    )
+                    for entry in page
                 )
-                for entry in page
-            )
-    yield archive.close()
+            for piece in archive.close():
+                yield piece
 
 
 class FrontMatter(BaseModel):

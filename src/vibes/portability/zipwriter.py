@@ -2,8 +2,9 @@
 
 `zipfile.ZipFile` keeps a `ZipInfo` object per member until it writes the central
 directory at the end (~1 KiB each: +110 MiB for 100,000 entries). This writer keeps only
-the central directory's own bytes (46 bytes and the name per member: ~8 MiB for 100,000),
-packed as each member is written. Each member is whole in memory when added (an entry's
+the central directory's own bytes (46 bytes and the name per member: ~10 MB for 100,000),
+packed as each member is written, in a temporary file past the first MiB: memory stays
+flat whatever the number of members. Each member is whole in memory when added (an entry's
 file), so its CRC and sizes go in its local header: no data descriptors. ZIP64 records
 are written when the archive needs them (over 65,535 members, or offsets past 4 GiB), as
 `zipfile` does; names are UTF-8 (flag bit 11); members are regular files, mode 0644.
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import tempfile
 import zlib
+from collections.abc import Iterator
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _CENTRAL = struct.Struct("<4sBBHHHHHIIIHHHHHII")
@@ -30,6 +33,7 @@ _V45 = 45  # ZIP64
 _MODE = 0o100644 << 16  # a regular file, rw-r--r--
 _MAX16 = 0xFFFF
 _MAX32 = 0xFFFFFFFF
+_IN_MEMORY = 1 << 20  # of the central directory; the rest waits in a temporary file
 
 
 def _dos_time(when: dt.datetime) -> tuple[int, int]:
@@ -45,14 +49,22 @@ def _dos_time(when: dt.datetime) -> tuple[int, int]:
 
 
 class ZipWriter:
-    """`add` returns the member's bytes to send; `close` the central directory and the
-    end records."""
+    """`add` returns the member's bytes to send; `close` yields the central directory
+    (in pieces of up to a MiB) and the end records."""
 
     def __init__(self, *, level: int = zlib.Z_DEFAULT_COMPRESSION) -> None:
         self._level = level
         self._offset = 0
         self._count = 0
-        self._directory = bytearray()
+        self._size = 0
+        # Closed by `close`, or by leaving the writer's `with` block (an export cut short).
+        self._directory = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115
+
+    def __enter__(self) -> ZipWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._directory.close()
 
     def add(self, name: str, data: bytes, modified: dt.datetime) -> bytes:
         encoded = name.encode()
@@ -79,7 +91,7 @@ class ZipWriter:
             extra = _ZIP64_OFFSET.pack(0x0001, 8, offset)
             version = _V45
             offset = _MAX32
-        self._directory += _CENTRAL.pack(
+        entry = _CENTRAL.pack(
             b"PK\x01\x02",
             version,
             _UNIX,
@@ -99,16 +111,19 @@ class ZipWriter:
             _MODE,
             offset,
         )
-        self._directory += encoded + extra
+        self._size += self._directory.write(b"".join((entry, encoded, extra)))
         self._count += 1
         member = b"".join((local, encoded, compressed))
         self._offset += len(member)
         return member
 
-    def close(self) -> bytes:
-        start, size, count = self._offset, len(self._directory), self._count
-        parts = [bytes(self._directory)]
-        self._directory = bytearray()
+    def close(self) -> Iterator[bytes]:
+        start, size, count = self._offset, self._size, self._count
+        with self._directory as directory:
+            directory.seek(0)
+            while piece := directory.read(_IN_MEMORY):
+                yield piece
+        parts = []
         if count > _MAX16 or start > _MAX32 or size > _MAX32:
             end64 = start + size
             parts.append(
@@ -127,4 +142,4 @@ class ZipWriter:
                 0,
             )
         )
-        return b"".join(parts)
+        yield b"".join(parts)
