@@ -148,7 +148,7 @@ async def _copy(
     return count, elapsed
 
 
-async def seed(url: str, users: int, entries: int, seed_value: int) -> None:
+async def seed(url: str, users: int, entries: int, seed_value: int, heavy: int = 0) -> None:
     rng = random.Random(seed_value)
     maker = TextMaker(rng)
     now = dt.datetime.now(dt.UTC)
@@ -237,14 +237,19 @@ async def seed(url: str, users: int, entries: int, seed_value: int) -> None:
         )
         total_rows, total_time = total_rows + n, total_time + t
 
-        per_user = entries // users
+        # `--heavy-user N`: the first user has N entries, the others share the rest.
+        per_user = entries // users if not heavy else (entries - heavy) // max(users - 1, 1)
+        counts = {
+            user_id: (heavy or per_user) if i == 0 else per_user
+            for i, user_id in enumerate(user_ids)
+        }
         links: list[tuple[Any, ...]] = []
         span = dt.timedelta(days=3 * 365).total_seconds()
 
         def journal_rows() -> Iterator[tuple[Any, ...]]:
             for user_id in user_ids:
                 user_tags = tag_ids[user_id]
-                for _ in range(per_user):
+                for _ in range(counts[user_id]):
                     journal_id = new_id()
                     words = rng.randint(20, 160)
                     content = maker.text(words)
@@ -323,6 +328,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--heavy-user",
+        type=int,
+        default=0,
+        metavar="N",
+        help="give the first user N of the entries (the others share the rest)",
+    )
     parser.add_argument("--create", action="store_true", help="drop and create the database first")
     args = parser.parse_args()
     url = args.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -330,7 +342,7 @@ def main() -> None:
         parser.error("give a dedicated database name in --database-url")
     if args.create:
         asyncio.run(_create_database(url))
-    asyncio.run(seed(url, args.users, args.entries, args.seed))
+    asyncio.run(seed(url, args.users, args.entries, args.seed, args.heavy_user))
 
 
 if __name__ == "__main__":

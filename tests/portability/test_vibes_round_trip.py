@@ -199,3 +199,18 @@ async def test_an_unknown_format_is_a_422(
     assert (await client.get(f"{API}/export?format=xml", headers=alice.headers)).status_code == 422
     response = await import_file(client, alice.headers, "evernote", b"{}")
     assert response.status_code == 422
+
+
+async def test_an_entry_and_a_reminder_twice_in_one_file_are_written_once(
+    client: httpx.AsyncClient, alice: AuthedUser, bob: AuthedUser
+) -> None:
+    # A reminder twice in one file was a 500 (both copies written with one id).
+    await _fill(client, alice)
+    doc = document(await export_bytes(client, alice.headers))
+    doc["journals"].append(doc["journals"][0])
+    doc["reminders"].append(doc["reminders"][0])
+    response = await import_file(client, bob.headers, "vibes", json.dumps(doc).encode())
+    assert response.status_code == 200, response.text
+    assert response.json()["imported"] == {"journals": 4, "tags": 3, "reminders": 3}
+    assert response.json()["skipped"]["journals"] == 1
+    assert response.json()["skipped"]["reminders"] == 1

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Insert, Select, Table, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 T = TypeVar("T", bound=Any)
 
@@ -113,6 +115,32 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     if not driver.is_in_transaction():
         # COPY must not run outside the unit of work: let SQLAlchemy open it first.
         await session.execute(select(literal(1)))
+    await _copy(driver, table, rows)
+
+
+# Below this many rows a plain INSERT costs less than COPY (which first reads the
+# table's column types: one more round trip).
+COPY_FROM = 64
+
+
+def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """`bulk_insert` for synchronous code that runs under an `AsyncSession` (an ORM
+    event hook such as `before_commit`, inside SQLAlchemy's greenlet): the same COPY,
+    awaited through SQLAlchemy's bridge, for `COPY_FROM` rows or more."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        session.execute(insert(table), rows)
+        return
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        session.execute(select(literal(1)))
+    await_only(_copy(driver, table, rows))
+
+
+async def _copy(driver: Any, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
     for name in [c.name for c in table.columns if isinstance(c.type, JSON) and c.name in columns]:
         rows = [{**row, name: json.dumps(row[name])} for row in rows]

@@ -30,6 +30,7 @@ from vibes.portability.archive import open_archive
 from vibes.portability.export import journal_pages, snapshot
 from vibes.portability.records import CHUNK, Chunk, EntryRecord, invalid, malformed
 from vibes.portability.schemas import Content
+from vibes.portability.zipwriter import ZipWriter
 from vibes.reminders.recurrence import RecurrenceError, load_zone
 
 _FENCE = "---\n"
@@ -73,46 +74,26 @@ def render(entry: dict[str, Any]) -> str:
     return f"{_FENCE}{matter}{_FENCE}{entry['content']}"
 
 
-class _Sink:
-    """Where zipfile writes: bytes collected until taken (no `tell`: zipfile then
-    writes for an unseekable stream, sizes after each member's data)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        return data
-
-
 async def export_markdown(database: Database, viewer: Viewer) -> AsyncIterator[bytes]:
-    sink = _Sink()
+    """The zip, a page of entries at a time (see `ZipWriter`: flat memory)."""
     async with snapshot(database) as session:
         zone_name = await session.scalar(select(User.timezone).where(User.id == viewer.user_id))
         try:
             zone: dt.tzinfo = load_zone(zone_name or "UTC")
         except RecurrenceError:
             zone = dt.UTC
-        with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
+        with ZipWriter() as archive:
             async for page in journal_pages(session, viewer):
-                for entry in page:
-                    stamp = entry["updated_at"].astimezone(dt.UTC)
-                    info = zipfile.ZipInfo(member_name(entry, zone), stamp.timetuple()[:6])
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    archive.writestr(info, render(entry).encode())
-                yield sink.take()
-        yield sink.take()
+                yield b"".join(
+                    archive.add(
+                        member_name(entry, zone),
+                        render(entry).encode(),
+                        entry["updated_at"].astimezone(dt.UTC),
+                    )
+                    for entry in page
+                )
+            for piece in archive.close():
+                yield piece
 
 
 class FrontMatter(BaseModel):

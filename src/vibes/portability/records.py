@@ -42,6 +42,10 @@ class EntryRecord:
     source_id: uuid.UUID | None = None
     # Where the entry is in the file, for the error that names it.
     where: tuple[str | int, ...] = ()
+    # Worked out in the reader's thread (`prepare`), while the writer waits on the
+    # database: the content's word count, the tags' keys (sorted, once each).
+    word_count: int | None = None
+    tag_keys: list[str] | None = None
 
 
 @dataclass(slots=True)

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast, get_args
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from vibes.db import WROTE_USERS, utcnow
-from vibes.platform.portable import bulk_insert, insert_or_add, new_ids
+from vibes.platform.portable import bulk_insert, bulk_insert_sync, insert_or_add, new_ids
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 
 EventType = Literal[
@@ -160,7 +160,7 @@ def _write_pending(session: Session) -> None:
                     "updated_at": now,
                 }
             )
-    session.execute(insert(cast(Table, Change.__table__)), rows)
+    bulk_insert_sync(session, cast(Table, Change.__table__), rows)
 
 
 @event.listens_for(Session, "after_soft_rollback")
