@@ -166,4 +166,6 @@ def plain_bearer(
     token = bearer_token(None if raw is None else raw.decode("latin-1"))
     if token is None:
         return None  # the documented route answers a missing token
-    return verify_bearer(scope_runtime(scope), token), headers
+    claims = verify_bearer(scope_runtime(scope), token)
+    scope.setdefault("state", {})["user_id"] = claims.user_id  # for the access log
+    return claims, headers
