@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +30,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from vibes.config import Settings
-from vibes.platform import metrics
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -191,28 +189,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 POOL_TIMEOUT_SECONDS = 30
 
 
-def _statement_started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-    conn.info["vibes.statement_started"] = time.perf_counter()
-
-
-def _statement_ended(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-    started = conn.info.pop("vibes.statement_started", None)
-    if started is not None:
-        metrics.observe_statement(metrics.statement_kind(statement), time.perf_counter() - started)
-
-
-def _timed(engine: AsyncEngine) -> AsyncEngine:
-    """Every statement's time on /metrics, by kind."""
-    event.listen(engine.sync_engine, "before_cursor_execute", _statement_started)
-    event.listen(engine.sync_engine, "after_cursor_execute", _statement_ended)
-    return engine
-
-
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return _timed(_make_engine(url, pool_size=pool_size))
-
-
-def _make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -309,7 +286,6 @@ class Database:
             async_sessionmaker(_autocommit(engine, self.is_sqlite), expire_on_commit=False)
             for engine in self.replica_engines
         ]
-        metrics.watch_pools(self)
         self._replica_turn = 0
 
     def replica_sessionmaker(self) -> async_sessionmaker[AsyncSession]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import event
 
 HTTP_REQUESTS = Counter(
     "vibes_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -112,9 +113,6 @@ IMPORTS = Counter("vibes_imports_total", "Imports by format and outcome", ["form
 IMPORTED_ENTRIES = Counter("vibes_imported_entries_total", "Entries created by imports")
 
 
-PoolSource = Callable[[], Iterable[tuple[str, Any]]]
-
-
 class _PoolCollector(Collector):
     """Connection pools read when scraped: connections in use, idle, and requests waiting
     for one (SQLAlchemy's queue, and the hot reads' own queue)."""
@@ -159,21 +157,25 @@ _pools = _PoolCollector()
 REGISTRY.register(_pools)
 
 
-def watch_pools(database: Any) -> None:
-    """Report `database.pools()` on /metrics for as long as the database lives."""
+def _statement_started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    conn.info["vibes.statement_started"] = time.perf_counter()
+
+
+def _statement_ended(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    started = conn.info.pop("vibes.statement_started", None)
+    if started is not None:
+        observe_statement(statement_kind(statement), time.perf_counter() - started)
+
+
+def instrument(database: Any) -> None:
+    """Report `database.pools()` on /metrics for as long as the database lives, and time
+    every statement its engines run (the hot reads time their own)."""
     _pools.watch(database)
-
-
-class Timer:
-    """`with Timer() as t: ...` then `t.seconds`."""
-
-    def __enter__(self) -> Timer:
-        self.started = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.started
+    for _, engine in database.pools():
+        sync_engine = engine.sync_engine
+        if not event.contains(sync_engine, "before_cursor_execute", _statement_started):
+            event.listen(sync_engine, "before_cursor_execute", _statement_started)
+            event.listen(sync_engine, "after_cursor_execute", _statement_ended)
 
 
 # The labelled children per (method, route, status): `labels()` takes a lock and builds
