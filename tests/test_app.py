@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from tests.conftest import Backend, MakeClient
+from tests.platform.logcapture import configured_logs
 from tests.waiting import wait_until
+from vibes.config import Settings
 from vibes.platform.runtime import app_runtime
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -55,7 +58,10 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
         url = f"sqlite+aiosqlite:///{tmp_path}/missing-dir/sub/vibes.db"
     workers_before = _aiosqlite_workers()
     async with make_client(database_url=url) as c:
-        _assert_problem(await c.get("/readyz"), 503)
+        ready = await c.get("/readyz")
+        body = _assert_problem(ready, 503)
+        assert body["checks"]["database"] == "down"
+        assert ready.headers["Retry-After"] == "5"
     # The worker thread of an aiosqlite connection that failed to open stops on its own,
     # handing its last result to this loop (call_soon_threadsafe) as it goes: wait for the
     # thread to end, then let the loop run that callback while it still can.
@@ -195,12 +201,13 @@ async def test_openapi_documents_errors_as_problem_documents(client: httpx.Async
 
 
 async def test_access_log_never_holds_the_query_string(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
     # Regression: uvicorn's access log wrote `?q=` search terms; ours logs the path only.
-    with caplog.at_level("INFO", logger="vibes.access"):
+    with configured_logs(settings, "json") as output:
         await client.get("/api/v1/search?q=my+therapist+said")
-    lines = [r.getMessage() for r in caplog.records if r.name == "vibes.access"]
-    assert lines
-    assert lines[0].startswith("GET /api/v1/search 401")
-    assert all("therapist" not in line for line in lines)
+    lines = [json.loads(line) for line in output.getvalue().splitlines() if "vibes.access" in line]
+    assert len(lines) == 1
+    assert lines[0]["path"] == "/api/v1/search"
+    assert lines[0]["status"] == 401
+    assert "therapist" not in output.getvalue()

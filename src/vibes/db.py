@@ -314,6 +314,12 @@ class Database:
         async with self.read_engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def pools(self) -> list[tuple[str, AsyncEngine]]:
+        """The engines whose pools /metrics reports, by name."""
+        return [("primary", self.engine)] + [
+            (f"replica-{n}", engine) for n, engine in enumerate(self.replica_engines, 1)
+        ]
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         for engine in self.replica_engines:

@@ -12,6 +12,7 @@ import vibes.models  # noqa: F401 - every table mapped before the first flush re
 from vibes.accounts.pats import TokenCache
 from vibes.config import Settings
 from vibes.db import Database
+from vibes.platform import metrics
 from vibes.platform.broker import make_broker
 from vibes.platform.keys import KeyRing, load_keyring
 from vibes.platform.ratelimit import RateLimiter
@@ -32,6 +33,7 @@ async def open_runtime(
     """
     keyring = keyring or load_keyring(settings)
     database = Database(settings)
+    metrics.instrument(database)
     redis = make_redis(settings)
     try:
         ratelimiter = RateLimiter.from_settings(

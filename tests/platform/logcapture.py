@@ -21,7 +21,8 @@ def configured_logs(
     """Configure logging as the commands do and yield what it writes; restored after."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    saved_levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    pinned = ("httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy.engine", "hpack")
+    saved_levels = {name: logging.getLogger(name).level for name in pinned}
     output = io.StringIO()
     configure_logging(settings.model_copy(update={"log_format": log_format, "log_level": level}))
     # configure_logging writes to stderr, which pytest swaps between test phases.

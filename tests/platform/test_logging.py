@@ -30,9 +30,15 @@ async def test_access_log_escapes_control_characters_in_the_path(
     for raw in ("\x1b", "\x00", "\x9b", "\u202e", "\r"):
         assert raw not in line
     if log_format == "json":
-        assert ESCAPED in json.loads(line)["event"]
+        fields = json.loads(line)
+        assert fields["event"] == "request"
+        assert ESCAPED in fields["path"]
+        assert fields["route"] == "unmatched"
+        assert fields["status"] == 404
+        assert set(fields) >= {"request_id", "method", "duration_ms", "user_id"}
     else:
-        assert ESCAPED in line
+        # The console shows field values as Python literals: backslashes doubled.
+        assert ESCAPED.replace("\\", "\\\\") in line
 
 
 @pytest.mark.parametrize("log_format", ["console", "json"])

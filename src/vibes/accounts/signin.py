@@ -42,6 +42,7 @@ from vibes.errors import (
     Conflict,
     NotFound,
 )
+from vibes.platform import metrics
 from vibes.platform.runtime import Runtime
 
 # --- registration ---------------------------------------------------------------------
@@ -146,6 +147,7 @@ async def login(
             user.id if user is not None else None,
             reason="bad_password" if user is not None else "unknown_account",
         )
+        metrics.LOGIN_FAILURES.labels("credentials").inc()
         raise AuthenticationFailed(INVALID_CREDENTIALS)
     assert user is not None
     assert stored is not None

@@ -196,6 +196,19 @@ async def record_outcomes(
     for job, outcome, finished in results:
         label, row = _outcome_row(settings, job, outcome, finished)
         metrics.DELIVERIES.labels(job.channel, label).inc()
+        # One line per attempt, ids only: never the body, the address, the subject or the
+        # webhook's URL beyond its host.
+        log.info(
+            "delivery",
+            delivery_id=str(job.delivery_id),
+            user_id=str(job.user_id),
+            channel=job.channel,
+            outcome=label,
+            attempt=job.attempt,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            **({"host": url_host(job.url)} if job.url else {}),
+        )
         if label == "failed":
             # Ids and the webhook's host only: the error may quote an address or a
             # title, and a webhook URL's path and query can hold its receiver's secret.

@@ -107,5 +107,8 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).propagate = True
     # httpx and httpcore log every request at INFO/DEBUG with its full URL; a webhook's
     # path and query can hold its receiver's secret (the dispatcher logs the host only).
-    for name in ("httpx", "httpcore"):
+    # Drivers log each statement with its parameters at DEBUG (aiosqlite, asyncpg, and
+    # SQLAlchemy's engine when echoing): that is people's journal text, emails and hashes.
+    # They stay at WARNING whatever VIBES_LOG_LEVEL says; the canary test proves it.
+    for name in ("httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy.engine", "hpack"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,9 +1,29 @@
-"""Prometheus metrics: the registry, HTTP request metrics, and the `/metrics` route."""
+"""Prometheus metrics: the registry, what an operator watches, and the `/metrics` route.
+
+One registry per process: each `vibes serve` / `vibes worker` process is its own scrape
+target (one port each, as `deploy/` runs them), so figures add up across targets in
+Prometheus without a shared file directory.
+"""
 
 from __future__ import annotations
 
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import event
 
 HTTP_REQUESTS = Counter(
     "vibes_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -33,6 +53,129 @@ QUEUE_DEPTH = Gauge(
     "Work waiting for the dispatcher: due reminders, undispatched events, pending deliveries",
     ["queue"],
 )
+
+
+# The database: statement time by kind (select, insert, update, delete, other), and the
+# connection pools, read at scrape time (see `watch_pools`).
+DB_STATEMENT_SECONDS = Histogram(
+    "vibes_db_statement_duration_seconds",
+    "Time of one database statement, by kind",
+    ["kind"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+_STATEMENT_KINDS = {"SELECT": "select", "INSERT": "insert", "UPDATE": "update", "DELETE": "delete"}
+_statement_children: dict[str, Histogram] = {}
+
+
+def statement_kind(sql: str) -> str:
+    head = sql.lstrip()[:6].upper()
+    if head.startswith("WITH"):
+        return "with"
+    return _STATEMENT_KINDS.get(head, "other")
+
+
+def observe_statement(kind: str, seconds: float) -> None:
+    child = _statement_children.get(kind)
+    if child is None:
+        child = _statement_children[kind] = DB_STATEMENT_SECONDS.labels(kind)
+    child.observe(seconds)
+
+
+# Caches and limits, as their owners count them.
+CACHE_LOOKUPS = Counter(
+    "vibes_cache_lookups_total",
+    "Cache look-ups by cache and result (hit, miss, unavailable)",
+    ["cache", "result"],
+)
+RATE_LIMITED = Counter(
+    "vibes_rate_limited_total", "Requests refused by a rate limit, by limit", ["limit"]
+)
+REDIS_DEGRADED = Gauge(
+    "vibes_redis_degraded",
+    "1 while a Redis-backed feature runs on its in-process fallback (Redis unreachable)",
+    ["feature"],
+)
+# Security signals: a rising rate is an attack or a broken client.
+LOGIN_FAILURES = Counter(
+    "vibes_login_failures_total",
+    "Sign-ins refused, by reason (credentials, second_factor, rate_limited)",
+    ["reason"],
+)
+UNLOCK_FAILURES = Counter(
+    "vibes_unlock_failures_total",
+    "Secret-tag unlocks refused, by reason (phrase, rate_limited)",
+    ["reason"],
+)
+# Product activity an operator sizes the system by.
+SYNC_PULLS = Counter("vibes_sync_pulls_total", "Sync pages served, by outcome", ["outcome"])
+SYNC_CHANGES = Counter("vibes_sync_changes_total", "Changes sent by sync pulls")
+IMPORTS = Counter("vibes_imports_total", "Imports by format and outcome", ["format", "outcome"])
+IMPORTED_ENTRIES = Counter("vibes_imported_entries_total", "Entries created by imports")
+
+
+class _PoolCollector(Collector):
+    """Connection pools read when scraped: connections in use, idle, and requests waiting
+    for one (SQLAlchemy's queue, and the hot reads' own queue)."""
+
+    def __init__(self) -> None:
+        self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def watch(self, database: Any) -> None:
+        self._sources.add(database)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_use = GaugeMetricFamily(
+            "vibes_db_pool_connections_in_use", "Pooled connections checked out", labels=["pool"]
+        )
+        idle = GaugeMetricFamily(
+            "vibes_db_pool_connections_idle", "Pooled connections open and free", labels=["pool"]
+        )
+        waiting = GaugeMetricFamily(
+            "vibes_db_pool_waiting", "Requests waiting for a pooled connection", labels=["pool"]
+        )
+        for database in list(self._sources):
+            for name, engine in database.pools():
+                pool = engine.pool
+                in_use.add_metric([name], pool.checkedout())
+                idle.add_metric([name], pool.checkedin())
+                waiting.add_metric([name], pool_waiters(pool))
+            slots = getattr(database, "driver_slots", None)
+            if slots is not None:
+                waiting.add_metric(["hot-reads"], len(getattr(slots, "_waiters", None) or ()))
+        yield in_use
+        yield idle
+        yield waiting
+
+
+def pool_waiters(pool: Any) -> int:
+    """Tasks waiting in SQLAlchemy's async queue pool (its asyncio.Queue's getters)."""
+    queue = getattr(getattr(pool, "_pool", None), "_queue", None)
+    return len(getattr(queue, "_getters", None) or ())
+
+
+_pools = _PoolCollector()
+REGISTRY.register(_pools)
+
+
+def _statement_started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    conn.info["vibes.statement_started"] = time.perf_counter()
+
+
+def _statement_ended(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    started = conn.info.pop("vibes.statement_started", None)
+    if started is not None:
+        observe_statement(statement_kind(statement), time.perf_counter() - started)
+
+
+def instrument(database: Any) -> None:
+    """Report `database.pools()` on /metrics for as long as the database lives, and time
+    every statement its engines run (the hot reads time their own)."""
+    _pools.watch(database)
+    for _, engine in database.pools():
+        sync_engine = engine.sync_engine
+        if not event.contains(sync_engine, "before_cursor_execute", _statement_started):
+            event.listen(sync_engine, "before_cursor_execute", _statement_started)
+            event.listen(sync_engine, "after_cursor_execute", _statement_ended)
 
 
 # The labelled children per (method, route, status): `labels()` takes a lock and builds

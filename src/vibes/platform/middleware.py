@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import secrets
@@ -14,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibes.platform import metrics
 
-access_log = logging.getLogger("vibes.access")
+access_log = structlog.get_logger("vibes.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,128}$")
@@ -79,11 +78,16 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             metrics.observe_request(scope["method"], path, status_code, elapsed)
             if self.log_access:
+                # One structured line per request. Never the query string (`?q=` is what
+                # people search their journals for) nor any header or body.
+                user_id = scope.get("state", {}).get("user_id")
                 access_log.info(
-                    "%s %s %d %.1fms",
-                    scope["method"],
-                    scope.get("path", ""),
-                    status_code,
-                    elapsed * 1000,
+                    "request",
+                    method=scope["method"],
+                    route=path,
+                    path=scope.get("path", ""),
+                    status=status_code,
+                    duration_ms=round(elapsed * 1000, 2),
+                    user_id=str(user_id) if user_id is not None else None,
                 )
             structlog.contextvars.unbind_contextvars("request_id")

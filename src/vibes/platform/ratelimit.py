@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibes.config import Settings
 from vibes.errors import TooManyRequests, problem
+from vibes.platform.metrics import RATE_LIMITED
 from vibes.platform.redis import Outage
 
 log = structlog.get_logger("vibes.ratelimit")
@@ -153,6 +154,7 @@ class RateLimiter:
         strategy: MovingWindowRateLimiter, rule: Rule, ident: str
     ) -> TooManyRequests:
         """A 429 whose `X-RateLimit-*` describe the rule that was hit, not the general one."""
+        RATE_LIMITED.labels(rule.name).inc()
         try:
             reset_at, _ = await strategy.get_window_stats(rule.limit, rule.name, ident)
         except Exception:
@@ -241,6 +243,7 @@ class RateLimitMiddleware:
             (b"x-ratelimit-reset", str(reset_at).encode()),
         ]
         if count > self.amount:
+            RATE_LIMITED.labels("general").inc()
             retry_after = max(1, math.ceil(reset_at - now))
             response = problem(
                 429,

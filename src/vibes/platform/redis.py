@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from vibes.config import Settings
+from vibes.platform.metrics import REDIS_DEGRADED
 
 log = structlog.get_logger("vibes.platform.redis")
 
@@ -55,6 +56,7 @@ class Outage:
     def failed(self, exc: BaseException) -> None:
         if self.since is None:
             self.since = time.monotonic()
+            REDIS_DEGRADED.labels(self.feature).set(1)
             log.warning("redis_unavailable", feature=self.feature, error=type(exc).__name__)
 
     def recovered(self) -> None:
@@ -65,6 +67,7 @@ class Outage:
                 after_seconds=round(time.monotonic() - self.since, 1),
             )
             self.since = None
+            REDIS_DEGRADED.labels(self.feature).set(0)
 
     @property
     def active(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections import namedtuple
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from vibes.db import POOL_TIMEOUT_SECONDS, Database
+from vibes.platform import metrics
 
 _PG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
@@ -81,7 +83,9 @@ async def fetch(
             try:
                 connection = pooled.driver_connection
                 assert connection is not None
+                started = time.perf_counter()
                 records = await connection.fetch(sql, *args)
+                metrics.observe_statement("select", time.perf_counter() - started)
             except BaseException:
                 # Cancelled or failed mid-statement: never hand the connection to another
                 # request in an unknown state.

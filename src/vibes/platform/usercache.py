@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vibes.config import Settings
+from vibes.platform.metrics import CACHE_LOOKUPS
 from vibes.platform.redis import key
 
 # Memory fallback: at most this many values, least recently used dropped first.
@@ -66,6 +67,13 @@ class UserCache:
     async def get(self, user_id: uuid.UUID, variant: str) -> tuple[bytes | None, int]:
         """(the value if it is fresh, else None; the user's current generation, to store a
         newly computed value under)."""
+        value, generation = await self._get(user_id, variant)
+        result = "unavailable" if generation < 0 else "miss" if value is None else "hit"
+        # One series per kind of answer ("dashboard:week" counts as "dashboard").
+        CACHE_LOOKUPS.labels(variant.partition(":")[0], result).inc()
+        return value, generation
+
+    async def _get(self, user_id: uuid.UUID, variant: str) -> tuple[bytes | None, int]:
         if self._redis is None:
             return _memory.get(user_id, variant)
         if not await self._settle():

@@ -9,7 +9,9 @@ from fastapi.responses import StreamingResponse
 
 from vibes.accounts.dependencies import CurrentPrincipal
 from vibes.db import utcnow
+from vibes.errors import DomainError
 from vibes.journals.dependencies import CurrentViewer
+from vibes.platform.metrics import IMPORTED_ENTRIES, IMPORTS
 from vibes.platform.responses import json_response
 from vibes.platform.runtime import DbSession, runtime_of
 from vibes.portability import readers
@@ -77,5 +79,11 @@ async def import_file(
     chunks = readers.open_reader(
         format, file.file, skipped, zone=user_zone, max_bytes=settings.import_max_bytes
     )
-    summary = await import_chunks(db, viewer, format, chunks, skipped=skipped)
+    try:
+        summary = await import_chunks(db, viewer, format, chunks, skipped=skipped)
+    except DomainError:
+        IMPORTS.labels(format, "refused").inc()
+        raise
+    IMPORTS.labels(format, "ok").inc()
+    IMPORTED_ENTRIES.inc(summary.imported.journals)
     return json_response(summary.model_dump(), 200)

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from vibes.accounts.dependencies import CurrentPrincipal
+from vibes.errors import DomainError
 from vibes.journals.dependencies import CurrentViewer
+from vibes.platform.metrics import SYNC_CHANGES, SYNC_PULLS
 from vibes.platform.responses import json_response
 from vibes.platform.runtime import DbSession, runtime_of
 from vibes.sync import service
@@ -39,8 +41,14 @@ async def pull(
     """Changes since `cursor` (none: everything there is), oldest first, `limit` log rows
     at a time. Deletions come as tombstones (`data: null`); the vault rule applies."""
     key = runtime_of(request).keyring.derive(CURSOR_KEY_PURPOSE)
-    position = None if cursor is None else service.open_cursor(key, viewer.user_id, cursor)
-    page = await service.pull(db, viewer, position, limit)
+    try:
+        position = None if cursor is None else service.open_cursor(key, viewer.user_id, cursor)
+        page = await service.pull(db, viewer, position, limit)
+    except DomainError as refused:
+        SYNC_PULLS.labels("resync" if refused.status == 410 else "refused").inc()
+        raise
+    SYNC_PULLS.labels("ok").inc()
+    SYNC_CHANGES.inc(len(page.changes))
     body = {
         "changes": [
             {

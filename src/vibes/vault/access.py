@@ -168,4 +168,6 @@ def plain_bearer(
     if token is None or is_personal_token(token):
         # The documented route answers a missing token, and resolves a personal one.
         return None
-    return verify_bearer(scope_runtime(scope), token), headers
+    claims = verify_bearer(scope_runtime(scope), token)
+    scope.setdefault("state", {})["user_id"] = claims.user_id  # for the access log
+    return claims, headers

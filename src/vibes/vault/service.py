@@ -19,6 +19,7 @@ from vibes.accounts.models import User
 from vibes.config import Settings
 from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from vibes.platform import metrics
 from vibes.recording.record import mark_written, record_change
 from vibes.vault import crypto
 from vibes.vault.crypto import DEFAULT_KDF, KdfParams, MasterKey
@@ -173,6 +174,7 @@ async def unlock(
         if tag is not None:
             break
     if tag is None:
+        metrics.UNLOCK_FAILURES.labels("phrase").inc()
         raise WrongPhrase()
     keys = crypto.tag_keys(master, tag.kdf_salt, user_id=user_id, tag_id=tag.id)
     data_key = None
@@ -181,6 +183,7 @@ async def unlock(
             keys.kek, tag.wrap_nonce, tag.wrapped_key, user_id=user_id, tag_id=tag.id
         )
     if data_key is None:
+        metrics.UNLOCK_FAILURES.labels("phrase").inc()
         raise WrongPhrase()
     return OpenTag(tag=tag, name=decrypt_name(tag, data_key)), data_key
 
