@@ -39,6 +39,7 @@ from vibes.accounts.credentials import check_current_password
 from vibes.accounts.models import MfaChallenge, RecoveryCode, User, UserTotp
 from vibes.db import utcnow
 from vibes.errors import Conflict, Forbidden
+from vibes.platform import metrics
 from vibes.platform.keys import KeyRing
 from vibes.platform.runtime import Runtime
 from vibes.platform.sealing import seal, unseal
@@ -321,6 +322,7 @@ async def pass_challenge(
     factor = await _spend_either(db, ctx, totp, code, recovery_code)
     if factor is None:
         audit(db, client, "auth.2fa.failed", challenge.user_id)
+        metrics.LOGIN_FAILURES.labels("second_factor").inc()
         raise AuthenticationFailed(INVALID_CODE)
     spent = await db.execute(
         update(MfaChallenge)
