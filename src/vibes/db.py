@@ -141,13 +141,21 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 _SQLITE_LOCAL_DATE = "vibes_local_date"
 
 
+def local_day(instant: dt.datetime, zone: str) -> dt.date:
+    """THE rule for an entry's day: the calendar date `instant` falls on in the IANA `zone`
+    (an entry's own zone where one is known, else its account's). Written with every entry
+    (`journals.local_date`); the SQL `local_date` below applies the same rule in bulk."""
+    if instant.tzinfo is None:  # as SQLite hands instants back: naive UTC
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(ZoneInfo(zone)).date()
+
+
 def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
     """An instant as SQLite keeps it (naive UTC text) -> 'YYYY-MM-DD' in `zone`."""
     if stored is None or zone is None:
         return None
     try:
-        instant = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
-        return instant.astimezone(ZoneInfo(zone)).date().isoformat()
+        return local_day(dt.datetime.fromisoformat(stored), zone).isoformat()
     except (ValueError, OSError, KeyError):  # an unknown zone or a malformed value
         return None
 

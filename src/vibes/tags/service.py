@@ -50,13 +50,13 @@ async def list_tags(
 ) -> list[TagWithCount]:
     """The user's tags by name (only those among `ids`, if given), each with the number
     of entries the viewer can see."""
-    visible = visible_journals(viewer)
-    # One grouped pass over the user's links, joined once: a correlated count per tag
-    # re-read the user's entries for every tag (5.6 s for 20 tags over 100,000 entries).
+    # Only public entries have links (a secret entry keeps its tag names inside its
+    # ciphertext; moving one into the vault drops its links), so the public count of a tag
+    # is its number of links: one index-only pass over the user's links, grouped by tag,
+    # without reading the entries. Unlocked vaults' counts are added below.
     counts = (
         select(JournalTag.tag_id, func.count().label("n"))
-        .join(Journal, Journal.id == JournalTag.journal_id)
-        .where(JournalTag.user_id == viewer.user_id, visible.clause)
+        .where(JournalTag.user_id == viewer.user_id)
         .group_by(JournalTag.tag_id)
         .subquery("tag_counts")
     )
@@ -67,7 +67,7 @@ async def list_tags(
     )
     if ids is not None:
         query = query.where(Tag.id.in_(sorted(set(ids))))
-    rows = await session.execute(query.order_by(Tag.name_key, Tag.id), visible.params)
+    rows = await session.execute(query.order_by(Tag.name_key, Tag.id))
     secret = await _secret_counts(session, viewer)
     return [TagWithCount(tag, int(n) + secret.get(tag.name_key, 0)) for tag, n in rows]
 

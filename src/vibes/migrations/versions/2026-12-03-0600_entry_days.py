@@ -1,0 +1,225 @@
+"""entry_days: per-day figures kept by triggers; each entry's zone and local day
+
+Each entry gets `timezone` (its own zone where an import knows it; NULL = the account's)
+and `local_date` (the day it counts on, in that zone), filled here for existing entries.
+`entry_days` holds, per user, vault (the nil UUID for public entries) and local day, the
+number of entries, their words and their moods; triggers on `journals` keep it in the
+transaction of every insert, update and delete, cascades included (PostgreSQL: one
+statement-level trigger per operation over its transition tables; SQLite: row triggers).
+Tag counts read a user's links through `(user_id, tag_id)`; the covering index analytics
+used to scan entries with is no longer needed.
+
+Revision ID: 20261203_0600
+Revises: 20261203_0400
+Create Date: 2026-12-03 06:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from vibes.db import _sqlite_local_date
+
+revision: str = "20261203_0600"
+down_revision: str | Sequence[str] | None = "20261203_0400"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_PG_PUBLIC = "'00000000-0000-0000-0000-000000000000'::uuid"
+_SQLITE_PUBLIC = "'00000000000000000000000000000000'"
+
+# One entry's contribution, signed: +1 for a row that is there now, -1 for one gone.
+_PG_SIGNED = """
+    SELECT user_id, coalesce(secret_tag_id, {public}) AS vault_id, local_date,
+           {sign} AS sign, word_count, mood_rating
+    FROM {rows}
+"""
+
+_PG_APPLY = """
+    WITH changed AS ({changed}),
+    delta AS (
+        SELECT user_id, vault_id, local_date,
+               sum(sign) AS entries,
+               sum(sign * word_count) AS words,
+               sum(sign * coalesce(mood_rating, 0)) AS mood_sum,
+               sum(CASE WHEN mood_rating IS NULL THEN 0 ELSE sign END) AS mood_count
+        FROM changed
+        GROUP BY user_id, vault_id, local_date
+    )
+    INSERT INTO entry_days AS d
+        (user_id, vault_id, local_date, entries, words, mood_sum, mood_count)
+    SELECT user_id, vault_id, local_date, entries, words, mood_sum, mood_count
+    FROM delta
+    WHERE entries <> 0 OR words <> 0 OR mood_sum <> 0 OR mood_count <> 0
+    ORDER BY user_id, vault_id, local_date
+    ON CONFLICT (user_id, vault_id, local_date) DO UPDATE SET
+        entries = d.entries + excluded.entries,
+        words = d.words + excluded.words,
+        mood_sum = d.mood_sum + excluded.mood_sum,
+        mood_count = d.mood_count + excluded.mood_count;
+"""
+
+_PG_PRUNE = """
+    DELETE FROM entry_days d
+    USING (SELECT DISTINCT user_id, coalesce(secret_tag_id, {public}) AS vault_id, local_date
+           FROM old_rows) g
+    WHERE d.user_id = g.user_id AND d.vault_id = g.vault_id
+      AND d.local_date = g.local_date AND d.entries <= 0;
+"""
+
+
+def _pg_function(name: str, changed: str, prune: bool) -> str:
+    body = _PG_APPLY.format(changed=changed)
+    if prune:
+        body += _PG_PRUNE.format(public=_PG_PUBLIC)
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n{body}\nRETURN NULL;\nEND\n$$"
+    )
+
+
+def _signed(sign: int, rows: str) -> str:
+    return _PG_SIGNED.format(public=_PG_PUBLIC, sign=sign, rows=rows)
+
+
+_PG_UP = [
+    _pg_function("entry_days_inserted", _signed(1, "new_rows"), prune=False),
+    _pg_function(
+        "entry_days_updated",
+        _signed(1, "new_rows") + " UNION ALL " + _signed(-1, "old_rows"),
+        prune=True,
+    ),
+    _pg_function("entry_days_deleted", _signed(-1, "old_rows"), prune=True),
+    "CREATE TRIGGER entry_days_after_insert AFTER INSERT ON journals"
+    " REFERENCING NEW TABLE AS new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION entry_days_inserted()",
+    "CREATE TRIGGER entry_days_after_update AFTER UPDATE ON journals"
+    " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION entry_days_updated()",
+    "CREATE TRIGGER entry_days_after_delete AFTER DELETE ON journals"
+    " REFERENCING OLD TABLE AS old_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION entry_days_deleted()",
+]
+_PG_DOWN = [
+    "DROP TRIGGER IF EXISTS entry_days_after_delete ON journals",
+    "DROP TRIGGER IF EXISTS entry_days_after_update ON journals",
+    "DROP TRIGGER IF EXISTS entry_days_after_insert ON journals",
+    "DROP FUNCTION IF EXISTS entry_days_deleted()",
+    "DROP FUNCTION IF EXISTS entry_days_updated()",
+    "DROP FUNCTION IF EXISTS entry_days_inserted()",
+]
+
+_SQLITE_ADD = f"""
+    INSERT INTO entry_days
+        (user_id, vault_id, local_date, entries, words, mood_sum, mood_count)
+    VALUES (NEW.user_id, coalesce(NEW.secret_tag_id, {_SQLITE_PUBLIC}), NEW.local_date, 1,
+            NEW.word_count, coalesce(NEW.mood_rating, 0), NEW.mood_rating IS NOT NULL)
+    ON CONFLICT (user_id, vault_id, local_date) DO UPDATE SET
+        entries = entries + excluded.entries,
+        words = words + excluded.words,
+        mood_sum = mood_sum + excluded.mood_sum,
+        mood_count = mood_count + excluded.mood_count;
+"""
+_SQLITE_KEY = (
+    f"user_id = OLD.user_id AND vault_id = coalesce(OLD.secret_tag_id, {_SQLITE_PUBLIC})"
+    " AND local_date = OLD.local_date"
+)
+_SQLITE_REMOVE = f"""
+    UPDATE entry_days SET
+        entries = entries - 1,
+        words = words - OLD.word_count,
+        mood_sum = mood_sum - coalesce(OLD.mood_rating, 0),
+        mood_count = mood_count - (OLD.mood_rating IS NOT NULL)
+    WHERE {_SQLITE_KEY};
+    DELETE FROM entry_days WHERE {_SQLITE_KEY} AND entries <= 0;
+"""
+_SQLITE_UP = [
+    f"CREATE TRIGGER entry_days_after_insert AFTER INSERT ON journals BEGIN {_SQLITE_ADD} END",
+    "CREATE TRIGGER entry_days_after_update"
+    " AFTER UPDATE OF user_id, secret_tag_id, local_date, word_count, mood_rating"
+    f" ON journals BEGIN {_SQLITE_REMOVE} {_SQLITE_ADD} END",
+    f"CREATE TRIGGER entry_days_after_delete AFTER DELETE ON journals BEGIN {_SQLITE_REMOVE} END",
+]
+_SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS entry_days_after_delete",
+    "DROP TRIGGER IF EXISTS entry_days_after_update",
+    "DROP TRIGGER IF EXISTS entry_days_after_insert",
+]
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    dialect = bind.dialect.name
+    # No batch mode on SQLite: rebuilding `journals` would drop its full-text triggers.
+    # The column's default only lets SQLite add it NOT NULL; every write sets it.
+    op.add_column("journals", sa.Column("timezone", sa.String(length=64), nullable=True))
+    op.add_column(
+        "journals",
+        sa.Column("local_date", sa.Date(), nullable=False, server_default="1970-01-01"),
+    )
+    if dialect == "postgresql":
+        op.execute(
+            "UPDATE journals j SET local_date = CAST(timezone(coalesce(j.timezone, u.timezone),"
+            " j.entry_date) AS DATE) FROM users u WHERE u.id = j.user_id"
+        )
+        op.alter_column("journals", "local_date", server_default=None)
+        public = _PG_PUBLIC
+    else:
+        bind.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
+            "vibes_local_date", 2, _sqlite_local_date, deterministic=True
+        )
+        op.execute(
+            "UPDATE journals SET local_date = vibes_local_date(entry_date, coalesce(timezone,"
+            " (SELECT u.timezone FROM users u WHERE u.id = journals.user_id)))"
+        )
+        public = _SQLITE_PUBLIC
+    op.create_table(
+        "entry_days",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("vault_id", sa.Uuid(), nullable=False),
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("words", sa.BigInteger(), nullable=False),
+        sa.Column("mood_sum", sa.Integer(), nullable=False),
+        sa.Column("mood_count", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_entry_days_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", "vault_id", "local_date", name=op.f("pk_entry_days")),
+    )
+    op.execute(
+        "INSERT INTO entry_days"
+        " (user_id, vault_id, local_date, entries, words, mood_sum, mood_count)"
+        f" SELECT user_id, coalesce(secret_tag_id, {public}), local_date, count(*),"
+        " sum(word_count), coalesce(sum(mood_rating), 0), count(mood_rating)"
+        f" FROM journals GROUP BY user_id, coalesce(secret_tag_id, {public}), local_date"
+    )
+    for statement in _PG_UP if dialect == "postgresql" else _SQLITE_UP:
+        op.execute(statement)
+    op.drop_index("ix_journals_user_id_entry_date_figures", table_name="journals")
+    op.create_index(
+        "ix_journal_tags_user_id_tag_id", "journal_tags", ["user_id", "tag_id"], unique=False
+    )
+    op.drop_index("ix_journal_tags_user_id", table_name="journal_tags")
+
+
+def downgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    op.create_index("ix_journal_tags_user_id", "journal_tags", ["user_id"], unique=False)
+    op.drop_index("ix_journal_tags_user_id_tag_id", table_name="journal_tags")
+    op.create_index(
+        "ix_journals_user_id_entry_date_figures",
+        "journals",
+        ["user_id", "entry_date", "word_count", "mood_rating", "secret_tag_id", "id"],
+        unique=False,
+    )
+    for statement in _PG_DOWN if dialect == "postgresql" else _SQLITE_DOWN:
+        op.execute(statement)
+    op.drop_table("entry_days")
+    # Plain ALTER TABLE on SQLite too (no batch rebuild, see upgrade).
+    op.execute("ALTER TABLE journals DROP COLUMN local_date")
+    op.execute("ALTER TABLE journals DROP COLUMN timezone")
