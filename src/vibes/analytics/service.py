@@ -27,7 +27,7 @@ from vibes.analytics.schemas import (
     TagShare,
     Weekday,
 )
-from vibes.journals.models import Journal
+from vibes.journals.days import entry_local_date
 from vibes.journals.reads import read_matching
 from vibes.journals.rendering import EntryView
 from vibes.journals.visibility import Viewer
@@ -169,7 +169,7 @@ async def on_this_day(
     newest first; `date` defaults to today in the account's zone."""
     zone = await account_zone(session, viewer.user_id)
     date = date or today_in(zone, now)
-    local = Journal.local_date
+    local = entry_local_date(zone)
     condition = (
         (extract("month", local) == bindparam("otd_month", type_=Integer()))
         & (extract("day", local) == bindparam("otd_day", type_=Integer()))

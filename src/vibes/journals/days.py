@@ -1,27 +1,40 @@
-"""The local day an entry counts on, written with it (`Journal.local_date`).
+"""The local day an entry counts on, and the per-day figures kept from it (`EntryDay`).
 
-One rule (`vibes.db.local_day`): the calendar day of `entry_date` in the entry's own zone
+One rule (`entry_local_date`): the calendar day of `entry_date` in the entry's own zone
 where it is known (an import that names it, `Journal.timezone`), else in the account's
-zone. An entry without a zone of its own follows its account: when the account's zone
-changes, those entries move to their day in the new zone, in the same transaction (so do
-their per-day figures, `EntryDay`, through the triggers); entries with a zone of their
-own keep their day. Analytics group by the stored day and never convert instants again.
+current zone; computed by the database (`vibes.db.local_date`: PostgreSQL's tz database,
+on SQLite `vibes.db.local_day`). The triggers that keep `entry_days` (migration
+20261203_0600) apply the same rule in SQL text. Entries without a zone of their own
+follow their account: when its zone changes, the user's `entry_days` are rebuilt in the
+same transaction (`rebuild_entry_days`); entries with a zone of their own keep their day.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, bindparam, event, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from vibes.accounts.models import User
-from vibes.db import local_date, local_day
+from vibes.db import local_date
 from vibes.errors import NotFound
-from vibes.journals.models import Journal
+from vibes.journals.models import PUBLIC_VAULT, EntryDay, Journal
 
 
 async def account_zone(session: AsyncSession, user_id: uuid.UUID) -> str:
@@ -32,18 +45,69 @@ async def account_zone(session: AsyncSession, user_id: uuid.UUID) -> str:
     return zone
 
 
-def entry_day(entry_date: dt.datetime, own_zone: str | None, account: str) -> dt.date:
-    """The day an entry dated `entry_date` counts on."""
-    return local_day(entry_date, own_zone or account)
-
-
-def _redate(zone: str) -> Any:
-    return (
-        update(Journal)
-        .where(Journal.user_id == bindparam("redate_user"), Journal.timezone.is_(None))
-        .values(local_date=local_date(Journal.entry_date, bindparam("redate_zone", zone, String())))
-        .execution_options(synchronize_session=False)
+def entry_local_date(account_zone: ColumnElement[Any] | str) -> ColumnElement[Any]:
+    """THE day of an entry, as SQL: `entry_date` in its own zone, else `account_zone`
+    (a zone name, bound as the parameter `entry_zone`, or an SQL expression)."""
+    zone = (
+        bindparam("entry_zone", account_zone, type_=String())
+        if isinstance(account_zone, str)
+        else account_zone
     )
+    return cast(
+        ColumnElement[Any], local_date(Journal.entry_date, func.coalesce(Journal.timezone, zone))
+    )
+
+
+def day_summary(user_id: uuid.UUID, zone: str) -> Any:
+    """The user's `entry_days` rows computed from scratch from their entries, in the
+    table's column order (what the triggers keep, for a rebuild or a check)."""
+    day = entry_local_date(zone).label("local_date")
+    vault = func.coalesce(Journal.secret_tag_id, literal(PUBLIC_VAULT, Uuid())).label("vault_id")
+    entries = (
+        select(
+            Journal.user_id,
+            vault,
+            day,
+            Journal.word_count,
+            Journal.mood_rating,
+        )
+        .where(Journal.user_id == bindparam("summary_user", user_id, type_=Uuid()))
+        .subquery("summary_entries")
+    )
+    return select(
+        entries.c.user_id,
+        entries.c.vault_id,
+        entries.c.local_date,
+        func.count(),
+        func.sum(entries.c.word_count),
+        func.coalesce(func.sum(entries.c.mood_rating), 0),
+        func.count(entries.c.mood_rating),
+    ).group_by(entries.c.user_id, entries.c.vault_id, entries.c.local_date)
+
+
+def _rebuild(session: Session, user_id: uuid.UUID, zone: str) -> None:
+    table = cast(Table, EntryDay.__table__)
+    session.execute(delete(table).where(table.c.user_id == user_id))
+    session.execute(
+        insert(table).from_select(
+            [
+                "user_id",
+                "vault_id",
+                "local_date",
+                "entries",
+                "words",
+                "mood_sum",
+                "mood_count",
+            ],
+            day_summary(user_id, zone),
+        )
+    )
+
+
+async def rebuild_entry_days(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Recompute the user's per-day rows from their entries (in their account's zone)."""
+    zone = await account_zone(session, user_id)
+    await session.run_sync(_rebuild, user_id, zone)
 
 
 @event.listens_for(Session, "after_flush")
@@ -56,4 +120,4 @@ def _follow_account_zone(session: Session, context: Any) -> None:
         history = inspect(obj).attrs.timezone.history
         if not history.deleted or not history.added or history.added[0] == history.deleted[0]:
             continue
-        session.execute(_redate(obj.timezone), {"redate_user": obj.id})
+        _rebuild(session, obj.id, obj.timezone)

@@ -53,12 +53,8 @@ class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
     content: Mapped[str] = mapped_column(Text, nullable=False, default="")
     entry_date: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     # The IANA zone the entry was written in, where it is known (an import that says so);
-    # None: the account's zone, whichever it is.
+    # None: the account's zone, whichever it is. Its day: `journals.days`.
     timezone: Mapped[str | None] = mapped_column(String(64))
-    # The day the entry counts on: `vibes.db.local_day(entry_date, timezone or the
-    # account's)`, written with the entry and rewritten when its date or the account's zone
-    # changes. Triggers add each entry to `entry_days` (see `EntryDay`).
-    local_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
     mood_rating: Mapped[int | None] = mapped_column(SmallInteger)
     word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Destroying a secret tag (forgotten phrase) erases its entries with it.
@@ -79,10 +75,12 @@ class EntryDay(Base):
 
     Kept by database triggers on `journals` (migration 20261203_0600) in the transaction
     of every write, whatever the path: single or batch writes, imports, moves into and
-    out of the vault, a changed date or account zone, cascades from a destroyed secret
-    tag or a deleted account. Public entries count under `PUBLIC_VAULT`, each secret tag's
-    under its id, so a viewer's figures add only the rows of the vaults they see (the
-    vault rule); a day whose entries are all gone has no row.
+    out of the vault, a changed date, cascades from a destroyed secret tag or a deleted
+    account; rebuilt for the user when the account's zone changes (`journals.days`).
+    Each entry counts on its local day by the rule of `journals.days.entry_local_date`.
+    Public entries count under `PUBLIC_VAULT`, each secret tag's under its id, so a
+    viewer's figures add only the rows of the vaults they see (the vault rule); a day
+    whose entries are all gone has no row.
     """
 
     __tablename__ = "entry_days"

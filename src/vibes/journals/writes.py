@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge
 from vibes.journals import tagging
-from vibes.journals.days import account_zone, entry_day
 from vibes.journals.models import Journal
 from vibes.journals.rendering import EntryView, render_journal, reveal
 from vibes.journals.schemas import MAX_CONTENT_BYTES, JournalCreate
@@ -188,15 +187,12 @@ async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCre
     unlocked = check_secret_tag(viewer, data.secret_tag_id, ())
     check_content_size(data.content)
     now = utcnow()
-    entry_date = data.entry_date or now
-    zone = await account_zone(session, viewer.user_id)
     journal = Journal(
         id=new_id(),
         user_id=viewer.user_id,
         title=data.title,
         content=data.content,
-        entry_date=entry_date,
-        local_date=entry_day(entry_date, None, zone),
+        entry_date=data.entry_date or now,
         mood_rating=data.mood_rating,
         word_count=count_words(data.content),
         version=1,
@@ -235,19 +231,15 @@ async def create_batch(
         check_content_size(item.content)
     now = utcnow()
     user_id = viewer.user_id
-    zone = await account_zone(session, user_id)
     ids = new_ids(len(items))
     rows = []
     for journal_id, item, unlocked in zip(ids, items, vaults, strict=True):
-        entry_date = item.entry_date or now
         row: dict[str, Any] = {
             "id": journal_id,
             "user_id": user_id,
             "title": item.title,
             "content": item.content,
-            "entry_date": entry_date,
-            "timezone": None,
-            "local_date": entry_day(entry_date, None, zone),
+            "entry_date": item.entry_date or now,
             "mood_rating": item.mood_rating,
             "word_count": count_words(item.content),
             "secret_tag_id": None,
@@ -366,8 +358,6 @@ async def update_journal(
         tags = list(changes["tags"])
     if "entry_date" in changes:
         journal.entry_date = changes["entry_date"]
-        zone = await account_zone(session, viewer.user_id)
-        journal.local_date = entry_day(journal.entry_date, journal.timezone, zone)
     if "mood_rating" in changes:
         journal.mood_rating = changes["mood_rating"]
     # Always touch the row, so a tags-only change still bumps the version (and races).

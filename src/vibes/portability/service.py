@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import User
 from vibes.db import utcnow
-from vibes.journals.days import account_zone, entry_day
 from vibes.journals.models import Journal, JournalTag, Tag
 from vibes.journals.tagnames import clean_tag_name, tag_key
 from vibes.journals.visibility import Viewer
@@ -244,7 +243,6 @@ class ImportWriter:
             ]
         )
         now = utcnow()
-        zone = await account_zone(self.session, self.user_id)
         ids = [claimed[r.source_key] for r in fresh]
         rows: list[dict[str, Any]] = []
         links: list[dict[str, Any]] = []
@@ -256,7 +254,6 @@ class ImportWriter:
                 "content": record.content,
                 "entry_date": record.entry_date,
                 "timezone": record.timezone,
-                "local_date": entry_day(record.entry_date, record.timezone, zone),
                 "mood_rating": record.mood_rating,
                 "word_count": count_words(record.content),
                 "secret_tag_id": None,

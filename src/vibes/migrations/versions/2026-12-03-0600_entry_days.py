@@ -1,11 +1,14 @@
 """entry_days: per-day figures kept by triggers; each entry's zone and local day
 
-Each entry gets `timezone` (its own zone where an import knows it; NULL = the account's)
-and `local_date` (the day it counts on, in that zone), filled here for existing entries.
-`entry_days` holds, per user, vault (the nil UUID for public entries) and local day, the
-number of entries, their words and their moods; triggers on `journals` keep it in the
-transaction of every insert, update and delete, cascades included (PostgreSQL: one
-statement-level trigger per operation over its transition tables; SQLite: row triggers).
+Each entry gets `timezone` (its own zone where an import knows it; NULL = the account's).
+`entry_days` holds, per user, vault (the nil UUID for public entries) and local day (the
+rule of `journals.days.entry_local_date`: entry_date in the entry's zone, else the
+account's), the number of entries, their words and their moods; triggers on `journals`
+keep it in the transaction of every insert, update and delete, cascades included
+(PostgreSQL: one statement-level trigger per operation over its transition tables, which
+first takes a share lock on the users' rows so that a concurrent zone change, which locks
+the row for update and rebuilds the user's days, is ordered with it; SQLite: row
+triggers, its single writer orders them).
 Tag counts read a user's links through `(user_id, tag_id)`; the covering index analytics
 used to scan entries with is no longer needed.
 
@@ -31,9 +34,13 @@ _SQLITE_PUBLIC = "'00000000000000000000000000000000'"
 
 # One entry's contribution, signed: +1 for a row that is there now, -1 for one gone.
 _PG_SIGNED = """
-    SELECT user_id, coalesce(secret_tag_id, {public}) AS vault_id, local_date,
-           {sign} AS sign, word_count, mood_rating
-    FROM {rows}
+    SELECT r.user_id, coalesce(r.secret_tag_id, {public}) AS vault_id,
+           CAST(timezone(coalesce(r.timezone, u.timezone), r.entry_date) AS DATE) AS local_date,
+           {sign} AS sign, r.word_count, r.mood_rating
+    FROM {rows} r JOIN users u ON u.id = r.user_id
+"""
+_PG_LOCK = """
+    PERFORM 1 FROM users WHERE id IN (SELECT user_id FROM {rows}) ORDER BY id FOR SHARE;
 """
 
 _PG_APPLY = """
@@ -62,17 +69,15 @@ _PG_APPLY = """
 
 _PG_PRUNE = """
     DELETE FROM entry_days d
-    USING (SELECT DISTINCT user_id, coalesce(secret_tag_id, {public}) AS vault_id, local_date
-           FROM old_rows) g
-    WHERE d.user_id = g.user_id AND d.vault_id = g.vault_id
-      AND d.local_date = g.local_date AND d.entries <= 0;
+    USING (SELECT DISTINCT user_id FROM old_rows) g
+    WHERE d.user_id = g.user_id AND d.entries <= 0;
 """
 
 
-def _pg_function(name: str, changed: str, prune: bool) -> str:
-    body = _PG_APPLY.format(changed=changed)
+def _pg_function(name: str, changed: str, lock: str, prune: bool) -> str:
+    body = _PG_LOCK.format(rows=lock) + _PG_APPLY.format(changed=changed)
     if prune:
-        body += _PG_PRUNE.format(public=_PG_PUBLIC)
+        body += _PG_PRUNE
     return (
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         f"BEGIN\n{body}\nRETURN NULL;\nEND\n$$"
@@ -84,13 +89,14 @@ def _signed(sign: int, rows: str) -> str:
 
 
 _PG_UP = [
-    _pg_function("entry_days_inserted", _signed(1, "new_rows"), prune=False),
+    _pg_function("entry_days_inserted", _signed(1, "new_rows"), "new_rows", prune=False),
     _pg_function(
         "entry_days_updated",
         _signed(1, "new_rows") + " UNION ALL " + _signed(-1, "old_rows"),
+        "new_rows",
         prune=True,
     ),
-    _pg_function("entry_days_deleted", _signed(-1, "old_rows"), prune=True),
+    _pg_function("entry_days_deleted", _signed(-1, "old_rows"), "old_rows", prune=True),
     "CREATE TRIGGER entry_days_after_insert AFTER INSERT ON journals"
     " REFERENCING NEW TABLE AS new_rows"
     " FOR EACH STATEMENT EXECUTE FUNCTION entry_days_inserted()",
@@ -110,10 +116,20 @@ _PG_DOWN = [
     "DROP FUNCTION IF EXISTS entry_days_inserted()",
 ]
 
+
+def _sqlite_day(row: str) -> str:
+    """The entry's local day (`vibes_local_date` is registered on every connection of the
+    app, `vibes.db`)."""
+    return (
+        f"vibes_local_date({row}.entry_date, coalesce({row}.timezone,"
+        f" (SELECT u.timezone FROM users u WHERE u.id = {row}.user_id)))"
+    )
+
+
 _SQLITE_ADD = f"""
     INSERT INTO entry_days
         (user_id, vault_id, local_date, entries, words, mood_sum, mood_count)
-    VALUES (NEW.user_id, coalesce(NEW.secret_tag_id, {_SQLITE_PUBLIC}), NEW.local_date, 1,
+    VALUES (NEW.user_id, coalesce(NEW.secret_tag_id, {_SQLITE_PUBLIC}), {_sqlite_day("NEW")}, 1,
             NEW.word_count, coalesce(NEW.mood_rating, 0), NEW.mood_rating IS NOT NULL)
     ON CONFLICT (user_id, vault_id, local_date) DO UPDATE SET
         entries = entries + excluded.entries,
@@ -123,7 +139,7 @@ _SQLITE_ADD = f"""
 """
 _SQLITE_KEY = (
     f"user_id = OLD.user_id AND vault_id = coalesce(OLD.secret_tag_id, {_SQLITE_PUBLIC})"
-    " AND local_date = OLD.local_date"
+    f" AND local_date = {_sqlite_day('OLD')}"
 )
 _SQLITE_REMOVE = f"""
     UPDATE entry_days SET
@@ -137,7 +153,7 @@ _SQLITE_REMOVE = f"""
 _SQLITE_UP = [
     f"CREATE TRIGGER entry_days_after_insert AFTER INSERT ON journals BEGIN {_SQLITE_ADD} END",
     "CREATE TRIGGER entry_days_after_update"
-    " AFTER UPDATE OF user_id, secret_tag_id, local_date, word_count, mood_rating"
+    " AFTER UPDATE OF user_id, secret_tag_id, entry_date, timezone, word_count, mood_rating"
     f" ON journals BEGIN {_SQLITE_REMOVE} {_SQLITE_ADD} END",
     f"CREATE TRIGGER entry_days_after_delete AFTER DELETE ON journals BEGIN {_SQLITE_REMOVE} END",
 ]
@@ -151,29 +167,16 @@ _SQLITE_DOWN = [
 def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
-    # No batch mode on SQLite: rebuilding `journals` would drop its full-text triggers.
-    # The column's default only lets SQLite add it NOT NULL; every write sets it.
     op.add_column("journals", sa.Column("timezone", sa.String(length=64), nullable=True))
-    op.add_column(
-        "journals",
-        sa.Column("local_date", sa.Date(), nullable=False, server_default="1970-01-01"),
-    )
     if dialect == "postgresql":
-        op.execute(
-            "UPDATE journals j SET local_date = CAST(timezone(coalesce(j.timezone, u.timezone),"
-            " j.entry_date) AS DATE) FROM users u WHERE u.id = j.user_id"
-        )
-        op.alter_column("journals", "local_date", server_default=None)
         public = _PG_PUBLIC
+        day = "CAST(timezone(u.timezone, j.entry_date) AS DATE)"
     else:
         bind.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
             "vibes_local_date", 2, _sqlite_local_date, deterministic=True
         )
-        op.execute(
-            "UPDATE journals SET local_date = vibes_local_date(entry_date, coalesce(timezone,"
-            " (SELECT u.timezone FROM users u WHERE u.id = journals.user_id)))"
-        )
         public = _SQLITE_PUBLIC
+        day = "vibes_local_date(j.entry_date, u.timezone)"
     op.create_table(
         "entry_days",
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -194,9 +197,10 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO entry_days"
         " (user_id, vault_id, local_date, entries, words, mood_sum, mood_count)"
-        f" SELECT user_id, coalesce(secret_tag_id, {public}), local_date, count(*),"
-        " sum(word_count), coalesce(sum(mood_rating), 0), count(mood_rating)"
-        f" FROM journals GROUP BY user_id, coalesce(secret_tag_id, {public}), local_date"
+        f" SELECT j.user_id, coalesce(j.secret_tag_id, {public}), {day}, count(*),"
+        " sum(j.word_count), coalesce(sum(j.mood_rating), 0), count(j.mood_rating)"
+        " FROM journals j JOIN users u ON u.id = j.user_id"
+        f" GROUP BY j.user_id, coalesce(j.secret_tag_id, {public}), {day}"
     )
     for statement in _PG_UP if dialect == "postgresql" else _SQLITE_UP:
         op.execute(statement)
@@ -220,6 +224,6 @@ def downgrade() -> None:
     for statement in _PG_DOWN if dialect == "postgresql" else _SQLITE_DOWN:
         op.execute(statement)
     op.drop_table("entry_days")
-    # Plain ALTER TABLE on SQLite too (no batch rebuild, see upgrade).
-    op.execute("ALTER TABLE journals DROP COLUMN local_date")
+    # Plain ALTER TABLE on SQLite too: a batch rebuild of `journals` would drop its
+    # full-text triggers.
     op.execute("ALTER TABLE journals DROP COLUMN timezone")
