@@ -7,11 +7,12 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import structlog
 import uuid6
 from sqlalchemy import JSON, ColumnElement, Date, DateTime, Integer, MetaData, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,6 +31,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from vibes.config import Settings
+
+_log = structlog.get_logger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -260,11 +263,22 @@ CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
 WROTE_USERS = "vibes.wrote_users"
 
 
-class Database:
-    """The primary engine, its replicas, and the session factories built on them."""
+# Awaited with the ids of the users a unit of work wrote for, once it has committed.
+CommitHook = Callable[[frozenset[uuid.UUID]], Awaitable[None]]
 
-    def __init__(self, settings: Settings) -> None:
+
+class Database:
+    """The primary engine, its replicas, and the session factories built on them.
+
+    `after_commit`: awaited after every committed `session_scope` that wrote something
+    of a user's (`WROTE_USERS`, set by `recording`): the process's user cache bump
+    (`vibes.platform.usercache`), so that a write from a request, a worker job or the
+    CLI makes the users' cached figures stale in every process alike.
+    """
+
+    def __init__(self, settings: Settings, *, after_commit: CommitHook | None = None) -> None:
         self.settings = settings
+        self.after_commit = after_commit
         self.url = settings.resolved_database_url
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -313,6 +327,12 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            written = frozenset(session.info.pop(WROTE_USERS, ()))
+            if written:
+                if self.after_commit is None:
+                    _log.warning("database_commit_without_cache_bump", users=len(written))
+                else:
+                    await self.after_commit(written)
 
     async def checkpoint_wal(self) -> None:
         """SQLite: copy the WAL into the main file and truncate it to zero bytes (outside any
