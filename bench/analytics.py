@@ -41,7 +41,9 @@ def _percentiles(samples: list[float]) -> str:
     )
 
 
-async def run(url: str, entries: int, cold: int, warm: int, period: str, redis: str | None) -> None:
+async def run(
+    url: str, entries: int, cold: int, warm: int, period: str, redis: str | None, writes: int
+) -> None:
     await _create_database(url)
     await seed(url, users=1, entries=entries, seed_value=42)
     conn = await asyncpg.connect(_dsn(url))
@@ -109,6 +111,53 @@ async def run(url: str, entries: int, cold: int, warm: int, period: str, redis: 
                 warm_samples = [await timed() for _ in range(warm)]
                 print(f"dashboard?period={period} cold  {_percentiles(cold_samples)}")
                 print(f"dashboard?period={period} warm  {_percentiles(warm_samples)}")
+                if writes:
+                    await _write_cost(url, client, headers, writes)
+
+
+async def _write_cost(
+    url: str, client: httpx.AsyncClient, headers: dict[str, str], rounds: int
+) -> None:
+    """What keeping `entry_days` adds to writes: single creates and 1000-entry batches
+    with the insert trigger enabled and disabled, alternating round by round in the same
+    process and database. Wall time per request, and this process's CPU per request (the
+    server side of an in-process call; the trigger itself runs in PostgreSQL, so the
+    wall time carries its cost)."""
+    words = " ".join(["quiet harbour light"] * 20)
+    single = {"title": "bench", "content": words, "tags": ["alpha", "beta"]}
+    batch = {"items": [{**single, "title": f"bench {i}"} for i in range(1000)]}
+    samples: dict[bool, dict[str, list[float]]] = {
+        on: {"single": [], "single cpu": [], "batch": [], "batch cpu": []} for on in (True, False)
+    }
+    admin = await asyncpg.connect(_dsn(url))
+    try:
+        for round_ in range(rounds):
+            for on in (True, False) if round_ % 2 == 0 else (False, True):
+                state = "ENABLE" if on else "DISABLE"
+                await admin.execute(f"ALTER TABLE journals {state} TRIGGER entry_days_after_insert")
+                for path, body, n, name in (
+                    ("/api/v1/journals", single, 20, "single"),
+                    ("/api/v1/journals/batch", batch, 1, "batch"),
+                ):
+                    for _ in range(n):
+                        cpu, start = time.process_time(), time.perf_counter()
+                        response = await client.post(path, json=body, headers=headers)
+                        samples[on][name].append(time.perf_counter() - start)
+                        samples[on][f"{name} cpu"].append(time.process_time() - cpu)
+                        assert response.status_code == 201, response.text
+    finally:
+        await admin.execute("ALTER TABLE journals ENABLE TRIGGER entry_days_after_insert")
+        await admin.close()
+    for name in ("single", "batch"):
+        for on in (True, False):
+            label = "with entry_days trigger   " if on else "without (trigger disabled)"
+            wall = sorted(samples[on][name])
+            cpu = samples[on][f"{name} cpu"]
+            print(
+                f"{name:6} create {label}: wall p50 {statistics.median(wall) * 1000:7.2f} ms"
+                f"  p95 {wall[max(0, round(0.95 * len(wall)) - 1)] * 1000:7.2f} ms"
+                f"  server CPU mean {statistics.mean(cpu) * 1000:6.2f} ms  (n={len(wall)})"
+            )
 
 
 async def drop(url: str) -> None:
@@ -129,10 +178,21 @@ def main() -> None:
     parser.add_argument("--period", default="year", choices=["week", "month", "quarter", "year"])
     parser.add_argument("--redis-url", default=None, help="cache in Redis (default: memory)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--writes", type=int, default=0, help="rounds of the write-cost comparison (0: none)"
+    )
     args = parser.parse_args()
     try:
         asyncio.run(
-            run(args.database_url, args.entries, args.cold, args.warm, args.period, args.redis_url)
+            run(
+                args.database_url,
+                args.entries,
+                args.cold,
+                args.warm,
+                args.period,
+                args.redis_url,
+                args.writes,
+            )
         )
     finally:
         if not args.keep:
