@@ -57,8 +57,8 @@ INDEXES = [
         "CREATE INDEX ix_journal_tags_tag_id_journal_id ON journal_tags (tag_id, journal_id)",
     ),
     (
-        "ix_journal_tags_user_id_tag_id",
-        "CREATE INDEX ix_journal_tags_user_id_tag_id ON journal_tags (user_id, tag_id)",
+        "ix_journal_tags_user_id",
+        "CREATE INDEX ix_journal_tags_user_id ON journal_tags (user_id)",
     ),
 ]
 # A placeholder password hash: bench users never log in, the load script mints tokens.

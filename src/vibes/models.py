@@ -3,7 +3,7 @@
 from vibes.accounts.models import AuthSession, Invite, PasswordResetToken, RefreshToken, User
 from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
-from vibes.journals.models import EntryDay, Journal, JournalTag, Tag
+from vibes.journals.models import EntryDay, Journal, JournalTag, Tag, TagUse
 from vibes.platform.models import AuditLog, IdempotencyKey, PeriodicJob
 from vibes.portability.models import ImportedObject
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
@@ -31,6 +31,7 @@ __all__ = [
     "SecretTag",
     "SyncCounter",
     "Tag",
+    "TagUse",
     "User",
     "Webhook",
 ]

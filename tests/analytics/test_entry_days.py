@@ -13,14 +13,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.analytics.conftest import API, get
 from tests.factories import AuthedUser, make_authed_user
 from tests.portability.conftest import import_file
 from tests.vault.conftest import make_vault
 from vibes.journals.days import account_zone, day_summary
-from vibes.journals.models import EntryDay
+from vibes.journals.models import EntryDay, Journal, JournalTag, Tag, TagUse
 from vibes.platform.runtime import app_runtime
 from vibes.portability.operator import import_from
 
@@ -42,7 +42,21 @@ async def _kept_and_recomputed(app: FastAPI, user_id: uuid.UUID) -> tuple[set[Ro
         )
         zone = await account_zone(session, user_id)
         fresh = await session.execute(day_summary(user_id, zone))
-        return {tuple(r) for r in kept}, {tuple(r) for r in fresh}
+        uses = await session.execute(
+            select(TagUse.tag_id, TagUse.uses)
+            .join(Tag, Tag.id == TagUse.tag_id)
+            .where(Tag.user_id == user_id)
+        )
+        links = await session.execute(
+            select(JournalTag.tag_id, func.count())
+            .join(Journal, Journal.id == JournalTag.journal_id)
+            .where(Journal.user_id == user_id, Journal.secret_tag_id.is_(None))
+            .group_by(JournalTag.tag_id)
+        )
+        return (
+            {tuple(r) for r in kept} | {tuple(r) for r in uses},
+            {tuple(r) for r in fresh} | {tuple(r) for r in links},
+        )
 
 
 def _instant(rng: random.Random) -> str:
@@ -62,7 +76,12 @@ def _instant(rng: random.Random) -> str:
 def _item(rng: random.Random, **extra: Any) -> dict[str, Any]:
     words = " ".join(["word"] * rng.randint(0, 6))
     mood = rng.choice([None, None, 1, 5, 10])
-    item: dict[str, Any] = {"title": "t", "content": words, "entry_date": _instant(rng)}
+    item: dict[str, Any] = {
+        "title": "t",
+        "content": words,
+        "entry_date": _instant(rng),
+        "tags": rng.sample(["a", "b", "c", "d"], rng.randint(0, 3)),
+    }
     if mood is not None:
         item["mood_rating"] = mood
     return {**item, **extra}
@@ -78,7 +97,7 @@ def _jrnl(rng: random.Random, n: int) -> bytes:
                 "time": moment.strftime("%H:%M"),
                 "title": f"imported {rng.random()} {i}",
                 "body": "a b c",
-                "tags": [],
+                "tags": ["@a", "@z"][: rng.randint(0, 2)],
                 "starred": False,
             }
         )
@@ -106,7 +125,9 @@ async def test_kept_days_equal_a_recomputation_after_random_writes(
 
     for step in range(40):
         kinds = ["create", "secret", "batch", "date", "content", "mood", "delete", "into", "out"]
-        kind = {4: "import", 9: "zone"}.get(step % 10) or rng.choice(kinds)
+        kind = {4: "import", 9: "zone"}.get(step % 10) or rng.choice([*kinds, "tags"])
+        if step == 30:
+            kind = "drop tag"
         entries = public + secret
         if kind == "create" or not entries:
             public.append(await create(_item(rng), user.headers))
@@ -142,6 +163,12 @@ async def test_kept_days_equal_a_recomputation_after_random_writes(
             await patch(entry, {"secret_tag_id": None})
             secret.remove(entry)
             public.append(entry)
+        elif kind == "tags":
+            await patch(rng.choice(entries), {"tags": rng.sample(["a", "b", "e"], 2)})
+        elif kind == "drop tag":
+            listed = (await client.get(f"{API}/tags", headers=user.headers)).json()
+            response = await client.delete(f"{API}/tags/{listed[0]['id']}", headers=user.headers)
+            assert response.status_code == 204, response.text
         elif kind == "import":
             response = await import_file(client, user.headers, "jrnl", _jrnl(rng, 3), "j.json")
             assert response.status_code == 200, response.text
@@ -165,7 +192,7 @@ async def test_kept_days_equal_a_recomputation_after_random_writes(
     assert response.status_code == 204, response.text
     kept, fresh = await _kept_and_recomputed(app, user.id)
     assert kept == fresh
-    assert all(row[1] == uuid.UUID(int=0) for row in kept)
+    assert all(row[1] == uuid.UUID(int=0) for row in kept if len(row) == 7)
 
 
 async def test_a_day_one_entry_counts_on_its_own_zones_day(

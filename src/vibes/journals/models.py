@@ -118,11 +118,7 @@ class JournalTag(TimestampMixin, Base):
     inside their ciphertext instead, so no row here reveals them."""
 
     __tablename__ = "journal_tags"
-    __table_args__ = (
-        Index("ix_journal_tags_tag_id_journal_id", "tag_id", "journal_id"),
-        # Tag counts: one index-only pass over a user's links, grouped by tag.
-        Index("ix_journal_tags_user_id_tag_id", "user_id", "tag_id"),
-    )
+    __table_args__ = (Index("ix_journal_tags_tag_id_journal_id", "tag_id", "journal_id"),)
 
     journal_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("journals.id", ondelete="CASCADE"), primary_key=True
@@ -131,5 +127,19 @@ class JournalTag(TimestampMixin, Base):
         Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
+
+
+class TagUse(Base):
+    """How many entries a tag is linked to (links exist for public entries only, see
+    `JournalTag`), kept by database triggers on `journal_tags` (migration 20261203_0600)
+    in the transaction of every link written or removed, cascades and merges included;
+    a tag without links has no row."""
+
+    __tablename__ = "tag_uses"
+
+    tag_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
+    )
+    uses: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -9,8 +9,9 @@ keep it in the transaction of every insert, update and delete, cascades included
 first takes a share lock on the users' rows so that a concurrent zone change, which locks
 the row for update and rebuilds the user's days, is ordered with it; SQLite: row
 triggers, its single writer orders them).
-Tag counts read a user's links through `(user_id, tag_id)`; the covering index analytics
-used to scan entries with is no longer needed.
+`tag_uses` holds each tag's number of links (public entries), kept the same way by
+triggers on `journal_tags`. The covering index analytics used to scan entries with is no
+longer needed.
 
 Revision ID: 20261203_0600
 Revises: 20261203_0400
@@ -157,6 +158,85 @@ _SQLITE_UP = [
     f" ON journals BEGIN {_SQLITE_REMOVE} {_SQLITE_ADD} END",
     f"CREATE TRIGGER entry_days_after_delete AFTER DELETE ON journals BEGIN {_SQLITE_REMOVE} END",
 ]
+# tag_uses: one signed row per link written (+1) or removed (-1), summed per tag and
+# applied in tag order (a deterministic lock order between concurrent writers).
+_PG_TAG_APPLY = """
+    INSERT INTO tag_uses AS t (tag_id, uses)
+    SELECT tag_id, sum(sign) FROM ({changed}) c
+    GROUP BY tag_id HAVING sum(sign) <> 0 ORDER BY tag_id
+    ON CONFLICT (tag_id) DO UPDATE SET uses = t.uses + excluded.uses;
+"""
+_PG_TAG_PRUNE = """
+    DELETE FROM tag_uses t USING (SELECT DISTINCT tag_id FROM old_links) g
+    WHERE t.tag_id = g.tag_id AND t.uses <= 0;
+"""
+# A link whose tag is being deleted (a cascade) counts for nothing: the tag's row goes
+# with it; the join also keeps the upsert from naming a tag that no longer exists.
+_PG_TAG_SIGNED = "SELECT l.tag_id, {sign} AS sign FROM {rows} l JOIN tags g ON g.id = l.tag_id"
+
+
+def _pg_tag_function(name: str, changed: str, prune: bool) -> str:
+    body = _PG_TAG_APPLY.format(changed=changed) + (_PG_TAG_PRUNE if prune else "")
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n{body}\nRETURN NULL;\nEND\n$$"
+    )
+
+
+_PG_TAGS_UP = [
+    _pg_tag_function(
+        "tag_uses_inserted", _PG_TAG_SIGNED.format(sign=1, rows="new_links"), prune=False
+    ),
+    _pg_tag_function(
+        "tag_uses_updated",
+        _PG_TAG_SIGNED.format(sign=1, rows="new_links")
+        + " UNION ALL "
+        + _PG_TAG_SIGNED.format(sign=-1, rows="old_links"),
+        prune=True,
+    ),
+    _pg_tag_function(
+        "tag_uses_deleted", _PG_TAG_SIGNED.format(sign=-1, rows="old_links"), prune=True
+    ),
+    "CREATE TRIGGER tag_uses_after_insert AFTER INSERT ON journal_tags"
+    " REFERENCING NEW TABLE AS new_links"
+    " FOR EACH STATEMENT EXECUTE FUNCTION tag_uses_inserted()",
+    "CREATE TRIGGER tag_uses_after_update AFTER UPDATE ON journal_tags"
+    " REFERENCING OLD TABLE AS old_links NEW TABLE AS new_links"
+    " FOR EACH STATEMENT EXECUTE FUNCTION tag_uses_updated()",
+    "CREATE TRIGGER tag_uses_after_delete AFTER DELETE ON journal_tags"
+    " REFERENCING OLD TABLE AS old_links"
+    " FOR EACH STATEMENT EXECUTE FUNCTION tag_uses_deleted()",
+]
+_PG_TAGS_DOWN = [
+    "DROP TRIGGER IF EXISTS tag_uses_after_delete ON journal_tags",
+    "DROP TRIGGER IF EXISTS tag_uses_after_update ON journal_tags",
+    "DROP TRIGGER IF EXISTS tag_uses_after_insert ON journal_tags",
+    "DROP FUNCTION IF EXISTS tag_uses_deleted()",
+    "DROP FUNCTION IF EXISTS tag_uses_updated()",
+    "DROP FUNCTION IF EXISTS tag_uses_inserted()",
+]
+_SQLITE_TAG_ADD = """
+    INSERT INTO tag_uses (tag_id, uses)
+    SELECT NEW.tag_id, 1 WHERE EXISTS (SELECT 1 FROM tags WHERE id = NEW.tag_id)
+    ON CONFLICT (tag_id) DO UPDATE SET uses = uses + 1;
+"""
+_SQLITE_TAG_REMOVE = """
+    UPDATE tag_uses SET uses = uses - 1 WHERE tag_id = OLD.tag_id;
+    DELETE FROM tag_uses WHERE tag_id = OLD.tag_id AND uses <= 0;
+"""
+_SQLITE_TAGS_UP = [
+    "CREATE TRIGGER tag_uses_after_insert AFTER INSERT ON journal_tags"
+    f" BEGIN {_SQLITE_TAG_ADD} END",
+    "CREATE TRIGGER tag_uses_after_update AFTER UPDATE OF tag_id ON journal_tags"
+    f" BEGIN {_SQLITE_TAG_REMOVE} {_SQLITE_TAG_ADD} END",
+    "CREATE TRIGGER tag_uses_after_delete AFTER DELETE ON journal_tags"
+    f" BEGIN {_SQLITE_TAG_REMOVE} END",
+]
+_SQLITE_TAGS_DOWN = [
+    "DROP TRIGGER IF EXISTS tag_uses_after_delete",
+    "DROP TRIGGER IF EXISTS tag_uses_after_update",
+    "DROP TRIGGER IF EXISTS tag_uses_after_insert",
+]
 _SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS entry_days_after_delete",
     "DROP TRIGGER IF EXISTS entry_days_after_update",
@@ -205,16 +285,28 @@ def upgrade() -> None:
     for statement in _PG_UP if dialect == "postgresql" else _SQLITE_UP:
         op.execute(statement)
     op.drop_index("ix_journals_user_id_entry_date_figures", table_name="journals")
-    op.create_index(
-        "ix_journal_tags_user_id_tag_id", "journal_tags", ["user_id", "tag_id"], unique=False
+    op.create_table(
+        "tag_uses",
+        sa.Column("tag_id", sa.Uuid(), nullable=False),
+        sa.Column("uses", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tag_id"], ["tags.id"], name=op.f("fk_tag_uses_tag_id_tags"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("tag_id", name=op.f("pk_tag_uses")),
     )
-    op.drop_index("ix_journal_tags_user_id", table_name="journal_tags")
+    op.execute(
+        "INSERT INTO tag_uses (tag_id, uses) SELECT tag_id, count(*) FROM journal_tags"
+        " GROUP BY tag_id"
+    )
+    for statement in _PG_TAGS_UP if dialect == "postgresql" else _SQLITE_TAGS_UP:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    op.create_index("ix_journal_tags_user_id", "journal_tags", ["user_id"], unique=False)
-    op.drop_index("ix_journal_tags_user_id_tag_id", table_name="journal_tags")
+    for statement in _PG_TAGS_DOWN if dialect == "postgresql" else _SQLITE_TAGS_DOWN:
+        op.execute(statement)
+    op.drop_table("tag_uses")
     op.create_index(
         "ix_journals_user_id_entry_date_figures",
         "journals",
