@@ -118,8 +118,8 @@ async def run(
 async def _write_cost(
     url: str, client: httpx.AsyncClient, headers: dict[str, str], rounds: int
 ) -> None:
-    """What keeping `entry_days` adds to writes: single creates and 1000-entry batches
-    with the insert trigger enabled and disabled, alternating round by round in the same
+    """What keeping `entry_days` and `tag_uses` adds to writes: single creates (two tags)
+    and 1000-entry batches with their insert triggers enabled and disabled, alternating round by round in the same
     process and database. Wall time per request, and this process's CPU per request (the
     server side of an in-process call; the trigger itself runs in PostgreSQL, so the
     wall time carries its cost)."""
@@ -135,6 +135,9 @@ async def _write_cost(
             for on in (True, False) if round_ % 2 == 0 else (False, True):
                 state = "ENABLE" if on else "DISABLE"
                 await admin.execute(f"ALTER TABLE journals {state} TRIGGER entry_days_after_insert")
+                await admin.execute(
+                    f"ALTER TABLE journal_tags {state} TRIGGER tag_uses_after_insert"
+                )
                 for path, body, n, name in (
                     ("/api/v1/journals", single, 20, "single"),
                     ("/api/v1/journals/batch", batch, 1, "batch"),
@@ -147,10 +150,11 @@ async def _write_cost(
                         assert response.status_code == 201, response.text
     finally:
         await admin.execute("ALTER TABLE journals ENABLE TRIGGER entry_days_after_insert")
+        await admin.execute("ALTER TABLE journal_tags ENABLE TRIGGER tag_uses_after_insert")
         await admin.close()
     for name in ("single", "batch"):
         for on in (True, False):
-            label = "with entry_days trigger   " if on else "without (trigger disabled)"
+            label = "with the summary triggers  " if on else "without (triggers disabled)"
             wall = sorted(samples[on][name])
             cpu = samples[on][f"{name} cpu"]
             print(
