@@ -118,11 +118,11 @@ async def run(
 async def _write_cost(
     url: str, client: httpx.AsyncClient, headers: dict[str, str], rounds: int
 ) -> None:
-    """What keeping `entry_days` and `tag_uses` adds to writes: single creates (two tags)
-    and 1000-entry batches with their insert triggers enabled and disabled, alternating round by round in the same
-    process and database. Wall time per request, and this process's CPU per request (the
-    server side of an in-process call; the trigger itself runs in PostgreSQL, so the
-    wall time carries its cost)."""
+    """What keeping `entry_days` and `tag_uses` adds to writes: single creates (two
+    tags) and 1000-entry batches with their insert triggers enabled and disabled,
+    alternating round by round in the same process and database. Wall time per request,
+    and this process's CPU per request (the server side of an in-process call; the
+    triggers run in PostgreSQL, so the wall time carries their cost)."""
     words = " ".join(["quiet harbour light"] * 20)
     single = {"title": "bench", "content": words, "tags": ["alpha", "beta"]}
     batch = {"items": [{**single, "title": f"bench {i}"} for i in range(1000)]}
