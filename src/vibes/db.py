@@ -138,6 +138,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.close()
     # SQLite knows no IANA zones: `local_date` calls this (deterministic, so usable in
     # GROUP BY and indexes).
+    sqlite_functions(dbapi_connection)
+
+
+def sqlite_functions(dbapi_connection: Any, _record: Any = None) -> None:
+    """Register the SQL functions Vibes defines on SQLite on a new connection (the app's
+    and the migrations'): the triggers that keep per-day figures call `vibes_local_date`."""
     dbapi_connection.create_function(_SQLITE_LOCAL_DATE, 2, _sqlite_local_date, deterministic=True)
 
 

@@ -142,4 +142,7 @@ class TagUse(Base):
     tag_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
     )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
     uses: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from vibes.db import _sqlite_local_date
-
 revision: str = "20261203_0600"
 down_revision: str | Sequence[str] | None = "20261203_0400"
 branch_labels: str | Sequence[str] | None = None
@@ -161,9 +159,9 @@ _SQLITE_UP = [
 # tag_uses: one signed row per link written (+1) or removed (-1), summed per tag and
 # applied in tag order (a deterministic lock order between concurrent writers).
 _PG_TAG_APPLY = """
-    INSERT INTO tag_uses AS t (tag_id, uses)
-    SELECT tag_id, sum(sign) FROM ({changed}) c
-    GROUP BY tag_id HAVING sum(sign) <> 0 ORDER BY tag_id
+    INSERT INTO tag_uses AS t (tag_id, user_id, uses)
+    SELECT tag_id, user_id, sum(sign) FROM ({changed}) c
+    GROUP BY tag_id, user_id HAVING sum(sign) <> 0 ORDER BY tag_id
     ON CONFLICT (tag_id) DO UPDATE SET uses = t.uses + excluded.uses;
 """
 _PG_TAG_PRUNE = """
@@ -172,7 +170,9 @@ _PG_TAG_PRUNE = """
 """
 # A link whose tag is being deleted (a cascade) counts for nothing: the tag's row goes
 # with it; the join also keeps the upsert from naming a tag that no longer exists.
-_PG_TAG_SIGNED = "SELECT l.tag_id, {sign} AS sign FROM {rows} l JOIN tags g ON g.id = l.tag_id"
+_PG_TAG_SIGNED = (
+    "SELECT l.tag_id, l.user_id, {sign} AS sign FROM {rows} l JOIN tags g ON g.id = l.tag_id"
+)
 
 
 def _pg_tag_function(name: str, changed: str, prune: bool) -> str:
@@ -216,8 +216,8 @@ _PG_TAGS_DOWN = [
     "DROP FUNCTION IF EXISTS tag_uses_inserted()",
 ]
 _SQLITE_TAG_ADD = """
-    INSERT INTO tag_uses (tag_id, uses)
-    SELECT NEW.tag_id, 1 WHERE EXISTS (SELECT 1 FROM tags WHERE id = NEW.tag_id)
+    INSERT INTO tag_uses (tag_id, user_id, uses)
+    SELECT NEW.tag_id, NEW.user_id, 1 WHERE EXISTS (SELECT 1 FROM tags WHERE id = NEW.tag_id)
     ON CONFLICT (tag_id) DO UPDATE SET uses = uses + 1;
 """
 _SQLITE_TAG_REMOVE = """
@@ -252,9 +252,7 @@ def upgrade() -> None:
         public = _PG_PUBLIC
         day = "CAST(timezone(u.timezone, j.entry_date) AS DATE)"
     else:
-        bind.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
-            "vibes_local_date", 2, _sqlite_local_date, deterministic=True
-        )
+        # `vibes_local_date`: registered on the migrations' connections (`vibes.migrations`).
         public = _SQLITE_PUBLIC
         day = "vibes_local_date(j.entry_date, u.timezone)"
     op.create_table(
@@ -288,15 +286,19 @@ def upgrade() -> None:
     op.create_table(
         "tag_uses",
         sa.Column("tag_id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("uses", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tag_id"], ["tags.id"], name=op.f("fk_tag_uses_tag_id_tags"), ondelete="CASCADE"
         ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_tag_uses_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("tag_id", name=op.f("pk_tag_uses")),
     )
     op.execute(
-        "INSERT INTO tag_uses (tag_id, uses) SELECT tag_id, count(*) FROM journal_tags"
-        " GROUP BY tag_id"
+        "INSERT INTO tag_uses (tag_id, user_id, uses) SELECT tag_id, user_id, count(*)"
+        " FROM journal_tags GROUP BY tag_id, user_id"
     )
     for statement in _PG_TAGS_UP if dialect == "postgresql" else _SQLITE_TAGS_UP:
         op.execute(statement)
