@@ -41,13 +41,29 @@ def _percentiles(samples: list[float]) -> str:
     )
 
 
-async def run(url: str, entries: int, cold: int, warm: int, period: str, redis: str | None) -> None:
+async def run(
+    url: str, entries: int, cold: int, warm: int, period: str, redis: str | None, writes: int
+) -> None:
     await _create_database(url)
     await seed(url, users=1, entries=entries, seed_value=42)
     conn = await asyncpg.connect(_dsn(url))
     try:
-        # A zone with daylight saving, so local days are not UTC days.
+        # A zone with daylight saving, so local days are not UTC days. As an account zone
+        # change does (`journals.days`), the user's per-day rows are rebuilt: timed.
         await conn.execute("UPDATE users SET timezone = 'Europe/Berlin'")
+        start = time.perf_counter()
+        await conn.execute(
+            "DELETE FROM entry_days;"
+            " INSERT INTO entry_days SELECT user_id, coalesce(secret_tag_id,"
+            " '00000000-0000-0000-0000-000000000000'), d, count(*), sum(word_count),"
+            " coalesce(sum(mood_rating), 0), count(mood_rating) FROM (SELECT *,"
+            " CAST(timezone('Europe/Berlin', entry_date) AS DATE) AS d FROM journals) j"
+            " GROUP BY 1, 2, 3"
+        )
+        print(
+            f"zone change: per-day rows of {entries:,} entries rebuilt in"
+            f" {(time.perf_counter() - start) * 1000:.0f} ms"
+        )
         # As autovacuum leaves a settled table: the visibility map lets index-only scans
         # skip the heap.
         await conn.execute("VACUUM ANALYZE")
@@ -95,6 +111,57 @@ async def run(url: str, entries: int, cold: int, warm: int, period: str, redis: 
                 warm_samples = [await timed() for _ in range(warm)]
                 print(f"dashboard?period={period} cold  {_percentiles(cold_samples)}")
                 print(f"dashboard?period={period} warm  {_percentiles(warm_samples)}")
+                if writes:
+                    await _write_cost(url, client, headers, writes)
+
+
+async def _write_cost(
+    url: str, client: httpx.AsyncClient, headers: dict[str, str], rounds: int
+) -> None:
+    """What keeping `entry_days` and `tag_uses` adds to writes: single creates (two
+    tags) and 1000-entry batches with their insert triggers enabled and disabled,
+    alternating round by round in the same process and database. Wall time per request,
+    and this process's CPU per request (the server side of an in-process call; the
+    triggers run in PostgreSQL, so the wall time carries their cost)."""
+    words = " ".join(["quiet harbour light"] * 20)
+    single = {"title": "bench", "content": words, "tags": ["alpha", "beta"]}
+    batch = {"items": [{**single, "title": f"bench {i}"} for i in range(1000)]}
+    samples: dict[bool, dict[str, list[float]]] = {
+        on: {"single": [], "single cpu": [], "batch": [], "batch cpu": []} for on in (True, False)
+    }
+    admin = await asyncpg.connect(_dsn(url))
+    try:
+        for round_ in range(rounds):
+            for on in (True, False) if round_ % 2 == 0 else (False, True):
+                state = "ENABLE" if on else "DISABLE"
+                await admin.execute(f"ALTER TABLE journals {state} TRIGGER entry_days_after_insert")
+                await admin.execute(
+                    f"ALTER TABLE journal_tags {state} TRIGGER tag_uses_after_insert"
+                )
+                for path, body, n, name in (
+                    ("/api/v1/journals", single, 20, "single"),
+                    ("/api/v1/journals/batch", batch, 1, "batch"),
+                ):
+                    for _ in range(n):
+                        cpu, start = time.process_time(), time.perf_counter()
+                        response = await client.post(path, json=body, headers=headers)
+                        samples[on][name].append(time.perf_counter() - start)
+                        samples[on][f"{name} cpu"].append(time.process_time() - cpu)
+                        assert response.status_code == 201, response.text
+    finally:
+        await admin.execute("ALTER TABLE journals ENABLE TRIGGER entry_days_after_insert")
+        await admin.execute("ALTER TABLE journal_tags ENABLE TRIGGER tag_uses_after_insert")
+        await admin.close()
+    for name in ("single", "batch"):
+        for on in (True, False):
+            label = "with the summary triggers  " if on else "without (triggers disabled)"
+            wall = sorted(samples[on][name])
+            cpu = samples[on][f"{name} cpu"]
+            print(
+                f"{name:6} create {label}: wall p50 {statistics.median(wall) * 1000:7.2f} ms"
+                f"  p95 {wall[max(0, round(0.95 * len(wall)) - 1)] * 1000:7.2f} ms"
+                f"  server CPU mean {statistics.mean(cpu) * 1000:6.2f} ms  (n={len(wall)})"
+            )
 
 
 async def drop(url: str) -> None:
@@ -115,10 +182,21 @@ def main() -> None:
     parser.add_argument("--period", default="year", choices=["week", "month", "quarter", "year"])
     parser.add_argument("--redis-url", default=None, help="cache in Redis (default: memory)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--writes", type=int, default=0, help="rounds of the write-cost comparison (0: none)"
+    )
     args = parser.parse_args()
     try:
         asyncio.run(
-            run(args.database_url, args.entries, args.cold, args.warm, args.period, args.redis_url)
+            run(
+                args.database_url,
+                args.entries,
+                args.cold,
+                args.warm,
+                args.period,
+                args.redis_url,
+                args.writes,
+            )
         )
     finally:
         if not args.keep:

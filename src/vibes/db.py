@@ -7,11 +7,12 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import structlog
 import uuid6
 from sqlalchemy import JSON, ColumnElement, Date, DateTime, Integer, MetaData, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,6 +31,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from vibes.config import Settings
+
+_log = structlog.get_logger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -135,10 +138,25 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.close()
     # SQLite knows no IANA zones: `local_date` calls this (deterministic, so usable in
     # GROUP BY and indexes).
+    sqlite_functions(dbapi_connection)
+
+
+def sqlite_functions(dbapi_connection: Any, _record: Any = None) -> None:
+    """Register the SQL functions Vibes defines on SQLite on a new connection (the app's
+    and the migrations'): the triggers that keep per-day figures call `vibes_local_date`."""
     dbapi_connection.create_function(_SQLITE_LOCAL_DATE, 2, _sqlite_local_date, deterministic=True)
 
 
 _SQLITE_LOCAL_DATE = "vibes_local_date"
+
+
+def local_day(instant: dt.datetime, zone: str) -> dt.date:
+    """THE rule for an entry's day: the calendar date `instant` falls on in the IANA `zone`
+    (an entry's own zone where one is known, else its account's). Written with every entry
+    (`journals.local_date`); the SQL `local_date` below applies the same rule in bulk."""
+    if instant.tzinfo is None:  # as SQLite hands instants back: naive UTC
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(ZoneInfo(zone)).date()
 
 
 def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
@@ -146,8 +164,7 @@ def _sqlite_local_date(stored: str | None, zone: str | None) -> str | None:
     if stored is None or zone is None:
         return None
     try:
-        instant = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
-        return instant.astimezone(ZoneInfo(zone)).date().isoformat()
+        return local_day(dt.datetime.fromisoformat(stored), zone).isoformat()
     except (ValueError, OSError, KeyError):  # an unknown zone or a malformed value
         return None
 
@@ -252,11 +269,22 @@ CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
 WROTE_USERS = "vibes.wrote_users"
 
 
-class Database:
-    """The primary engine, its replicas, and the session factories built on them."""
+# Awaited with the ids of the users a unit of work wrote for, once it has committed.
+CommitHook = Callable[[frozenset[uuid.UUID]], Awaitable[None]]
 
-    def __init__(self, settings: Settings) -> None:
+
+class Database:
+    """The primary engine, its replicas, and the session factories built on them.
+
+    `after_commit`: awaited after every committed `session_scope` that wrote something
+    of a user's (`WROTE_USERS`, set by `recording`): the process's user cache bump
+    (`vibes.platform.usercache`), so that a write from a request, a worker job or the
+    CLI makes the users' cached figures stale in every process alike.
+    """
+
+    def __init__(self, settings: Settings, *, after_commit: CommitHook | None = None) -> None:
         self.settings = settings
+        self.after_commit = after_commit
         self.url = settings.resolved_database_url
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -305,6 +333,12 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            written = frozenset(session.info.pop(WROTE_USERS, ()))
+            if written:
+                if self.after_commit is None:
+                    _log.warning("database_commit_without_cache_bump", users=len(written))
+                else:
+                    await self.after_commit(written)
 
     async def checkpoint_wal(self) -> None:
         """SQLite: copy the WAL into the main file and truncate it to zero bytes (outside any

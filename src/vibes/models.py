@@ -13,7 +13,7 @@ from vibes.accounts.models import (
 )
 from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
-from vibes.journals.models import Journal, JournalTag, Tag
+from vibes.journals.models import EntryDay, Journal, JournalTag, Tag, TagUse
 from vibes.platform.models import AuditLog, IdempotencyKey, PeriodicJob
 from vibes.portability.models import ImportedObject
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
@@ -27,6 +27,7 @@ __all__ = [
     "Change",
     "Delivery",
     "DeliveryAttempt",
+    "EntryDay",
     "IdempotencyKey",
     "ImportedObject",
     "Invite",
@@ -43,6 +44,7 @@ __all__ = [
     "SecretTag",
     "SyncCounter",
     "Tag",
+    "TagUse",
     "User",
     "UserTotp",
     "Webhook",

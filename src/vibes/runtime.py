@@ -32,9 +32,10 @@ async def open_runtime(
     clients (an API process); a worker only publishes, so it starts no relay.
     """
     keyring = keyring or load_keyring(settings)
-    database = Database(settings)
-    metrics.instrument(database)
     redis = make_redis(settings)
+    user_cache = UserCache(settings, redis)
+    database = Database(settings, after_commit=user_cache.bump)
+    metrics.instrument(database)
     try:
         ratelimiter = RateLimiter.from_settings(
             settings, key=keyring.derive("rate-limits"), redis=redis
@@ -47,7 +48,7 @@ async def open_runtime(
             redis=redis,
             ratelimiter=ratelimiter,
             broker=broker,
-            user_cache=UserCache(settings, redis),
+            user_cache=user_cache,
         )
         runtime = dataclasses.replace(
             core, parts={VaultRuntime: VaultRuntime(core), TokenCache: TokenCache()}

@@ -1,29 +1,28 @@
 """Per-day figures: the one query every analytics answer is built from.
 
-Entries are grouped by the local calendar day they were written on, in the account's
-time zone, by the database (`vibes.db.local_date`), over exactly the entries the viewer
-may see (`journals.visibility`, the vault rule). What follows from the day rows (streaks,
-weekdays, weekly means) is arithmetic over at most one row per day.
+Entries count on their stored local day (`journals.days`: the entry's own zone where an
+import knew it, else the account's), summed per day by the database from `entry_days`,
+which triggers keep in step with every write. The vault rule: public entries' rows plus
+those of the secret tags the request has unlocked, so a locked viewer reads exactly the
+rows of the account without its vault. What follows from the day rows (streaks, weekdays,
+weekly means) is arithmetic over at most one row per day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import Date, Uuid, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.accounts.models import User
-from vibes.db import UTCDateTime, local_date
-from vibes.errors import NotFound
-from vibes.journals.models import Journal
-from vibes.journals.visibility import Viewer, visible_journals
+from vibes.journals.days import account_zone
+from vibes.journals.models import PUBLIC_VAULT, EntryDay
+from vibes.journals.visibility import Viewer
 
-_ZONE = "analytics_zone"
+__all__ = ["Day", "account_zone", "day_rows", "streaks", "today_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,73 +38,50 @@ class Day:
         return round(self.mood_sum / self.mood_count, 2) if self.mood_count else None
 
 
-def local_day_of(zone: str) -> Any:
-    """The SQL expression of an entry's local day in `zone` (bound by name)."""
-    return local_date(Journal.entry_date, bindparam(_ZONE, zone, type_=String()))
+def _day_statement(ranged: bool) -> Any:
+    vaults = bindparam("day_vaults", type_=Uuid(), expanding=True)
+    stmt = select(
+        EntryDay.local_date,
+        func.sum(EntryDay.entries),
+        func.sum(EntryDay.words),
+        func.sum(EntryDay.mood_sum),
+        func.sum(EntryDay.mood_count),
+    ).where(EntryDay.user_id == bindparam("day_user", type_=Uuid()), EntryDay.vault_id.in_(vaults))
+    if ranged:
+        stmt = stmt.where(
+            EntryDay.local_date >= bindparam("day_first", type_=Date()),
+            EntryDay.local_date < bindparam("day_end", type_=Date()),
+        )
+    return stmt.group_by(EntryDay.local_date).order_by(EntryDay.local_date)
 
 
-async def account_zone(session: AsyncSession, user_id: uuid.UUID) -> str:
-    """The account's IANA zone: where a human's day begins and ends."""
-    zone = await session.scalar(select(User.timezone).where(User.id == user_id))
-    if zone is None:
-        raise NotFound()
-    return zone
-
-
-def day_bounds(zone: str, first: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC instants of local midnight on `first` and on `end` (exclusive), so a range
-    of local days is one index range scan on `entry_date`."""
-    tz = ZoneInfo(zone)
-    start = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC)
-    stop = dt.datetime.combine(end, dt.time(), tz).astimezone(dt.UTC)
-    return start, stop
+_ALL_TIME = _day_statement(ranged=False)
+_RANGED = _day_statement(ranged=True)
 
 
 async def day_rows(
     session: AsyncSession,
     viewer: Viewer,
-    zone: str,
     *,
     first: dt.date | None = None,
     end: dt.date | None = None,
 ) -> list[Day]:
     """One row per local day with visible entries, oldest first; `[first, end)` limits
-    the days (local), else all time."""
-    visible = visible_journals(viewer)
-    conditions = [visible.clause]
+    the days, else all time."""
+    params: dict[str, Any] = {
+        "day_user": viewer.user_id,
+        "day_vaults": [PUBLIC_VAULT, *sorted(viewer.unlocked_secret_tag_ids)],
+    }
     if first is not None and end is not None:
-        start, stop = day_bounds(zone, first, end)
-        conditions += [
-            Journal.entry_date >= bindparam("analytics_start", start, type_=UTCDateTime()),
-            Journal.entry_date < bindparam("analytics_stop", stop, type_=UTCDateTime()),
-        ]
-    # The day is computed once per entry in a subquery and grouped on by name: PostgreSQL
-    # would not match a GROUP BY expression whose zone is a second bind parameter.
-    entries = (
-        select(
-            local_day_of(zone).label("local_day"),
-            Journal.word_count,
-            Journal.mood_rating,
-        )
-        .where(*conditions)
-        .subquery("visible_entries")
-    )
-    stmt = (
-        select(
-            entries.c.local_day,
-            func.count(),
-            func.coalesce(func.sum(entries.c.word_count), 0),
-            func.coalesce(func.sum(entries.c.mood_rating), 0),
-            func.count(entries.c.mood_rating),
-        )
-        .group_by(entries.c.local_day)
-        .order_by(entries.c.local_day)
-    )
-    rows = await session.execute(stmt, visible.params)
+        params.update(day_first=first, day_end=end)
+        stmt = _RANGED
+    else:
+        stmt = _ALL_TIME
+    rows = await session.execute(stmt, params)
     return [
         Day(d, int(n), int(words), int(mood_sum), int(moods))
         for d, n, words, mood_sum, moods in rows
-        if d is not None
+        if n
     ]
 
 

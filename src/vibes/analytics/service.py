@@ -1,8 +1,8 @@
 """The analytics rules: dashboard, calendar, on-this-day and the per-day export.
 
-Every figure comes from `days.day_rows` (one grouped query over the entries the viewer
-may see) or from a service that applies the same visibility rule (tag counts), in the
-account's time zone.
+Every figure comes from `days.day_rows` (the per-day rows of the entries the viewer may
+see, on each entry's stored local day) or from a service that applies the same
+visibility rule (tag counts); "today" is the account's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.analytics.days import Day, account_zone, day_rows, local_day_of, streaks, today_in
+from vibes.analytics.days import Day, account_zone, day_rows, streaks, today_in
 from vibes.analytics.schemas import (
     ActivityPoint,
     CalendarDay,
@@ -27,6 +27,7 @@ from vibes.analytics.schemas import (
     TagShare,
     Weekday,
 )
+from vibes.journals.days import entry_local_date
 from vibes.journals.reads import read_matching
 from vibes.journals.rendering import EntryView
 from vibes.journals.visibility import Viewer
@@ -52,7 +53,7 @@ async def dashboard(
 ) -> Dashboard:
     zone = await account_zone(session, viewer.user_id)
     today = today_in(zone, now)
-    days = await day_rows(session, viewer, zone)
+    days = await day_rows(session, viewer)
     first = today - dt.timedelta(days=PERIOD_DAYS[period] - 1)
     in_period = [d for d in days if first <= d.date <= today]
     current, longest = streaks([d.date for d in days], today)
@@ -147,10 +148,7 @@ async def _reminder_totals(session: AsyncSession, viewer: Viewer) -> tuple[int, 
 
 async def calendar(session: AsyncSession, viewer: Viewer, year: int) -> list[CalendarDay]:
     """Each local day of `year` with visible entries (a year heatmap)."""
-    zone = await account_zone(session, viewer.user_id)
-    days = await day_rows(
-        session, viewer, zone, first=dt.date(year, 1, 1), end=dt.date(year + 1, 1, 1)
-    )
+    days = await day_rows(session, viewer, first=dt.date(year, 1, 1), end=dt.date(year + 1, 1, 1))
     return [_calendar_day(d) for d in days]
 
 
@@ -171,7 +169,7 @@ async def on_this_day(
     newest first; `date` defaults to today in the account's zone."""
     zone = await account_zone(session, viewer.user_id)
     date = date or today_in(zone, now)
-    local = local_day_of(zone)
+    local = entry_local_date(zone)
     condition = (
         (extract("month", local) == bindparam("otd_month", type_=Integer()))
         & (extract("day", local) == bindparam("otd_day", type_=Integer()))
@@ -186,7 +184,6 @@ EXPORT_COLUMNS = ("date", "entries", "words", "avg_mood")
 
 async def export_days(session: AsyncSession, viewer: Viewer) -> list[dict[str, Any]]:
     """The per-day rows of all time, oldest first."""
-    zone = await account_zone(session, viewer.user_id)
     return [
         {
             "date": d.date.isoformat(),
@@ -194,7 +191,7 @@ async def export_days(session: AsyncSession, viewer: Viewer) -> list[dict[str, A
             "words": d.word_count,
             "avg_mood": d.avg_mood,
         }
-        for d in await day_rows(session, viewer, zone)
+        for d in await day_rows(session, viewer)
     ]
 
 

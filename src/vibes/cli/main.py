@@ -148,8 +148,8 @@ def users_add(
     import sys
 
     from vibes.accounts.signin import create_account
-    from vibes.db import Database
     from vibes.errors import DomainError
+    from vibes.platform.usercache import standalone_database
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -158,20 +158,16 @@ def users_add(
     settings = Settings()
 
     async def main() -> str:
-        database = Database(settings)
-        try:
-            async with database.session_scope() as session:
-                user = await create_account(
-                    session,
-                    settings,
-                    email=email,
-                    password=password,
-                    display_name=display_name,
-                    timezone=timezone,
-                )
-                return str(user.id)
-        finally:
-            await database.dispose()
+        async with standalone_database(settings) as database, database.session_scope() as session:
+            user = await create_account(
+                session,
+                settings,
+                email=email,
+                password=password,
+                display_name=display_name,
+                timezone=timezone,
+            )
+            return str(user.id)
 
     try:
         user_id = asyncio.run(main())
@@ -191,19 +187,15 @@ def invites_create(
     import datetime as dt
 
     from vibes.accounts.invites import create_invites
-    from vibes.db import Database
+    from vibes.platform.usercache import standalone_database
 
     settings = Settings()
 
     async def main() -> list[str]:
-        database = Database(settings)
-        try:
-            async with database.session_scope() as session:
-                return await create_invites(
-                    session, count=count, valid_for=dt.timedelta(days=days), note=note
-                )
-        finally:
-            await database.dispose()
+        async with standalone_database(settings) as database, database.session_scope() as session:
+            return await create_invites(
+                session, count=count, valid_for=dt.timedelta(days=days), note=note
+            )
 
     for code in asyncio.run(main()):
         print(code)

@@ -7,7 +7,9 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -41,18 +43,6 @@ class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
         # The list's keyset order: newest entry_date first, id breaks ties.
         Index("ix_journals_user_id_entry_date_id", "user_id", "entry_date", "id"),
         Index("ix_journals_user_id_mood_rating", "user_id", "mood_rating"),
-        # Analytics' per-day figures read a user's entries through this index alone (an
-        # index-only scan on PostgreSQL), not their wide rows (content, search vector);
-        # with `id` in it, tag counts join the links to it the same way.
-        Index(
-            "ix_journals_user_id_entry_date_figures",
-            "user_id",
-            "entry_date",
-            "word_count",
-            "mood_rating",
-            "secret_tag_id",
-            "id",
-        ),
         Index("ix_journals_secret_tag_id", "secret_tag_id"),
     )
 
@@ -62,6 +52,9 @@ class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
     title: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     content: Mapped[str] = mapped_column(Text, nullable=False, default="")
     entry_date: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The IANA zone the entry was written in, where it is known (an import that says so);
+    # None: the account's zone, whichever it is. Its day: `journals.days`.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     mood_rating: Mapped[int | None] = mapped_column(SmallInteger)
     word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Destroying a secret tag (forgotten phrase) erases its entries with it.
@@ -71,6 +64,36 @@ class Journal(IdMixin, TimestampMixin, VersionMixin, Base):
     # AES-256-GCM of {"title", "content", "tags"} under the secret tag's data key.
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
+
+
+# `EntryDay.vault_id` of public entries (a primary key column cannot be NULL).
+PUBLIC_VAULT = uuid.UUID(int=0)
+
+
+class EntryDay(Base):
+    """Per user, vault and local day: how many entries, their words and moods.
+
+    Kept by database triggers on `journals` (migration 20261203_0600) in the transaction
+    of every write, whatever the path: single or batch writes, imports, moves into and
+    out of the vault, a changed date, cascades from a destroyed secret tag or a deleted
+    account; rebuilt for the user when the account's zone changes (`journals.days`).
+    Each entry counts on its local day by the rule of `journals.days.entry_local_date`.
+    Public entries count under `PUBLIC_VAULT`, each secret tag's under its id, so a
+    viewer's figures add only the rows of the vaults they see (the vault rule); a day
+    whose entries are all gone has no row.
+    """
+
+    __tablename__ = "entry_days"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    vault_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    local_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer, nullable=False)
+    words: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    mood_sum: Mapped[int] = mapped_column(Integer, nullable=False)
+    mood_count: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class Tag(IdMixin, TimestampMixin, VersionMixin, Base):
@@ -106,3 +129,20 @@ class JournalTag(TimestampMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
+
+
+class TagUse(Base):
+    """How many entries a tag is linked to (links exist for public entries only, see
+    `JournalTag`), kept by database triggers on `journal_tags` (migration 20261203_0600)
+    in the transaction of every link written or removed, cascades and merges included;
+    a tag without links has no row."""
+
+    __tablename__ = "tag_uses"
+
+    tag_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    uses: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -9,10 +9,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from vibes.db import prepare_sqlite_file
+from vibes.db import prepare_sqlite_file, sqlite_functions
 from vibes.platform.keys import KeyRing
 
 HERE = Path(__file__).resolve().parent
@@ -52,6 +52,9 @@ async def _run(
         # Migrating first creates the file: owner-only, as the app would have made it.
         prepare_sqlite_file(url)
     engine = create_async_engine(url)
+    if url.startswith("sqlite"):
+        # Triggers on `journals` call it: any migration that writes entries needs it.
+        event.listen(engine.sync_engine, "connect", sqlite_functions)
     result: list[str | None] = [None]
 
     def work(conn: Connection) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import vibes.models  # noqa: F401 - registers every table on Base.metadata
-from vibes.db import Base
+from vibes.db import Base, sqlite_functions
 from vibes.migrations import include_object
 
 config = context.config
@@ -45,6 +45,8 @@ def run_migrations_offline() -> None:
 
 async def _run_async() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", sqlite_functions)
     async with engine.begin() as conn:
         await conn.run_sync(_run_sync)
     await engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from vibes.config import Settings
-from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, WROTE_USERS, Database
+from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, Database
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
@@ -93,10 +93,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         async with database.read_sessionmaker() as session:
             yield session
         return
+    # Committed, the scope bumps the cache generation of the users it wrote for
+    # (`Database.after_commit`), before the answer is sent.
     async with database.session_scope() as session:
         yield session
-    # Committed: figures cached for the users it wrote for are stale from now on.
-    await runtime.user_cache.bump(session.info.pop(WROTE_USERS, ()))
     if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):
         await database.checkpoint_wal()
 

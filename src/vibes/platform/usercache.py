@@ -17,15 +17,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vibes.config import Settings
+from vibes.db import Database
 from vibes.platform.metrics import CACHE_LOOKUPS
-from vibes.platform.redis import key
+from vibes.platform.redis import key, make_redis
 
 # Memory fallback: at most this many values, least recently used dropped first.
 MEMORY_ENTRIES = 10_000
@@ -165,3 +167,17 @@ class _Memory:
 
 
 _memory = _Memory()
+
+
+@asynccontextmanager
+async def standalone_database(settings: Settings) -> AsyncIterator[Database]:
+    """The database for a process without a runtime (the CLI): its committed writes make
+    their users' cached figures stale in every process, as the app's do."""
+    redis = make_redis(settings)
+    database = Database(settings, after_commit=UserCache(settings, redis).bump)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        if redis is not None:
+            await redis.aclose()

@@ -97,6 +97,7 @@ def _record(entry: DayOneEntry, journal: str, where: tuple[str | int, ...]) -> E
         title=title,
         content=content,
         entry_date=created,
+        timezone=entry.timeZone,
         tags=tags,
         created_at=entry.creationDate,
         updated_at=entry.modifiedDate or entry.creationDate,

@@ -16,6 +16,7 @@ from vibes.config import Settings
 from vibes.db import Database
 from vibes.errors import NotFound
 from vibes.journals.visibility import Viewer
+from vibes.platform.usercache import standalone_database
 from vibes.portability import readers
 from vibes.portability.export import export_json
 from vibes.portability.markdown import export_markdown
@@ -47,8 +48,8 @@ async def export_to(
 async def import_from(
     settings: Settings, email: str, fmt: ImportFormat, path: Path
 ) -> ImportSummary:
-    database = Database(settings)
-    try:
+    # Its commit bumps the user's cache generation, as a request's does.
+    async with standalone_database(settings) as database:
         viewer = await _viewer(database, email)
         with path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
@@ -61,5 +62,3 @@ async def import_from(
                     fmt, file, skipped, zone=zone, max_bytes=settings.import_max_bytes
                 )
                 return await import_chunks(session, viewer, fmt, chunks, skipped=skipped)
-    finally:
-        await database.dispose()

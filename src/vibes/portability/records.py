@@ -40,6 +40,8 @@ class EntryRecord:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     source_id: uuid.UUID | None = None
+    # The IANA zone it was written in, where the source says (its local day follows it).
+    timezone: str | None = None
     # Where the entry is in the file, for the error that names it.
     where: tuple[str | int, ...] = ()
     # Worked out in the reader's thread (`prepare`), while the writer waits on the

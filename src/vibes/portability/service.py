@@ -283,6 +283,7 @@ class ImportWriter:
                 "title": record.title,
                 "content": record.content,
                 "entry_date": record.entry_date,
+                "timezone": record.timezone,
                 "mood_rating": record.mood_rating,
                 "word_count": (
                     count_words(record.content) if record.word_count is None else record.word_count
