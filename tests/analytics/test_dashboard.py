@@ -242,3 +242,15 @@ async def test_locked_vault_figures_equal_the_account_without_its_vault(
     past = await get(client, "on-this-day?date=2026-12-03", with_vault, headers=vault.headers)
     assert [item["title"] for item in past["items"]] == ["Entry", "secret past"]
     assert past["items"][1]["secret_tag"]["id"] == vault.tag_id
+
+
+@pytest.mark.parametrize("date", ["-2.1e-290", "0", "1700000000", "2026-1-2", "2026-12-03T00:00"])
+async def test_on_this_day_refuses_a_date_that_is_not_a_calendar_day(
+    app: FastAPI, client: httpx.AsyncClient, date: str
+) -> None:
+    # Regression (schemathesis): a number was read as Unix time and answered 1970-01-01.
+    user = await make_authed_user(app)
+    response = await client.get(
+        f"{API}/analytics/on-this-day", params={"date": date}, headers=user.headers
+    )
+    assert response.status_code == 422, response.text

@@ -15,6 +15,7 @@ from vibes.analytics.cache import cached, seconds_left_today
 from vibes.analytics.schemas import CalendarDay, Dashboard, Period
 from vibes.journals.dependencies import CurrentViewer
 from vibes.journals.schemas import JournalRead
+from vibes.platform.fields import Day
 from vibes.platform.responses import json_response
 from vibes.platform.runtime import CurrentRuntime, DbSession
 
@@ -74,7 +75,7 @@ async def on_this_day(
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
-    date: Annotated[dt.date | None, Query(description="Defaults to today, your time.")] = None,
+    date: Annotated[Day | None, Query(description="Defaults to today, your time.")] = None,
 ) -> Any:
     """Entries written on the same month and day in earlier years, newest first."""
     day, items = await service.on_this_day(db, viewer, date)

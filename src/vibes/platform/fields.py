@@ -238,6 +238,20 @@ def check_schedule_instant(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def check_day_form(value: object) -> object:
+    """A calendar day is sent as `YYYY-MM-DD` text, never as a number (Unix time)."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return value
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("expected a date, YYYY-MM-DD")
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A calendar day (`YYYY-MM-DD`), in queries and bodies.
+Day = Annotated[dt.date, BeforeValidator(check_day_form)]
+
+
 # An instant with an offset, years MIN_YEAR..MAX_YEAR (journal dates, list bounds).
 Instant = Annotated[
     AwareDatetime, BeforeValidator(check_instant_form), AfterValidator(check_instant)
