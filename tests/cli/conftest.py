@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,10 +99,15 @@ def _drop_database(name: str) -> None:
     run_coroutine(drop())
 
 
-def _serve(backend: str, folder: Path) -> Iterator[Server]:
-    """`vibes serve` as a subprocess."""
+def _serve(backend: str, folder: Path, template: Path | None = None) -> Iterator[Server]:
+    """`vibes serve` as a subprocess (on SQLite: a copy of the suite's migrated template)."""
     env = clean_env(VIBES_DATA_DIR=str(folder / "data"), VIBES_LOG_LEVEL="WARNING")
     database = None
+    migrate = "--migrate"
+    if template is not None:
+        (folder / "data").mkdir(mode=0o700)
+        shutil.copyfile(template, folder / "data" / "vibes.db")
+        migrate = "--no-migrate"
     if backend == "postgresql":
         database, url = _private_database()
         env["VIBES_DATABASE_URL"] = url
@@ -111,7 +117,7 @@ def _serve(backend: str, folder: Path) -> Iterator[Server]:
     port = free_port()
     log = (folder / "server.log").open("ab")
     proc = subprocess.Popen(
-        [*VIBES, "serve", "--port", str(port)],
+        [*VIBES, "serve", "--port", str(port), migrate],
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -143,8 +149,10 @@ def _serve(backend: str, folder: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _serve("sqlite", tmp_path_factory.mktemp("server-sqlite"))
+def sqlite_server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[Server]:
+    yield from _serve("sqlite", tmp_path_factory.mktemp("server-sqlite"), sqlite_template)
 
 
 @pytest.fixture(scope="session")

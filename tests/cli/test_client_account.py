@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 from tests.cli.conftest import API, PASSWORD, Cli, Server, free_port
 
@@ -106,8 +107,11 @@ def test_wrong_password_unknown_server_and_bad_usage_have_their_exit_codes(
     cli("login", server.url, "--token", "not-a-pat", code=3)
 
 
-def test_the_installed_command_signs_in_and_out_as_a_real_process(cli: Cli, server: Server) -> None:
+def test_the_installed_command_signs_in_and_out_as_a_real_process(
+    sqlite_server: Server, tmp_path: Path
+) -> None:
     """The entry point itself, as a separate process (the others run in process)."""
+    server, cli = sqlite_server, Cli(tmp_path, sqlite_server)
     email = server.register()
     done = cli.subprocess(
         "login", server.url, "--email", email, "--password-stdin", input=PASSWORD + "\n"

@@ -151,11 +151,10 @@ def test_an_edit_conflict_is_shown_and_the_text_is_never_lost(
     assert kept.read_text() == typed
 
 
-def test_write_alone_opens_the_editor_on_a_terminal(
-    cli: Cli, server: Server, tmp_path: Path
-) -> None:
+def test_write_alone_opens_the_editor_on_a_terminal(sqlite_server: Server, tmp_path: Path) -> None:
     """A real process with a terminal as its standard input, as a person runs it."""
-    cli.login(server.register())
+    cli = Cli(tmp_path, sqlite_server)
+    cli.login(sqlite_server.register())
     script = editor(tmp_path, "text = 'From the editor. Typed at a terminal @tty\\n'")
     leader, follower = os.openpty()
     try:

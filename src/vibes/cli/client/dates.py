@@ -33,7 +33,7 @@ _UNITS = {
     "w": "weeks",
     "week": "weeks",
 }
-_AMOUNT = re.compile(r"(\d+)\s*([a-z]+?)s?\b")
+_AMOUNT = re.compile(r"(\d+)\s*([a-z]+?)s?(?![a-z])")
 _RELATIVE = re.compile(r"^(?:in\s+(?P<ahead>.+)|(?P<back>.+?)\s+ago)$")
 
 
