@@ -50,7 +50,8 @@ def out() -> Console:
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    # Soft wrap: an error stays one line however narrow the terminal (or 80 in a pipe).
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(value: Any) -> None:

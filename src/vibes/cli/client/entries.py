@@ -7,7 +7,9 @@ import difflib
 from typing import Annotated, Any
 
 import typer
+from rich.errors import StyleSyntaxError
 from rich.markdown import Markdown
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -166,7 +168,8 @@ def list_entries(
     table.add_column("mood", justify="right")
     table.add_column("words", justify="right", style="dim")
     for item in items:
-        title = Text(item["title"], style="bold")
+        title = Text()
+        title.append(item["title"], style="bold")
         if item.get("secret_tag"):
             title.append(f"  🔒 {item['secret_tag']['name']}", style="yellow")
         table.add_row(
@@ -356,7 +359,8 @@ def search(
     table.add_column("when", style="magenta", no_wrap=True)
     table.add_column("match", ratio=1)
     for item in items:
-        cell = Text(item["title"], style="bold")
+        cell = Text()
+        cell.append(item["title"], style="bold")
         if kind == "all":
             cell.append(f"  {item['type']}", style="dim")
         snippet = highlighted(item.get("snippet") or "", item.get("highlights") or [])
@@ -390,15 +394,24 @@ def tags(profile: ProfileOption = None, json_output: JsonOption = False) -> None
     if not items:
         err().print("No tags yet: add @tags when you write.")
         return
+    coloured = any(item.get("color") for item in items)
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("tag", style="green")
     table.add_column("entries", justify="right")
-    table.add_column("colour")
+    if coloured:
+        table.add_column("colour")
     for item in sorted(items, key=lambda t: (-t.get("journal_count", 0), t["name"].casefold())):
-        colour = item.get("color") or ""
-        table.add_row(
-            f"@{item['name']}",
-            str(item.get("journal_count", 0)),
-            Text(f"■ {colour}", style=colour) if colour else "",
-        )
+        row: list[str | Text] = [f"@{item['name']}", str(item.get("journal_count", 0))]
+        if coloured:
+            row.append(_swatch(item.get("color")))
+        table.add_row(*row)
     out().print(table)
+
+
+def _swatch(colour: str | None) -> Text:
+    if not colour:
+        return Text("")
+    try:
+        return Text(f"■ {colour}", style=Style.parse(colour))
+    except StyleSyntaxError:
+        return Text(colour)

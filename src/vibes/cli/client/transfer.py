@@ -75,10 +75,16 @@ class _Counted:
 
     def __init__(self, handle: IO[bytes], bars: Progress, task: TaskID) -> None:
         self._handle, self._bars, self._task = handle, bars, task
+        self._sent = False
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._handle.read(size)
         self._bars.advance(self._task, len(chunk))
+        if not chunk and not self._sent:
+            # Sent: the server reads and writes it all before it answers.
+            self._sent = True
+            self._bars.update(self._task, visible=False)
+            self._bars.add_task("Importing on the server", total=None)
         return chunk
 
     def fileno(self) -> int:
