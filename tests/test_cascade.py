@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from sqlalchemy import Table, delete, func, select
 
 from tests.factories import make_session, make_user
-from vibes.accounts.models import Invite, PasswordResetToken, RefreshToken, User
+from vibes.accounts.models import (
+    TOKEN_KIND,
+    Invite,
+    MfaChallenge,
+    PasswordResetToken,
+    PersonalAccessToken,
+    RecoveryCode,
+    RefreshToken,
+    User,
+    UserTotp,
+)
 from vibes.db import Base, Database, utcnow
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
@@ -24,6 +34,7 @@ from vibes.vault.models import SecretTag
 async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
     now = utcnow()
     auth_session = await make_session(database, user_id)
+    token_session = await make_session(database, user_id, kind=TOKEN_KIND)
     async with database.session_scope() as s:
         secret = SecretTag(
             user_id=user_id,
@@ -104,6 +115,20 @@ async def _fill_every_table(database: Database, user_id: uuid.UUID) -> None:
                 SyncCounter(user_id=user_id, position=1, horizon=0),
                 ImportedObject(
                     user_id=user_id, kind="journal", source_key="jrnl:x", object_id=journal.id
+                ),
+                PersonalAccessToken(
+                    id=token_session.id,
+                    user_id=user_id,
+                    name="script",
+                    scopes="read",
+                    token_hash=uuid.uuid4().bytes * 2,
+                ),
+                UserTotp(user_id=user_id, secret_sealed="v1.x"),
+                RecoveryCode(user_id=user_id, code_hash=uuid.uuid4().bytes * 2),
+                MfaChallenge(
+                    user_id=user_id,
+                    token_hash=uuid.uuid4().bytes * 2,
+                    expires_at=now + dt.timedelta(minutes=5),
                 ),
             ]
         )

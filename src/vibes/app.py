@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vibes import __version__
+from vibes.accounts import pats
 from vibes.accounts.cookies import router as web_auth_router
 from vibes.accounts.router import router as accounts_router
+from vibes.accounts.security_router import router as security_router
 from vibes.accounts.tokens import make_subject_reader
 from vibes.analytics.router import router as analytics_router
 from vibes.config import Settings
@@ -114,7 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             RateLimitMiddleware,
             limit=settings.rate_limit_default,
-            identify=make_subject_reader(keyring, settings),
+            identify=pats.subject_reader(
+                make_subject_reader(keyring, settings), lambda: maybe_runtime(app)
+            ),
             limiter=lambda: (
                 None if (runtime := maybe_runtime(app)) is None else runtime.ratelimiter
             ),
@@ -134,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     for router in (
         accounts_router,
+        security_router,
         journals_router,
         tags_router,
         search_router,

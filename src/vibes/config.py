@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # one against the user's other tags).
     rate_limit_phrase_account: str = "10/15 minutes"
     rate_limit_phrase_address: str = "30/15 minutes"
+    # Two-factor codes (sign-in verification, turning 2FA on or off): per account and per
+    # client address. A code has 10^6 values; 10 tries per 15 minutes makes guessing moot.
+    rate_limit_mfa_account: str = "10/15 minutes"
+    rate_limit_mfa_address: str = "30/15 minutes"
 
     # Argon2id cost; the floors are OWASP's minimum. Raising them re-hashes on next login.
     password_hash_memory_kib: int = Field(default=19456, ge=19456, le=4 * 1024 * 1024)
@@ -126,6 +130,9 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     # How long Redis may vouch for a live session before the database is asked again.
     session_cache_seconds: int = Field(default=30, ge=1, le=300)
+    # A personal access token's `last_used_at` is written at most this often (0: on every
+    # request), so a busy script does not turn each of its reads into a write.
+    pat_last_used_minutes: int = Field(default=5, ge=0, le=24 * 60)
     # Requests one process answers at once; more get a fast 503 with Retry-After instead
     # of waiting for a database connection past the client's patience (0: no limit).
     # Health checks, metrics and live streams are not counted.
@@ -163,6 +170,8 @@ class Settings(BaseSettings):
         "rate_limit_register_address",
         "rate_limit_phrase_account",
         "rate_limit_phrase_address",
+        "rate_limit_mfa_account",
+        "rate_limit_mfa_address",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -1,6 +1,16 @@
 """Every table, imported in one place so `Base.metadata` is complete (Alembic, tests)."""
 
-from vibes.accounts.models import AuthSession, Invite, PasswordResetToken, RefreshToken, User
+from vibes.accounts.models import (
+    AuthSession,
+    Invite,
+    MfaChallenge,
+    PasswordResetToken,
+    PersonalAccessToken,
+    RecoveryCode,
+    RefreshToken,
+    User,
+    UserTotp,
+)
 from vibes.db import Base
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
 from vibes.journals.models import Journal, JournalTag, Tag
@@ -22,14 +32,18 @@ __all__ = [
     "Invite",
     "Journal",
     "JournalTag",
+    "MfaChallenge",
     "OutboxEvent",
     "PasswordResetToken",
     "PeriodicJob",
+    "PersonalAccessToken",
+    "RecoveryCode",
     "RefreshToken",
     "Reminder",
     "SecretTag",
     "SyncCounter",
     "Tag",
     "User",
+    "UserTotp",
     "Webhook",
 ]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import vibes.models  # noqa: F401 - every table mapped before the first flush resolves FKs
+from vibes.accounts.pats import TokenCache
 from vibes.config import Settings
 from vibes.db import Database
 from vibes.platform.broker import make_broker
@@ -46,7 +47,9 @@ async def open_runtime(
             broker=broker,
             user_cache=UserCache(settings, redis),
         )
-        runtime = dataclasses.replace(core, parts={VaultRuntime: VaultRuntime(core)})
+        runtime = dataclasses.replace(
+            core, parts={VaultRuntime: VaultRuntime(core), TokenCache: TokenCache()}
+        )
         if relay_events:
             await broker.start()
         try:

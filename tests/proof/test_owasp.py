@@ -46,6 +46,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("DELETE", "/webhooks/{webhook_id}"): None,
     ("GET", "/webhooks/{webhook_id}/deliveries"): None,
     ("DELETE", "/auth/sessions/{session_id}"): None,
+    ("DELETE", "/auth/tokens/{token_id}"): None,
     ("PATCH", "/secret-tags/{tag_id}"): {"name": "bob was here"},
     ("DELETE", "/secret-tags/{tag_id}"): {"password": "<bob's>"},
     ("POST", "/secret-tags/{tag_id}/phrase"): {"new_phrase": "bob's brand new phrase 9!"},
@@ -107,6 +108,9 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
         )
         assert vault.status_code == 201, vault.text
         ids["secret_tag_id"] = vault.json()["id"]
+        pat = await client.post(f"{API}/auth/tokens", json={"name": "mine"}, headers=user.headers)
+        assert pat.status_code == 201, pat.text
+        ids["token_id"] = pat.json()["id"]
     return {"alice": alice, "bob": bob, "ids": ids}
 
 
@@ -239,6 +243,8 @@ PUBLIC = {
     ("POST", "/auth/password-reset/confirm"),
     ("POST", "/auth/web/login"),
     ("POST", "/auth/web/refresh"),
+    ("POST", "/auth/2fa/verify"),
+    ("POST", "/auth/web/2fa/verify"),
 }
 # Signs out whatever it is given (a refresh token, a bearer, or neither): idempotent, and
 # a stranger can only end a session whose refresh token they already hold.
@@ -270,6 +276,11 @@ async def test_every_secured_route_refuses_every_wrong_credential(
         f"{API}/auth/logout", json={"refresh_token": "-"}, headers=revoked.headers
     )
     assert r.status_code == 204
+    revoked_pat = await client.post(
+        f"{API}/auth/tokens", json={"name": "gone"}, headers=alice.headers
+    )
+    r = await client.delete(f"{API}/auth/tokens/{revoked_pat.json()['id']}", headers=alice.headers)
+    assert r.status_code == 204
     head, _, signature = alice.access_token.rpartition(".")
     forged = f"{head}.{signature[::-1]}"
     credentials = {
@@ -279,6 +290,8 @@ async def test_every_secured_route_refuses_every_wrong_credential(
         "refresh token": {"Authorization": f"Bearer {refresh_token}"},
         "unlock token": {"Authorization": f"Bearer {unlock_token}"},
         "revoked session": revoked.headers,
+        "revoked access token": {"Authorization": f"Bearer {revoked_pat.json()['token']}"},
+        "made-up access token": {"Authorization": "Bearer vibes_pat_" + "x" * 43},
     }
     routes = _secured(app)
     assert len(routes) > 30

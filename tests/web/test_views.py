@@ -79,6 +79,7 @@ VIEWS = [
     ("vault", "/vault", "Vault"),
     ("reminders", "/reminders", "Reminders"),
     ("settings", "/settings", "Settings"),
+    ("security", "/security", "Security"),
     ("portability", "/import-export", "Import and export"),
 ]
 

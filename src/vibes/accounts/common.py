@@ -61,6 +61,8 @@ class Rules:
     reset_account: Rule
     reset_address: Rule
     register_address: Rule
+    mfa_account: Rule
+    mfa_address: Rule
 
     @classmethod
     def from_settings(cls, s: Settings) -> Rules:
@@ -72,6 +74,8 @@ class Rules:
             s.rate_limit_reset_account,
             s.rate_limit_reset_address,
             s.rate_limit_register_address,
+            s.rate_limit_mfa_account,
+            s.rate_limit_mfa_address,
         )
 
 
@@ -83,6 +87,8 @@ _RULE_NAMES = (
     "reset-account",
     "reset-address",
     "register-address",
+    "mfa-account",
+    "mfa-address",
 )
 
 

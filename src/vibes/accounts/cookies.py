@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vibes.accounts import signin
 from vibes.accounts.common import AuthenticationFailed, IssuedTokens
 from vibes.accounts.dependencies import ClientInfo, OptionalPrincipal
-from vibes.accounts.schemas import LoginIn
+from vibes.accounts.schemas import LoginIn, MfaVerifyIn
 from vibes.errors import problem
 from vibes.platform.runtime import CurrentRuntime, DbSession, Runtime
 
@@ -117,6 +117,7 @@ def _failure(request: Request, exc: AuthenticationFailed) -> JSONResponse:
         detail=exc.detail,
         type_suffix=exc.type_suffix,
         headers=exc.headers,
+        extra=exc.extra,
     )
     if exc.status == 401:
         _clear_cookie(request, response)
@@ -137,6 +138,27 @@ async def web_login(
             email=body.email,
             password=body.password,
             device_name=body.device_name,
+            client=client,
+        )
+    except AuthenticationFailed as exc:
+        return _failure(request, exc)
+    return _answer(request, ctx, tokens)
+
+
+@router.post("/2fa/verify", response_model=WebToken, openapi_extra=_CSRF_DOC)
+async def web_verify_two_factor(
+    body: MfaVerifyIn, request: Request, db: DbSession, ctx: CurrentRuntime, client: ClientInfo
+) -> JSONResponse:
+    """`POST /auth/2fa/verify` for the browser app (after `mfa-required`): sets the cookie."""
+    if (refused := _csrf_failure(request)) is not None:
+        return refused
+    try:
+        tokens = await signin.finish_login(
+            db,
+            ctx,
+            mfa_token=body.mfa_token,
+            code=body.code,
+            recovery_code=body.recovery_code,
             client=client,
         )
     except AuthenticationFailed as exc:

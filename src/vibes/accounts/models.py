@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vibes.db import Base, IdMixin, TimestampMixin, UTCDateTime, VersionMixin
 from vibes.platform.textsearch import DEFAULT_LANGUAGE, config_of
 
 DEFAULT_CONFIG = config_of(DEFAULT_LANGUAGE)
+
+
+SESSION_KIND = "session"
+TOKEN_KIND = "token"
 
 
 class User(IdMixin, TimestampMixin, VersionMixin, Base):
@@ -54,6 +58,11 @@ class AuthSession(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # `session` (a signed-in device) or `token` (a personal access token's session: its
+    # access token is the PAT itself, see `PersonalAccessToken`).
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=SESSION_KIND, server_default=SESSION_KIND
+    )
 
 
 class RefreshToken(IdMixin, TimestampMixin, Base):
@@ -98,3 +107,72 @@ class Invite(IdMixin, TimestampMixin, Base):
         Uuid, ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     note: Mapped[str | None] = mapped_column(String(200))
+
+
+class PersonalAccessToken(TimestampMixin, Base):
+    """A personal access token (`vibes_pat_...`), kept only as a SHA-256 hash.
+
+    Its id is the id of its own `AuthSession` (kind `token`): a PAT is a session whose
+    bearer is the PAT, so the session-alive rule (revocation, expiry, the Redis cache and
+    the hot reads' folded check) covers it unchanged. Revoking it revokes that session."""
+
+    __tablename__ = "personal_access_tokens"
+    __table_args__ = (
+        Index("ix_personal_access_tokens_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("auth_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    # Comma-separated: `read` or `read,write`.
+    scopes: Mapped[str] = mapped_column(String(32), nullable=False)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, unique=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Written at most once per `pat_touch_minutes` (see `accounts.pats.touch`).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserTotp(TimestampMixin, Base):
+    """A user's TOTP secret (sealed under a server subkey); 2FA is on once `enabled_at`
+    is set. `last_step` is the newest time step a code was accepted for: a code works
+    once, whichever process checks it (one conditional UPDATE decides)."""
+
+    __tablename__ = "user_totp"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_sealed: Mapped[str] = mapped_column(String(255), nullable=False)
+    enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(IdMixin, TimestampMixin, Base):
+    """A single-use 2FA recovery code, kept only as a SHA-256 hash."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, unique=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class MfaChallenge(IdMixin, TimestampMixin, Base):
+    """A password sign-in waiting for its second factor (`mfa_token`, hashed): valid for
+    a few minutes, spent by the verification that opens the session."""
+
+    __tablename__ = "mfa_challenges"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, unique=True)
+    device_name: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -14,7 +14,8 @@ from vibes.accounts.dependencies import (
     ClientInfo,
     CurrentPrincipal,
     OptionalPrincipal,
-    ReadOnlyPrincipal,
+    ReadOnlySessionPrincipal,
+    SessionPrincipal,
 )
 from vibes.accounts.models import User
 from vibes.accounts.replay import TokenSealedKeeping
@@ -48,7 +49,11 @@ router = APIRouter(tags=["accounts"])
 
 _PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
 _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"description": "Invalid credentials", **_PROBLEM},
+    401: {
+        "description": "Invalid credentials; or, for an account with two-factor sign-in, "
+        "the problem `mfa-required` with an `mfa_token` for POST /auth/2fa/verify",
+        **_PROBLEM,
+    },
     429: {"description": "Too many attempts (see Retry-After)", **_PROBLEM},
 }
 # Routes of a signed-in user that ask for the password again: a wrong one is a 403 (the
@@ -197,7 +202,7 @@ async def logout(
 
 
 @router.get("/auth/sessions", response_model=list[SessionRead])
-async def list_sessions(principal: CurrentPrincipal, db: DbSession) -> list[SessionRead]:
+async def list_sessions(principal: SessionPrincipal, db: DbSession) -> list[SessionRead]:
     rows = await signin.list_sessions(db, principal.user_id)
     return [
         SessionRead(
@@ -215,7 +220,7 @@ async def list_sessions(principal: CurrentPrincipal, db: DbSession) -> list[Sess
 @router.delete("/auth/sessions/{session_id}", status_code=204)
 async def revoke_session(
     session_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: SessionPrincipal,
     db: DbSession,
     ctx: CurrentRuntime,
     client: ClientInfo,
@@ -229,7 +234,7 @@ async def revoke_session(
 @router.post("/auth/password", status_code=204, responses=_PASSWORD_CHECK_ERRORS)
 async def change_password(
     body: PasswordChangeIn,
-    principal: ReadOnlyPrincipal,
+    principal: ReadOnlySessionPrincipal,
     db: DbSession,
     ctx: CurrentRuntime,
     client: ClientInfo,
@@ -287,7 +292,7 @@ async def get_me(
 @router.patch("/users/me", response_model=UserRead)
 async def update_me(
     body: UserUpdate,
-    principal: CurrentPrincipal,
+    principal: SessionPrincipal,
     response: Response,
     db: DbSession,
     if_match: IfMatchHeader = None,
@@ -304,7 +309,7 @@ async def update_me(
 @router.delete("/users/me", status_code=204, responses=_PASSWORD_CHECK_ERRORS)
 async def delete_me(
     body: AccountDeleteIn,
-    principal: ReadOnlyPrincipal,
+    principal: ReadOnlySessionPrincipal,
     db: DbSession,
     ctx: CurrentRuntime,
     client: ClientInfo,

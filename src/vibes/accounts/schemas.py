@@ -8,7 +8,15 @@ import uuid
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from vibes.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from vibes.platform.fields import RequiredLine, Unicode, not_nullable
@@ -167,3 +175,89 @@ class UserUpdate(_Input):
 
 class AccountDeleteIn(_Input):
     password: GivenPassword
+
+
+# --- personal access tokens and two-factor sign-in ----------------------------------------
+
+TokenName = Annotated[RequiredLine, Field(max_length=100)]
+Scope = Literal["read", "write"]
+
+
+def _all_scopes() -> list[Scope]:
+    return ["read", "write"]
+
+
+# Six digits from an authenticator app (spaces around are forgiven).
+TotpCode = Annotated[Unicode, Field(min_length=1, max_length=16)]
+
+
+class AccessTokenCreate(_Input):
+    name: TokenName
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Left out or null: the token never expires."
+    )
+    scopes: list[Scope] = Field(
+        default_factory=_all_scopes,
+        min_length=1,
+        max_length=2,
+        description="`read` alone: every write answers 403. `write` implies `read`.",
+    )
+
+
+class AccessTokenRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None = Field(
+        description="Updated at most every few minutes (VIBES_PAT_LAST_USED_MINUTES)."
+    )
+
+
+class AccessTokenCreated(AccessTokenRead):
+    token: str = Field(description="The token, shown this once: only its hash is kept.")
+
+
+class TotpSetupRead(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as a QR code (an SVG document).")
+
+
+class TotpCodeIn(_Input):
+    code: TotpCode
+
+
+class RecoveryCodesRead(BaseModel):
+    recovery_codes: list[str] = Field(description="Ten single-use codes, shown this once.")
+
+
+class TotpDisableIn(_Input):
+    password: GivenPassword
+    code: TotpCode = Field(description="A code from the app, or a recovery code.")
+
+
+class MfaVerifyIn(_Input):
+    # Exactly one factor, said in the schema too (a client or fuzzer built from it knows).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]},
+    )
+
+    mfa_token: OpaqueToken
+    code: TotpCode | None = Field(default=None, json_schema_extra=not_nullable)
+    recovery_code: TotpCode | None = Field(default=None, json_schema_extra=not_nullable)
+
+    @model_validator(mode="after")
+    def _one_factor(self) -> MfaVerifyIn:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send exactly one of code and recovery_code")
+        return self
+
+
+class TwoFactorStatus(BaseModel):
+    enabled: bool
+    recovery_codes_left: int

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.accounts import invites, passwords, sessions
+from vibes.accounts import invites, passwords, sessions, twofactor
 from vibes.accounts.common import (
     INVALID_CREDENTIALS,
     INVALID_REFRESH,
@@ -34,7 +34,7 @@ from vibes.accounts.common import (
     log,
     rules_of,
 )
-from vibes.accounts.models import AuthSession, RefreshToken, User
+from vibes.accounts.models import SESSION_KIND, AuthSession, RefreshToken, User
 from vibes.accounts.tokens import AccessClaims, issue_access_token
 from vibes.config import Settings
 from vibes.db import new_id, utcnow
@@ -158,8 +158,41 @@ async def login(
             .values(password_hash=new_hash)
             .execution_options(synchronize_session=False)
         )
+    if await twofactor.is_enabled(db, user.id):
+        # Only now, after the password: an unknown address or a wrong password never
+        # learns whether the account has a second factor.
+        mfa_token = await twofactor.open_challenge(db, user_id=user.id, device_name=device_name)
+        audit(db, client, "auth.login.mfa_required", user.id)
+        raise twofactor.MfaRequired(mfa_token)
     tokens = await _open_session(db, ctx, user_id=user.id, device_name=device_name, client=client)
     audit(db, client, "auth.login.succeeded", user.id, session_id=str(tokens.session_id))
+    return tokens
+
+
+async def finish_login(
+    db: AsyncSession,
+    ctx: Runtime,
+    *,
+    mfa_token: str,
+    code: str | None,
+    recovery_code: str | None,
+    client: Client,
+) -> IssuedTokens:
+    """The second step of a 2FA sign-in: the challenge and a code give the usual pair."""
+    passed = await twofactor.pass_challenge(
+        db, ctx, mfa_token=mfa_token, code=code, recovery_code=recovery_code, client=client
+    )
+    tokens = await _open_session(
+        db, ctx, user_id=passed.user_id, device_name=passed.device_name, client=client
+    )
+    audit(
+        db,
+        client,
+        "auth.login.succeeded",
+        passed.user_id,
+        session_id=str(tokens.session_id),
+        factor=passed.factor,
+    )
     return tokens
 
 
@@ -381,6 +414,7 @@ async def list_sessions(db: AsyncSession, user_id: uuid.UUID) -> list[AuthSessio
         select(AuthSession)
         .where(
             AuthSession.user_id == user_id,
+            AuthSession.kind == SESSION_KIND,
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > utcnow(),
         )
@@ -400,7 +434,9 @@ async def revoke_session(
     revoked = await sessions.revoke(
         ctx,
         db,
-        (AuthSession.id == session_id) & (AuthSession.user_id == user_id),
+        (AuthSession.id == session_id)
+        & (AuthSession.user_id == user_id)
+        & (AuthSession.kind == SESSION_KIND),
         reason="revoked_by_user",
     )
     if not revoked:

@@ -28,12 +28,28 @@ VERIFIED_CACHE_SIZE = 4096
 _MAX_CACHED_TOKEN = 1024
 
 
+READ_SCOPE = "read"
+WRITE_SCOPE = "write"
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
+    """Who a bearer is: a signed-in session's access token, or a personal access token
+    (`scopes` set; its `session_id` is the token's own session, see `accounts.pats`)."""
+
     user_id: uuid.UUID
     session_id: uuid.UUID
     issued_at: dt.datetime
     expires_at: dt.datetime
+    scopes: frozenset[str] | None = None
+
+    @property
+    def is_personal_token(self) -> bool:
+        return self.scopes is not None
+
+    @property
+    def may_write(self) -> bool:
+        return self.scopes is None or WRITE_SCOPE in self.scopes
 
 
 def issue_access_token(

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from starlette.types import Scope as HttpScope
 
 from vibes.accounts.dependencies import CurrentPrincipal, bearer_token, verify_bearer
+from vibes.accounts.pats import is_personal_token
 from vibes.accounts.tokens import AccessClaims
 from vibes.platform.hotroutes import pick_headers
 from vibes.platform.runtime import runtime_of, scope_runtime
@@ -164,6 +165,7 @@ def plain_bearer(
         return None
     raw = headers.get(_AUTHORIZATION)
     token = bearer_token(None if raw is None else raw.decode("latin-1"))
-    if token is None:
-        return None  # the documented route answers a missing token
+    if token is None or is_personal_token(token):
+        # The documented route answers a missing token, and resolves a personal one.
+        return None
     return verify_bearer(scope_runtime(scope), token), headers

@@ -41,6 +41,7 @@ PAGE_PATHS = (
     "/vault",
     "/reminders",
     "/settings",
+    "/security",
     "/import-export",
 )
 IMMUTABLE = "public, max-age=31536000, immutable"

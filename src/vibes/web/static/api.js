@@ -173,12 +173,36 @@ export async function resume() {
   }
 }
 
+/**
+ * Sign in with the password. Resolves to `{ mfaToken }` when the account uses two-factor
+ * sign-in (the `mfa-required` problem): finish with `verifyTwoFactor`.
+ */
 export async function signIn(email, password) {
-  const response = await send('POST', `${WEB_AUTH}/login`, {
-    body: { email, password, device_name: deviceName() },
-    headers: CSRF,
-    auth: false,
-  });
+  let response;
+  try {
+    response = await send('POST', `${WEB_AUTH}/login`, {
+      body: { email, password, device_name: deviceName() },
+      headers: CSRF,
+      auth: false,
+    });
+  } catch (error) {
+    const type = error instanceof ApiError ? error.problem.type || '' : '';
+    if (error.status === 401 && type.endsWith('/mfa-required') && error.problem.mfa_token) {
+      return { mfaToken: error.problem.mfa_token };
+    }
+    throw error;
+  }
+  setAccess(response.access_token, response.expires_in);
+  emit('signed-in');
+  return null;
+}
+
+/** The second step of a two-factor sign-in: a code from the app, or a recovery code. */
+export async function verifyTwoFactor(mfaToken, { code, recoveryCode }) {
+  const body = { mfa_token: mfaToken };
+  if (recoveryCode) body.recovery_code = recoveryCode;
+  else body.code = code;
+  const response = await send('POST', `${WEB_AUTH}/2fa/verify`, { body, headers: CSRF, auth: false });
   setAccess(response.access_token, response.expires_in);
   emit('signed-in');
 }

@@ -29,6 +29,7 @@ const VIEWS = {
   vault: () => import('./views/vault.js'),
   reminders: () => import('./views/reminders.js'),
   settings: () => import('./views/settings.js'),
+  security: () => import('./views/security.js'),
   portability: () => import('./views/portability.js'),
 };
 
@@ -50,6 +51,7 @@ const PRIVATE = [
   [/^\/vault$/, 'vault', 'default', 'Vault'],
   [/^\/reminders$/, 'reminders', 'default', 'Reminders'],
   [/^\/settings$/, 'settings', 'default', 'Settings'],
+  [/^\/security$/, 'security', 'default', 'Security'],
   [/^\/import-export$/, 'portability', 'default', 'Import and export'],
 ];
 
@@ -107,6 +109,7 @@ const NAV = [
   ['/vault', 'Vault'],
   ['/tags', 'Tags'],
   ['/settings', 'Settings'],
+  ['/security', 'Security'],
   ['/import-export', 'Import & export'],
 ];
 

@@ -37,11 +37,56 @@ function useForm(initial) {
   return { values, bind, submit, error, busy, setError };
 }
 
+function SecondFactor({ mfaToken, onCancel }) {
+  const [recovery, setRecovery] = useState(false);
+  const form = useForm({ code: '' });
+  const label = recovery ? 'Recovery code' : 'Code from your authenticator app';
+  return html`<${AuthCard} title="Two-factor sign-in" lead=${recovery
+    ? 'Type one of the recovery codes you saved. Each works once.'
+    : 'Open your authenticator app and type the six-digit code for Vibes.'}>
+    <form onSubmit=${form.submit(async ({ code }) => {
+      const value = code.trim();
+      await api.verifyTwoFactor(mfaToken, recovery ? { recoveryCode: value } : { code: value.replaceAll(' ', '') });
+      await afterSignIn();
+      navigate('/', { replace: true });
+    })}>
+      <label for="mfa-code">${label}</label>
+      <input
+        id="mfa-code"
+        key=${recovery ? 'recovery' : 'code'}
+        autocomplete="one-time-code"
+        inputmode=${recovery ? 'text' : 'numeric'}
+        maxlength="16"
+        required
+        autofocus
+        ...${form.bind('code')}
+      />
+      <${ErrorText} error=${form.error} />
+      <button class="button primary wide" type="submit" disabled=${form.busy}>
+        ${form.busy ? 'Checking…' : 'Verify'}
+      </button>
+    </form>
+    <p class="auth-links">
+      <button class="link" type="button" onClick=${() => setRecovery(!recovery)}>
+        ${recovery ? 'Use a code from the app' : 'Use a recovery code'}
+      </button>
+      <span aria-hidden="true"> · </span>
+      <button class="link" type="button" onClick=${onCancel}>Start over</button>
+    </p>
+  <//>`;
+}
+
 export function SignIn() {
   const form = useForm({ email: '', password: '' });
+  const [mfaToken, setMfaToken] = useState(null);
+  if (mfaToken) return html`<${SecondFactor} mfaToken=${mfaToken} onCancel=${() => setMfaToken(null)} />`;
   return html`<${AuthCard} title="Welcome back" lead="A calm place to write. Sign in to your journal.">
     <form onSubmit=${form.submit(async ({ email, password }) => {
-      await api.signIn(email.trim(), password);
+      const challenge = await api.signIn(email.trim(), password);
+      if (challenge) {
+        setMfaToken(challenge.mfaToken);
+        return;
+      }
       await afterSignIn();
       navigate('/', { replace: true });
     })}>
