@@ -207,15 +207,9 @@ class Cli:
 
         return json.loads(self(*args, "--json", **kwargs).stdout)
 
-    def login(self, email: str, *extra: str) -> Result:
+    def login(self, email: str, *extra: str, input: str = PASSWORD + "\n") -> Result:
         return self(
-            "login",
-            self.server.url,
-            "--email",
-            email,
-            "--password-stdin",
-            *extra,
-            input=PASSWORD + "\n",
+            "login", self.server.url, "--email", email, "--password-stdin", *extra, input=input
         )
 
     def subprocess(

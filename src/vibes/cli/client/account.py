@@ -174,6 +174,7 @@ def logout(profile: ProfileOption = None) -> None:
     if not saved.signed_in:
         err().print("Not signed in.")
         return
+    kind, url = saved.kind, saved.url
     with Client(store, name, saved) as client:
         if saved.kind == "session" and saved.refresh_token:
             # Best effort: a server that cannot be reached must not keep the tokens here.
@@ -181,8 +182,8 @@ def logout(profile: ProfileOption = None) -> None:
                 _revoke(client, saved.refresh_token)
         client.profile.sign_out()
         client.save()
-    err().print(f"Signed out of {saved.url}.")
-    if saved.kind == "token":
+    err().print(f"Signed out of {url}.")
+    if kind == "token":
         err().print(
             "[dim]The access token itself stays valid until it is revoked "
             "(web app → Security, or DELETE /api/v1/auth/tokens/{id}).[/]"
