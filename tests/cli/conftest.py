@@ -101,7 +101,13 @@ def _drop_database(name: str) -> None:
 
 def _serve(backend: str, folder: Path, template: Path | None = None) -> Iterator[Server]:
     """`vibes serve` as a subprocess (on SQLite: a copy of the suite's migrated template)."""
-    env = clean_env(VIBES_DATA_DIR=str(folder / "data"), VIBES_LOG_LEVEL="WARNING")
+    env = clean_env(
+        VIBES_DATA_DIR=str(folder / "data"),
+        VIBES_LOG_LEVEL="WARNING",
+        # Every test makes its accounts from one address; the limits stay on otherwise.
+        VIBES_RATE_LIMIT_REGISTER_ADDRESS="1000/hour",
+        VIBES_RATE_LIMIT_LOGIN_ADDRESS="1000/15 minutes",
+    )
     database = None
     migrate = "--migrate"
     if template is not None:
