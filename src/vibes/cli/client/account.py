@@ -9,6 +9,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from vibes.cli.client.api import (
     Client,
@@ -56,7 +57,7 @@ def login(
         typer.Option(
             "--token",
             help="Sign in with a personal access token (vibes_pat_…) instead; '-' reads it "
-            "from standard input.",
+            "from standard input or a hidden prompt.",
         ),
     ] = None,
     password_stdin: Annotated[
@@ -93,7 +94,8 @@ def login(
 
 def _with_token(client: Client, token: str) -> None:
     if token == "-":
-        token = sys.stdin.readline().strip()
+        # Kept out of the shell's history: piped in, or typed at a hidden prompt.
+        token = _read_secret("Access token", from_stdin=not sys.stdin.isatty()).strip()
     if not token.startswith(PAT_PREFIX):
         raise NotSignedIn(f"a personal access token starts with {PAT_PREFIX}")
     client.profile.kind = "token"
@@ -148,7 +150,8 @@ def _second_factor(client: Client, mfa_token: str, from_stdin: bool) -> dict[str
         problem = Problem(response)
         if from_stdin or attempt == 2:
             raise NotSignedIn(problem.message)
-        err().print(f"[red]{problem.message}[/] Try again.")
+        said = str(problem.body.get("detail") or problem.message)
+        err().print(f"[red]{escape(said)}[/] Try again.")
     raise AssertionError("unreachable")
 
 
