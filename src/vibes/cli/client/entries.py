@@ -163,7 +163,7 @@ def list_entries(
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("id", style="cyan", no_wrap=True)
     table.add_column("when", style="magenta", no_wrap=True)
-    table.add_column("title", ratio=1)
+    table.add_column("title", ratio=1, min_width=16)
     table.add_column("tags", style="green")
     table.add_column("mood", justify="right")
     table.add_column("words", justify="right", style="dim")
