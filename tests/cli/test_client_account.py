@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import API, PASSWORD, Cli, Server, free_port
+from tests.cli.conftest import API, PASSWORD, VIBES, Cli, Server, clean_env, free_port
 
 
 def test_login_keeps_credentials_private_and_whoami_reads_them(cli: Cli, server: Server) -> None:
@@ -123,3 +124,28 @@ def test_the_installed_command_signs_in_and_out_as_a_real_process(
     assert json.loads(written.stdout)["tags"] == ["proc"]
     assert cli.subprocess("logout").returncode == 0
     cli("whoami", code=3)
+
+
+def test_two_shells_refreshing_at_once_keep_the_session(
+    sqlite_server: Server, tmp_path: Path
+) -> None:
+    """Both find the access token expired; one refreshes (the file lock), the other uses
+    the new pair: the refresh token is never spent twice, which would end the session."""
+    cli = Cli(tmp_path, sqlite_server)
+    cli.login(sqlite_server.register())
+    document = json.loads(cli.credentials.read_text())
+    document["profiles"]["default"]["access_expires_at"] = "2020-01-01T00:00:00+00:00"
+    cli.credentials.write_text(json.dumps(document))
+
+    env = clean_env(**cli.env)
+    shells = [
+        subprocess.Popen(
+            [*VIBES, "list", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for shell in shells:
+        out, errors = shell.communicate(timeout=60)
+        assert shell.returncode == 0, errors
+        assert json.loads(out) == []
+    cli("whoami")  # still signed in

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,8 @@ def export_account(
     """Export your journal (secret entries only while unlocked)."""
     if format not in EXPORT_FORMATS:
         raise fail("--format is json or markdown", 2)
+    if format == "markdown" and output is None and sys.stdout.isatty():
+        raise fail("a zip is no sight for a terminal: add -o FILE (or pipe it)", 2)
     if email is None:
         client_transfer.export(profile, format, output)
         return
