@@ -265,3 +265,17 @@ async def test_a_token_spends_its_users_rate_limit_budget(make_client: MakeClien
         assert forged.status_code == 401
         after = await client.get(ME, headers=account.headers)
         assert int(after.headers["x-ratelimit-remaining"]) == remaining - 2
+
+
+async def test_a_password_change_revokes_the_tokens_too(client: httpx.AsyncClient) -> None:
+    account = await sign_up(client)
+    created = await make_token(client, account.headers)
+    assert (await client.get(ME, headers=pat(created))).status_code == 200
+    changed = await client.post(
+        f"{API}/auth/password",
+        json={"current_password": account.password, "new_password": "a brand new passphrase"},
+        headers=account.headers,
+    )
+    assert changed.status_code == 204
+    assert (await client.get(ME, headers=pat(created))).status_code == 401
+    assert (await client.get(ME, headers=account.headers)).status_code == 200

@@ -70,8 +70,9 @@ function TwoFactor() {
       })}>
         <p>Scan this code with your authenticator app, then type the six-digit code it shows.</p>
         <img class="qr" src=${qrSource(setup.qr_svg)} alt="QR code to add Vibes to your authenticator app" />
-        <p class="muted small">Cannot scan? Enter this key by hand:
-          <code class="secret-key" data-testid="totp-secret">${setup.secret}</code></p>
+        <p class="muted small">
+          Cannot scan? Enter this key by hand: <code class="secret-key" data-testid="totp-secret">${setup.secret}</code>
+        </p>
         <label for="mfa-confirm-code">Code from the app</label>
         <input id="mfa-confirm-code" autocomplete="one-time-code" inputmode="numeric" maxlength="16" required value=${code} onInput=${(e) => setCode(e.currentTarget.value)} />
         <${ErrorText} error=${action.error} />
