@@ -7,7 +7,12 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import API, PASSWORD, VIBES, Cli, Server, clean_env, free_port
+
+# Against a real `vibes serve` (a subprocess shared by the client's tests).
+pytestmark = pytest.mark.slow
 
 
 def test_login_keeps_credentials_private_and_whoami_reads_them(cli: Cli, server: Server) -> None:

@@ -15,6 +15,9 @@ from tests.cli.conftest import API, Cli, Server, editor
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
+# Against a real `vibes serve` (a subprocess shared by the client's tests).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def me(cli: Cli, server: Server) -> Cli:

@@ -17,6 +17,9 @@ from tests.cli.conftest import API, Cli, Server
 BERLIN = ZoneInfo("Europe/Berlin")
 PHRASE = "purple elephants dance quietly at dawn"
 
+# Against a real `vibes serve` (a subprocess shared by the client's tests).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def me(cli: Cli, server: Server) -> Cli:

@@ -7,8 +7,12 @@ import json
 import time
 
 import pyotp
+import pytest
 
 from tests.cli.conftest import API, PASSWORD, Cli, Server
+
+# Against a real `vibes serve` (a subprocess shared by the client's tests).
+pytestmark = pytest.mark.slow
 
 
 def _bearer(token: str) -> dict[str, str]:
