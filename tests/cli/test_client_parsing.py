@@ -35,6 +35,14 @@ def at(day: int, hour: int = 0, minute: int = 0, month: int = 12) -> dt.datetime
         ("in 2h", "future", NOW.astimezone(BERLIN) + dt.timedelta(hours=2)),
         ("3 days ago", "past", NOW.astimezone(BERLIN) - dt.timedelta(days=3)),
         ("2026-06-01T12:00:00Z", "past", dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)),
+        # "at 9" after a day is 09:00, not the 9th of the month.
+        ("tomorrow at 9", "future", at(4, 9)),
+        ("tomorrow at 9:30", "future", at(4, 9, 30)),
+        ("yesterday evening", "past", at(2, 19)),
+        ("friday at noon", "future", at(4, 12)),
+        ("tonight", "future", at(3, 21)),
+        ("last week", "past", at(26, month=11)),
+        ("next month", "future", dt.datetime(2027, 1, 3, tzinfo=BERLIN)),
     ],
 )
 def test_dates_as_people_type_them(typed: str, prefer: str, expected: dt.datetime) -> None:

@@ -33,6 +33,20 @@ _UNITS = {
     "w": "weeks",
     "week": "weeks",
 }
+_PARTS_OF_DAY = {
+    "midnight": dt.time(0),
+    "morning": dt.time(9),
+    "noon": dt.time(12),
+    "midday": dt.time(12),
+    "afternoon": dt.time(15),
+    "evening": dt.time(19),
+    "night": dt.time(21),
+}
+_PERIODS = {
+    "week": relativedelta(weeks=1),
+    "month": relativedelta(months=1),
+    "year": relativedelta(years=1),
+}
 _AMOUNT = re.compile(r"(\d+)\s*([a-z]+?)s?(?![a-z])")
 _RELATIVE = re.compile(r"^(?:in\s+(?P<ahead>.+)|(?P<back>.+?)\s+ago)$")
 
@@ -104,6 +118,9 @@ def parse_date(
         day, rest = now.date() - dt.timedelta(days=1), after
     elif first == "tomorrow":
         day, rest = now.date() + dt.timedelta(days=1), after
+    elif first in ("next", "last") and after in _PERIODS:
+        step = _PERIODS[after] if first == "next" else -_PERIODS[after]
+        day, rest = now.date() + step, ""
     else:
         direction: Prefer | None = None
         if first in ("next", "last", "this") and after:
@@ -115,7 +132,11 @@ def parse_date(
         elif direction is not None:
             raise DateError(f"not a date: {text!r}")
 
-    rest = rest.strip()
+    rest = rest.strip().removeprefix("at ").strip()
+    if rest in _PARTS_OF_DAY:
+        return dt.datetime.combine(day or now.date(), _PARTS_OF_DAY[rest], tzinfo=tz)
+    if day is not None and rest.isdigit() and int(rest) < 24:  # "tomorrow at 9"
+        return dt.datetime.combine(day, dt.time(int(rest)), tzinfo=tz)
     if day is not None and not rest:
         moment = dt.datetime.combine(day, dt.time(), tzinfo=tz)
         return _day_end(moment) if end_of_day else moment
