@@ -1,13 +1,20 @@
-"""The `vibes` command: the operator's commands (`cli/server.py`) and the terminal
-client's (`cli/client/`), side by side."""
+"""The `vibes` command: the terminal client's commands (`cli/client/`) and the operator's
+(`cli/server.py`), side by side."""
 
 from __future__ import annotations
 
-from vibes.cli import client, transfer
-from vibes.cli.server import app
+import typer
 
+from vibes.cli import client, server, transfer
+
+app = typer.Typer(
+    help="Vibes: a personal journal with reminders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 client.register(app)
 transfer.register(app, client.JOURNAL)
+server.register(app)
 
 if __name__ == "__main__":
     app()

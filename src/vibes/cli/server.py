@@ -258,3 +258,10 @@ def operator_import(file: Path, email: str, format: str) -> None:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
     print(json.dumps(summary.model_dump()))
+
+
+def register(target: typer.Typer) -> None:
+    """Add these commands to the `vibes` command (after the client's, which people meet
+    first in `vibes --help`)."""
+    target.registered_commands.extend(app.registered_commands)
+    target.registered_groups.extend(app.registered_groups)

@@ -37,7 +37,10 @@ def export_account(
     email: EmailOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Export your journal (secret entries only while unlocked)."""
+    """Export your journal (secret entries only while unlocked).
+
+    With --email, the operator's way: one account straight from the server's database.
+    """
     if format not in EXPORT_FORMATS:
         raise fail("--format is json or markdown", 2)
     if format == "markdown" and output is None and sys.stdout.isatty():
@@ -61,7 +64,9 @@ def import_account(
 ) -> None:
     """Import a file (all of it, or nothing and an error).
 
-    The same file twice adds nothing new."""
+    The same file twice adds nothing new. With --email, the operator's way: into one
+    account straight in the server's database.
+    """
     if format not in IMPORT_FORMATS:
         raise fail("--format is vibes, markdown, jrnl or dayone", 2)
     if email is None:
