@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 from pathlib import Path
@@ -17,7 +18,12 @@ pytestmark = pytest.mark.slow
 
 def test_login_keeps_credentials_private_and_whoami_reads_them(cli: Cli, server: Server) -> None:
     email = server.register("ada")
-    result = cli.login(email)
+    # Even under a umask that lets everyone read new files: the mode is set at creation.
+    umask = os.umask(0)
+    try:
+        result = cli.login(email)
+    finally:
+        os.umask(umask)
     assert f"Signed in to {server.url} as {email}" in result.stderr
 
     mode = stat.S_IMODE(cli.credentials.stat().st_mode)
