@@ -152,6 +152,12 @@ def test_an_edit_conflict_is_shown_and_the_text_is_never_lost(
     assert "mood_rating" in refused.stderr
     kept = Path(re.search(r"kept in (\S+)\)", refused.stderr.replace("\n", "")).group(1))  # type: ignore[union-attr]
     assert kept.read_text() == typed
+    # And text the client cannot read (a front matter line it does not know).
+    unread = "---\ntitle: Weather\nweather: fine\n---\nSunny all day"
+    refused = me("write", "-e", EDITOR=editor(tmp_path, f"text = {unread!r}"), code=2)
+    assert "unknown line" in refused.stderr
+    kept = Path(re.search(r"kept in (\S+)\)", refused.stderr.replace("\n", "")).group(1))  # type: ignore[union-attr]
+    assert kept.read_text() == unread
 
 
 def test_write_alone_opens_the_editor_on_a_terminal(sqlite_server: Server, tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def login(
             me = {}
         client.save()
         if previous is not None and previous.kind == "session" and previous.refresh_token:
-            _revoke(client, previous.refresh_token)  # the session this login replaces
+            with contextlib.suppress(Problem):  # the session this login replaces
+                _revoke(client, previous.refresh_token)
     who = me.get("email") or client.profile.email or "a personal access token"
     where = "" if name == "default" else f" (profile {name})"
     err().print(f"[green]Signed in[/] to {client.profile.url} as [bold]{who}[/]{where}.")

@@ -30,7 +30,7 @@ from vibes.cli.client.common import (
     stdin_is_piped,
     user_zone,
 )
-from vibes.cli.client.dates import humanize, parse_date, parse_instant
+from vibes.cli.client.dates import DateError, humanize, parse_date, parse_instant
 from vibes.cli.client.text import from_editable, quick, to_editable
 
 EDIT_DATE_FORMAT = "%Y-%m-%d %H:%M"
@@ -90,7 +90,7 @@ def write(
             try:
                 form = from_editable(source)
             except ValueError as exc:
-                raise ClientError(str(exc), ExitCode.USAGE) from None
+                raise _kept(ClientError(str(exc), ExitCode.USAGE), typed) from None
             title, content, tags, when, feeling = (
                 form.title,
                 form.content,
@@ -103,19 +103,19 @@ def write(
             if extra.casefold() not in {t.casefold() for t in tags}:
                 tags.append(extra)
         body["tags"] = tags
-        when = date or when
-        if when:
-            body["entry_date"] = parse_date(when, tz=user_zone(client)).isoformat()
-        if mood is not None or feeling is not None:
-            body["mood_rating"] = mood if mood is not None else feeling
-        if secret:
-            body["secret_tag_id"] = _secret_tag_id(client, secret)
         try:
+            when = date or when
+            if when:
+                body["entry_date"] = parse_date(when, tz=user_zone(client)).isoformat()
+            if mood is not None or feeling is not None:
+                body["mood_rating"] = mood if mood is not None else feeling
+            if secret:
+                body["secret_tag_id"] = _secret_tag_id(client, secret)
             entry = client.post("/journals", body)
+        except DateError as exc:
+            raise _kept(ClientError(str(exc), ExitCode.USAGE), typed) from None
         except ClientError as exc:
-            if typed is not None:  # text typed in the editor is never lost
-                exc.message += f" (your text is kept in {rescue(typed, 'new-entry')})"
-            raise
+            raise _kept(exc, typed) from None
         if json_output:
             print_json(entry)
             return
@@ -124,6 +124,13 @@ def write(
             f"[green]Written[/] [cyan]{short(entry['id'])}[/] [bold]{_e(entry['title'])}[/]"
             f"{_e(' ' + _tags_text(entry['tags'])) if entry['tags'] else ''}{_e(where)}"
         )
+
+
+def _kept(error: ClientError, typed: str | None) -> ClientError:
+    """Text typed in the editor is never lost: kept in a file the message names."""
+    if typed is not None:
+        error.message += f" (your text is kept in {rescue(typed, 'new-entry')})"
+    return error
 
 
 def _e(text: str) -> str:
