@@ -213,5 +213,6 @@ def whoami(profile: ProfileOption = None, json_output: JsonOption = False) -> No
         console.print(f"server    {client.profile.url}")
         console.print(f"profile   {name} · {how}")
         console.print(f"zone      {me.get('timezone')}")
+        console.print(f"saved in  {client.store.path}")
         if unlocked:
             console.print(f"unlocked  {', '.join(unlocked)}")
