@@ -21,8 +21,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def me(cli: Cli, server: Server) -> Cli:
-    """A client signed in to an account of its own (lists start empty)."""
+    """A client signed in to an account of its own (lists start empty), on each backend:
+    for what differs between them (lists, filters, full-text search)."""
     cli.login(server.register())
+    return cli
+
+
+@pytest.fixture
+def mine(sqlite_server: Server, tmp_path: Path) -> Cli:
+    """The same on SQLite only: for what runs one code path on both databases."""
+    cli = Cli(tmp_path, sqlite_server)
+    cli.login(sqlite_server.register())
     return cli
 
 
@@ -34,8 +43,8 @@ def _instant(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def test_write_reads_jrnl_quick_syntax_dates_and_moods(me: Cli) -> None:
-    entry = me.json(
+def test_write_reads_jrnl_quick_syntax_dates_and_moods(mine: Cli) -> None:
+    entry = mine.json(
         "write",
         "Went to the sea. It was cold, @Sea and @family-time, mail me@example.com.",
         "--date",
@@ -53,18 +62,18 @@ def test_write_reads_jrnl_quick_syntax_dates_and_moods(me: Cli) -> None:
     expected = dt.datetime.combine(yesterday, dt.time(21), tzinfo=BERLIN)
     assert _instant(entry["entry_date"]) == _utc(expected)
 
-    said = me("write", "Unquoted", "words", "work", "too!", "Really", "@x").stdout
+    said = mine("write", "Unquoted", "words", "work", "too!", "Really", "@x").stdout
     assert re.search(r"Written [0-9a-f]{8} Unquoted words work too! @x", said)
 
-    piped = me.json("write", input="From a pipe.\nSecond line @pipe\n")
+    piped = mine.json("write", input="From a pipe.\nSecond line @pipe\n")
     assert (piped["title"], piped["content"], piped["tags"]) == (
         "From a pipe",
         "Second line @pipe",
         ["pipe"],
     )
-    me("write", "x", "--date", "the day after never", code=2)
-    me("write", "x", "--mood", "11", code=2)
-    assert "Nothing written" in me("write", input="  \n").stderr
+    mine("write", "x", "--date", "the day after never", code=2)
+    mine("write", "x", "--mood", "11", code=2)
+    assert "Nothing written" in mine("write", input="  \n").stderr
 
 
 def test_list_filters_by_tag_and_date_and_prints_for_people_or_scripts(me: Cli) -> None:
@@ -86,29 +95,31 @@ def test_list_filters_by_tag_and_date_and_prints_for_people_or_scripts(me: Cli) 
     assert "No entries" in me("list", "--tag", "nothing-here").stderr
 
 
-def test_show_takes_the_short_id_and_answers_4_for_nothing(me: Cli) -> None:
-    entry = me.json("write", "Show me. A body with *markdown* @shown", "--mood", "3")
+def test_show_takes_the_short_id_and_answers_4_for_nothing(mine: Cli) -> None:
+    entry = mine.json("write", "Show me. A body with *markdown* @shown", "--mood", "3")
     short = entry["id"][-8:]
-    shown = me("show", short).stdout
+    shown = mine("show", short).stdout
     assert "Show me" in shown
     assert "A body with *markdown* @shown" in shown  # not a terminal: the text as written
     assert "mood 3" in shown
-    assert me.json("show", entry["id"][:13])["id"] == entry["id"]  # or the id's start
-    missing = me("show", "0000dead", code=4)
+    assert mine.json("show", entry["id"][:13])["id"] == entry["id"]  # or the id's start
+    missing = mine("show", "0000dead", code=4)
     assert missing.stderr.count("\n") == 1
-    me("show", "01234567-89ab-7def-8123-456789abcdef", code=4)
-    me("show", "xyz", code=2)
+    mine("show", "01234567-89ab-7def-8123-456789abcdef", code=4)
+    mine("show", "xyz", code=2)
 
 
-def test_edit_in_the_editor_sends_only_what_changed_with_if_match(me: Cli, tmp_path: Path) -> None:
-    entry = me.json("write", "Draft title. Draft body @one", "--date", "2026-03-01 10:00")
+def test_edit_in_the_editor_sends_only_what_changed_with_if_match(
+    mine: Cli, tmp_path: Path
+) -> None:
+    entry = mine.json("write", "Draft title. Draft body @one", "--date", "2026-03-01 10:00")
     script = editor(
         tmp_path,
         "assert 'date: 2026-03-01 10:00' in text, text\n"
         "text = text.replace('Draft title', 'Final title').replace('Draft body', 'Final')\n"
         "text = text.replace('tags: one', 'tags: one, two').replace('mood: ', 'mood: 9')",
     )
-    saved = me.json("edit", entry["id"][-8:], EDITOR=script)
+    saved = mine.json("edit", entry["id"][-8:], EDITOR=script)
     assert saved["title"] == "Final title"
     assert saved["content"] == "Final @one"
     assert saved["tags"] == ["one", "two"]
@@ -116,9 +127,9 @@ def test_edit_in_the_editor_sends_only_what_changed_with_if_match(me: Cli, tmp_p
     assert saved["version"] == entry["version"] + 1
     assert saved["entry_date"] == entry["entry_date"]
 
-    untouched = me("edit", entry["id"], EDITOR=editor(tmp_path, "pass"))
+    untouched = mine("edit", entry["id"], EDITOR=editor(tmp_path, "pass"))
     assert "No changes" in untouched.stderr
-    assert me.json("show", entry["id"])["version"] == saved["version"]
+    assert mine.json("show", entry["id"])["version"] == saved["version"]
 
 
 def test_an_edit_conflict_is_shown_and_the_text_is_never_lost(
@@ -176,14 +187,14 @@ def test_write_alone_opens_the_editor_on_a_terminal(sqlite_server: Server, tmp_p
     assert (entry["title"], entry["tags"]) == ("From the editor", ["tty"])
 
 
-def test_delete_asks_first_unless_told_yes(me: Cli) -> None:
-    entry = me.json("write", "Doomed. @gone")
-    kept = me("delete", entry["id"][-8:], input="n\n", code=1)
+def test_delete_asks_first_unless_told_yes(mine: Cli) -> None:
+    entry = mine.json("write", "Doomed. @gone")
+    kept = mine("delete", entry["id"][-8:], input="n\n", code=1)
     assert "Delete “Doomed”?" in kept.stdout
-    me("show", entry["id"])
-    me("delete", entry["id"][-8:], "--yes")
-    me("show", entry["id"], code=4)
-    me("delete", entry["id"], "-y", code=4)
+    mine("show", entry["id"])
+    mine("delete", entry["id"][-8:], "--yes")
+    mine("show", entry["id"], code=4)
+    mine("delete", entry["id"], "-y", code=4)
 
 
 def test_search_highlights_the_matches_and_tags_counts_them(me: Cli) -> None:
