@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from vibes.cli.client import account, entries, reminders, vault
+from vibes.cli.client import account, entries, reminders, search, vault
 
 ACCOUNT = "Account"
 JOURNAL = "Journal"
@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=JOURNAL)(entries.show)
     app.command(rich_help_panel=JOURNAL)(entries.edit)
     app.command(rich_help_panel=JOURNAL)(entries.delete)
-    app.command(rich_help_panel=JOURNAL)(entries.search)
-    app.command(rich_help_panel=JOURNAL)(entries.tags)
+    app.command(rich_help_panel=JOURNAL)(search.search)
+    app.command(rich_help_panel=JOURNAL)(search.tags)
     app.add_typer(reminders.app, name="remind", rich_help_panel=MORE)
     app.command(rich_help_panel=MORE)(vault.unlock)
     app.command(rich_help_panel=MORE)(vault.lock)
