@@ -59,7 +59,7 @@ def search(
         if kind == "all":
             cell.append(f"  {item['type']}", style="dim")
         snippet = highlighted(item.get("snippet") or "", item.get("highlights") or [])
-        if snippet:
+        if snippet and snippet.plain != item["title"]:
             cell.append("\n")
             cell.append_text(snippet)
         table.add_row(short(item["id"]), humanize(item["created_at"], tz), cell)
