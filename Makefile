@@ -26,11 +26,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Installs Chromium for the browser tests when it is missing (Debian/Ubuntu, as root).
-# Outside CI a machine without apt only skips those tests; under CI=true it fails.
+# Installs what the tests drive when it is missing (Debian/Ubuntu, as root): Chromium for
+# the browser tests, nginx for the deployment files. Outside CI a machine without apt only
+# skips those tests; under CI=true they fail.
+NGINX ?= /usr/sbin/nginx
 browser:
-	@test -x $(CHROMIUM) || { apt-get update && apt-get install -y --no-install-recommends chromium; } \
-	  || { test -z "$$CI" && echo "no Chromium: the browser tests will be skipped"; }
+	@test -x $(CHROMIUM) -a -x $(NGINX) || { apt-get update && apt-get install -y --no-install-recommends chromium nginx-light; } \
+	  || { test -z "$$CI" && echo "no Chromium or nginx: their tests will be skipped"; }
 
 pytest: $(STAMP) browser
 	rm -rf $(VIBES_SCREENSHOTS_DIR)

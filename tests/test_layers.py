@@ -32,7 +32,7 @@ DOMAINS = {
     "portability",
 }
 DELIVERY = {"events"}
-ASSEMBLY = {"app", "cli", "runtime", "models", "migrations", "web", "__main__"}
+ASSEMBLY = {"app", "cli", "runtime", "models", "migrations", "web", "backup", "__main__"}
 LAYERS = [CORE, RECORDING, DOMAINS, DELIVERY, ASSEMBLY]
 
 

@@ -110,6 +110,9 @@ class TooManyRequests(DomainError):
 class ServiceUnavailable(DomainError):
     status, title, type_suffix = 503, "Service unavailable", "unavailable"
 
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
 
 def problem(
     status: int,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.faults.postgres import PrivatePostgres, find_postgres_bin
+from tests.faults.redis import PrivateRedis
 
 
 def _has_user(name: str) -> bool:
@@ -31,6 +33,21 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     server = PrivatePostgres()
     try:
         server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A started Redis of the test's own, killed afterwards."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have redis-server: the outage test would go untested")
+        pytest.skip("no redis-server on this machine")
+    server = PrivateRedis()
+    server.start()
+    try:
         yield server
     finally:
         server.close()

@@ -16,5 +16,6 @@ client.register(app)
 transfer.register(app, client.JOURNAL)
 server.register(app)
 
+
 if __name__ == "__main__":
     app()

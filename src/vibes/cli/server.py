@@ -1,5 +1,6 @@
-"""The operator's commands of `vibes`: serve, worker, db, keys, users, invites, and the
-database side of export/import (`--email`). They work on the server's database directly.
+"""The operator's commands of `vibes`: serve, worker, db, keys, users, invites, backup,
+restore, and the database side of export/import (`--email`). They work on the server's
+database directly.
 
 Each command imports the server's modules itself: `vibes write` and the other client
 commands start without loading SQLAlchemy, Alembic and the app (a third of a second)."""
@@ -258,6 +259,79 @@ def operator_import(file: Path, email: str, format: str) -> None:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
     print(json.dumps(summary.model_dump()))
+
+
+@app.command("backup", rich_help_panel=OPERATOR)
+def backup(
+    file: Path = typer.Argument(..., dir_okay=False, help="The backup file to write (or check)."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check FILE: restore it into a scratch database and compare."
+    ),
+    scratch_url: str | None = typer.Option(
+        None, help="PostgreSQL: an empty database to verify into (default: a temporary one)."
+    ),
+) -> None:
+    """Back up the whole database into FILE while the server runs (keys are not included)."""
+    from vibes.backup.archive import BackupError
+    from vibes.backup.service import create_backup, verify_backup
+    from vibes.config import Settings
+
+    url = Settings().resolved_database_url
+    try:
+        if not verify:
+            manifest = asyncio.run(create_backup(url, file))
+            rows = sum(t.rows for t in manifest.tables.values())
+            console.print(
+                f"backed up {len(manifest.tables)} tables, {rows} rows "
+                f"({manifest.data_bytes} bytes, schema {manifest.schema_revision}) to {file}"
+            )
+            return
+        result = asyncio.run(verify_backup(url, file, scratch_url=scratch_url))
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if result.mismatches:
+        for problem in result.mismatches:
+            console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1)
+    rows = sum(t.rows for t in result.restored.values())
+    console.print(
+        f"{file} is sound: {len(result.restored)} tables, {rows} rows restored and matching "
+        f"(made {result.manifest.created_at}, schema {result.manifest.schema_revision})"
+    )
+
+
+@app.command("restore", rich_help_panel=OPERATOR)
+def restore(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A `vibes backup` file."),
+    replace: bool = typer.Option(
+        False, "--replace", help="Overwrite a database that already holds data."
+    ),
+) -> None:
+    """Restore FILE into the configured database, then upgrade its schema. Stop the
+    servers first: anything written meanwhile is overwritten."""
+    from vibes.backup.archive import BackupError
+    from vibes.backup.service import restore_backup
+    from vibes.config import Settings
+    from vibes.platform.keys import load_keyring
+
+    settings = Settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        manifest = asyncio.run(
+            restore_backup(
+                settings.resolved_database_url,
+                file,
+                replace=replace,
+                keyring=load_keyring(settings),
+            )
+        )
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    rows = sum(t.rows for t in manifest.tables.values())
+    console.print(f"restored {rows} rows from {file} (made {manifest.created_at})")
 
 
 def register(target: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 import uuid
@@ -92,6 +93,18 @@ def _needs_outbox_poll(runtime: Runtime) -> bool:
     return not runtime.broker.is_shared and not runtime.settings.dispatcher_in_process
 
 
+# When a stream falls back to reading the outbox (its relay lost Redis), it reads from this
+# long before the newest event it had live: one published out of id order is not missed
+# (ids already sent are dropped).
+RELAY_OVERLAP_MS = 30_000
+
+
+def _id_floor(event_id: uuid.UUID, back_ms: int) -> uuid.UUID:
+    """The smallest UUIDv7 of the millisecond `back_ms` before `event_id`'s."""
+    ms = max(0, (event_id.int >> 80) - back_ms)
+    return uuid.UUID(int=ms << 80)
+
+
 async def _stream(
     runtime: Runtime,
     claims: AccessClaims,
@@ -99,12 +112,11 @@ async def _stream(
     *,
     poll_outbox: bool,
 ) -> AsyncIterator[ServerSentEvent]:
-    database, settings = runtime.database, runtime.settings
+    database, settings, broker = runtime.database, runtime.settings, runtime.broker
     seen: collections.deque[str] = collections.deque(maxlen=SEEN_IDS)
     check_every = settings.events_heartbeat_seconds
-    wait = min(check_every, settings.dispatcher_poll_seconds) if poll_outbox else check_every
     # Subscribe before reading the backlog so nothing published in between is lost.
-    async with runtime.broker.subscribe(claims.user_id) as subscription:
+    async with broker.subscribe(claims.user_id) as subscription:
         cursor = last_id
         if cursor is not None:
             # The whole backlog, a page at a time, before going live.
@@ -116,8 +128,9 @@ async def _stream(
                     yield _sse(event_payload(event))
                 if len(backlog) < settings.events_replay_limit:
                     break
-        elif poll_outbox:
+        if cursor is None:
             cursor = new_id()  # UUIDv7: "events from now on"
+        newest_live: uuid.UUID | None = None
         next_check = time.monotonic() + check_every
         # The stream lives as long as the access token that opened it; the client
         # reconnects with a fresh one (and `Last-Event-ID`).
@@ -126,6 +139,8 @@ async def _stream(
             left = expires - time.monotonic()
             if left <= 0:
                 return
+            polling = poll_outbox or not broker.relaying
+            wait = min(check_every, settings.dispatcher_poll_seconds) if polling else check_every
             item = await subscription.get(min(wait, left))
             if subscription.overflowed:
                 return  # too slow a client: it reconnects and resumes from the outbox
@@ -138,8 +153,15 @@ async def _stream(
                 continue
             if item is not None and str(item.get("id")) not in seen:
                 seen.append(str(item["id"]))
+                with contextlib.suppress(ValueError, TypeError):
+                    live_id = uuid.UUID(str(item["id"]))
+                    newest_live = max(newest_live or live_id, live_id)
                 yield _sse(item)
-            if poll_outbox and cursor is not None:
+            if poll_outbox or not broker.relaying:
+                if newest_live is not None:
+                    # Fell back from live delivery: read from just before where it stopped.
+                    cursor = max(cursor, _id_floor(newest_live, RELAY_OVERLAP_MS))
+                    newest_live = None
                 for event in await _backlog(database, settings, claims, cursor):
                     cursor = event.id
                     if str(event.id) not in seen:

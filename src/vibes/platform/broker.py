@@ -19,7 +19,7 @@ import structlog
 from redis.asyncio import Redis
 
 from vibes.config import Settings
-from vibes.platform.redis import key
+from vibes.platform.redis import Outage, key, make_redis
 
 log = structlog.get_logger("vibes.platform.broker")
 
@@ -69,6 +69,12 @@ class Broker:
     def __init__(self) -> None:
         self._subscribers: dict[uuid.UUID, set[Subscription]] = {}
 
+    @property
+    def relaying(self) -> bool:
+        """Whether published events reach this process's clients now (in memory: always;
+        through Redis: while its subscription holds)."""
+        return True
+
     async def start(self) -> None:
         return None
 
@@ -104,9 +110,17 @@ class RedisBroker(Broker):
     def __init__(self, redis: Redis, settings: Settings) -> None:
         super().__init__()
         self._redis = redis
+        self._settings = settings
         self._channel = key(settings, "events")
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._subscribed = False
+        self._outage = Outage("event relay")
+
+    @property
+    def relaying(self) -> bool:
+        # While Redis is away, live streams read the outbox themselves (see events).
+        return self._subscribed
 
     async def start(self) -> None:
         if self._task is None:
@@ -123,23 +137,41 @@ class RedisBroker(Broker):
 
     async def publish(self, user_id: uuid.UUID, event: dict[str, Any]) -> None:
         message = json.dumps({"user_id": str(user_id), "event": event}, separators=(",", ":"))
-        await self._redis.publish(self._channel, message)
+        try:
+            await self._redis.publish(self._channel, message)
+        except Exception as exc:
+            # Not lost: the event is in the outbox, and streams read it from there while
+            # their process's relay is down. This process's own clients get it now.
+            self._outage.failed(exc)
+            self._deliver_local(user_id, event)
+        else:
+            self._outage.recovered()
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self._channel)
+        # Its own connection without a read timeout: a quiet channel is not a failure.
+        listener = make_redis(self._settings, listening=True)
+        assert listener is not None
+        try:
+            while True:
+                try:
+                    async with listener.pubsub(ignore_subscribe_messages=True) as pubsub:
+                        await pubsub.subscribe(self._channel)
+                        self._subscribed = True
+                        self._ready.set()
+                        async for message in pubsub.listen():
+                            self._relay(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Redis restarted or the network blipped: until the relay is back,
+                    # streams poll the outbox (nothing is missed); it reconnects itself.
+                    self._subscribed = False
                     self._ready.set()
-                    async for message in pubsub.listen():
-                        self._relay(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Redis restarted or the network blipped: clients resume from the outbox
-                # with Last-Event-ID; the relay reconnects.
-                log.warning("event relay lost its Redis subscription", error=str(exc))
-                await asyncio.sleep(1)
+                    log.warning("event relay lost its Redis subscription", error=str(exc))
+                    await asyncio.sleep(1)
+        finally:
+            self._subscribed = False
+            await listener.aclose()
 
     def _relay(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":

@@ -23,22 +23,37 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(request: Request) -> Any:
-    """The process can serve: its database answers (and Redis, when configured)."""
-    database = runtime_of(request).database
+    """Whether the process can serve, and which dependency is down.
+
+    The database is required: without it the answer is 503 (take the process out of the
+    balancer). Redis is not: without it every feature falls back to this process (rate
+    limits counted locally, caches missed, live streams reading the database), so the
+    answer stays 200 with `"status": "degraded"` and `checks.redis: "down"`.
+    """
+    runtime = runtime_of(request)
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(3):
-            async with database.engine.connect() as conn:
+            async with runtime.database.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception:
-        return problem(503, detail="The database is unreachable.", type_suffix="unavailable")
-    redis = runtime_of(request).redis
-    if redis is not None:
+        checks["database"] = "down"
+    if runtime.redis is not None:
         try:
             async with asyncio.timeout(3):
-                await redis.ping()
+                await runtime.redis.ping()
             checks["redis"] = "ok"
         except Exception:
-            return problem(503, detail="Redis is unreachable.", type_suffix="unavailable")
-    return JSONResponse({"status": "ok", "checks": checks})
+            checks["redis"] = "down"
+        checks["event_relay"] = "ok" if runtime.broker.relaying else "polling"
+    if checks["database"] != "ok":
+        return problem(
+            503,
+            detail="The database is unreachable.",
+            type_suffix="unavailable",
+            headers={"Retry-After": "5"},
+            extra={"checks": checks},
+        )
+    degraded = any(value != "ok" for value in checks.values())
+    return JSONResponse({"status": "degraded" if degraded else "ok", "checks": checks})

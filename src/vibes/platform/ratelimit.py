@@ -28,7 +28,8 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibes.config import Settings
-from vibes.errors import ServiceUnavailable, TooManyRequests, problem
+from vibes.errors import TooManyRequests, problem
+from vibes.platform.redis import Outage
 
 log = structlog.get_logger("vibes.ratelimit")
 
@@ -76,6 +77,13 @@ class RateLimiter:
         self.enabled = enabled
         self._key = key
         self._moving = MovingWindowRateLimiter(storage)
+        # When the shared store (Redis) is down, limits are counted in this process: each
+        # process then allows its own budget, weaker but never open (these rules guard
+        # passwords), and nothing fails. Back to the shared store once it answers.
+        shared = not isinstance(storage, MemoryStorage)
+        self._local = MovingWindowRateLimiter(MemoryStorage()) if shared else None
+        self._local_counters = MemoryStorage() if shared else None
+        self._outage = Outage("rate limits")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key: bytes, redis: Redis | None) -> RateLimiter:
@@ -92,12 +100,9 @@ class RateLimiter:
         if not self.enabled or value is None:
             return
         ident = self.identifier(value)
-        try:
-            allowed = await self._moving.hit(rule.limit, rule.name, ident)
-        except Exception as exc:
-            raise self._storage_failed(rule, exc) from None
+        strategy, allowed = await self._attempt("hit", rule, ident)
         if not allowed:
-            raise await self._too_many(rule, ident)
+            raise await self._too_many(strategy, rule, ident)
 
     async def check(self, rule: Rule, value: str | None) -> None:
         """Raise `TooManyRequests` when the budget is spent, counting nothing (for budgets
@@ -105,19 +110,53 @@ class RateLimiter:
         if not self.enabled or value is None:
             return
         ident = self.identifier(value)
-        try:
-            allowed = await self._moving.test(rule.limit, rule.name, ident)
-        except Exception as exc:
-            raise self._storage_failed(rule, exc) from None
+        strategy, allowed = await self._attempt("test", rule, ident)
         if not allowed:
-            raise await self._too_many(rule, ident)
+            raise await self._too_many(strategy, rule, ident)
 
     async def reset(self, rule: Rule, value: str) -> None:
-        await self._moving.clear(rule.limit, rule.name, self.identifier(value))
+        ident = self.identifier(value)
+        if self._local is not None:
+            await self._local.clear(rule.limit, rule.name, ident)
+        try:
+            await self._moving.clear(rule.limit, rule.name, ident)
+        except Exception as exc:
+            self._outage.failed(exc)
 
-    async def _too_many(self, rule: Rule, ident: str) -> TooManyRequests:
+    async def incr_counter(self, key: str, expiry: int) -> int:
+        """The general limit's fixed-window counter, in this process while Redis is down."""
+        try:
+            count = await self.counter_storage.incr(key, expiry)
+        except Exception as exc:
+            if self._local_counters is None:
+                raise
+            self._outage.failed(exc)
+            return await self._local_counters.incr(key, expiry)
+        self._outage.recovered()
+        return count
+
+    async def _attempt(
+        self, action: str, rule: Rule, ident: str
+    ) -> tuple[MovingWindowRateLimiter, bool]:
+        try:
+            allowed = await getattr(self._moving, action)(rule.limit, rule.name, ident)
+        except Exception as exc:
+            if self._local is None:
+                raise
+            self._outage.failed(exc)
+            return self._local, await getattr(self._local, action)(rule.limit, rule.name, ident)
+        self._outage.recovered()
+        return self._moving, bool(allowed)
+
+    @staticmethod
+    async def _too_many(
+        strategy: MovingWindowRateLimiter, rule: Rule, ident: str
+    ) -> TooManyRequests:
         """A 429 whose `X-RateLimit-*` describe the rule that was hit, not the general one."""
-        reset_at, _ = await self._moving.get_window_stats(rule.limit, rule.name, ident)
+        try:
+            reset_at, _ = await strategy.get_window_stats(rule.limit, rule.name, ident)
+        except Exception:
+            reset_at = time.time() + rule.limit.get_expiry()
         error = TooManyRequests(max(1, math.ceil(reset_at - time.time())))
         error.headers.update(
             {
@@ -127,13 +166,6 @@ class RateLimiter:
             }
         )
         return error
-
-    @staticmethod
-    def _storage_failed(rule: Rule, exc: Exception) -> ServiceUnavailable:
-        # Fail closed: these limits guard passwords; an unreachable store must not turn
-        # them off. (The general limit below fails open: it only protects capacity.)
-        log.error("rate limit storage failed", rule=rule.name, error=type(exc).__name__)
-        return ServiceUnavailable("Try again in a moment.")
 
 
 def client_address(scope: Scope) -> str:
@@ -197,7 +229,7 @@ class RateLimitMiddleware:
         reset_at = (window + 1) * self.window
         key = f"general/{limiter.identifier(who)}/{window}"
         try:
-            count = await limiter.counter_storage.incr(key, self.window + 1)
+            count = await limiter.incr_counter(key, self.window + 1)
         except Exception:
             # Fail open: this limit protects capacity, not credentials.
             log.warning("rate limit storage failed; request let through")

@@ -36,6 +36,26 @@ class UserCache:
     def __init__(self, settings: Settings, redis: Redis | None) -> None:
         self._settings = settings
         self._redis = redis
+        # Users whose bump could not reach Redis: bumped as soon as it answers again, before
+        # this process reads a value, so a write made during an outage cannot leave values
+        # cached before it servable afterwards.
+        self._owed: set[uuid.UUID] = set()
+
+    async def _settle(self) -> bool:
+        """Pay owed bumps; False while Redis still cannot be reached."""
+        if not self._owed or self._redis is None:
+            return True
+        users = sorted(self._owed)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in users:
+                    pipe.incr(self._gen_key(user_id))
+                await pipe.execute()
+        except RedisError:
+            return False
+        self._owed.difference_update(users)
+        _log.info("user_cache_bumps_settled", users=len(users))
+        return True
 
     def _gen_key(self, user_id: uuid.UUID) -> str:
         return key(self._settings, "gen", str(user_id))
@@ -48,6 +68,8 @@ class UserCache:
         newly computed value under)."""
         if self._redis is None:
             return _memory.get(user_id, variant)
+        if not await self._settle():
+            return None, -1
         try:
             raw_gen, raw_value = await self._redis.mget(
                 self._gen_key(user_id), self._value_key(user_id, variant)
@@ -83,7 +105,7 @@ class UserCache:
 
     async def bump(self, user_ids: Iterable[uuid.UUID]) -> None:
         """Every value of these users becomes stale (call after the commit)."""
-        users = sorted(set(user_ids))
+        users = sorted(set(user_ids) | self._owed)
         if not users:
             return
         if self._redis is None:
@@ -95,9 +117,11 @@ class UserCache:
                 for user_id in users:
                     pipe.incr(self._gen_key(user_id))
                 await pipe.execute()
+            self._owed.clear()
         except RedisError:
-            # The write is committed and must not fail now; its users' values may stay
-            # stale until they expire (their TTL bounds it).
+            # The write is committed and must not fail now: the bump is owed, and paid
+            # before this process next uses the cache.
+            self._owed.update(users)
             _log.warning("user_cache_bump_failed", users=len(users))
 
 

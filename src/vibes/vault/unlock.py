@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from vibes.config import Settings
+from vibes.errors import ServiceUnavailable
 from vibes.platform import redis as redis_keys
 from vibes.vault.crypto import KEY_BYTES, NONCE_BYTES
 
@@ -51,13 +53,20 @@ class UnlockGrant:
 
 
 class UnlockStore:
-    """Unlock grants in Redis (shared by every process) or, without Redis, in this process."""
+    """Unlock grants in Redis (shared by every process) or, without Redis, in this process.
+
+    While a configured Redis is down, new grants are kept in this process (the tag is
+    unlocked on this process only) and lookups that cannot reach Redis find nothing there:
+    the vault stays locked rather than open. Locking a grant that may sit in an unreachable
+    Redis is refused (503), never reported done while the grant still lives.
+    """
 
     def __init__(self, settings: Settings, cache_key: bytes, redis: Redis | None) -> None:
         self._settings = settings
         self._cache_key = cache_key
         self._redis = redis
         self._memory: dict[str, tuple[float, bytes]] = {}
+        self._outage = redis_keys.Outage("vault unlocks")
         # Seconds since the epoch; tests move it to expire tokens without waiting.
         self.clock: Callable[[], float] = time.time
 
@@ -99,10 +108,15 @@ class UnlockStore:
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = nonce + AESGCM(key).encrypt(nonce, record, slot.encode())
         if self._redis is not None:
-            await self._redis.set(self._redis_key(slot), blob, ex=lifetime)
-        else:
-            self._prune()
-            self._memory[slot] = (expires_at, blob)
+            try:
+                await self._redis.set(self._redis_key(slot), blob, ex=lifetime)
+            except RedisError as exc:
+                self._outage.failed(exc)
+            else:
+                self._outage.recovered()
+                return token, lifetime
+        self._prune()
+        self._memory[slot] = (expires_at, blob)
         return token, lifetime
 
     async def lookup(self, tokens: Iterable[str]) -> list[UnlockGrant]:
@@ -110,12 +124,19 @@ class UnlockStore:
         slots = [(token, *self._slot(token)) for token in dict.fromkeys(tokens)]
         if not slots:
             return []
-        blobs: list[bytes | None]
+        blobs: list[bytes | None] = [None] * len(slots)
         if self._redis is not None:
-            found = await self._redis.mget([self._redis_key(slot) for _, slot, _ in slots])
-            blobs = [blob if isinstance(blob, bytes) else None for blob in found]
-        else:
-            blobs = [self._memory.get(slot, (0.0, None))[1] for _, slot, _ in slots]
+            try:
+                found = await self._redis.mget([self._redis_key(slot) for _, slot, _ in slots])
+            except RedisError as exc:
+                self._outage.failed(exc)
+            else:
+                blobs = [blob if isinstance(blob, bytes) else None for blob in found]
+        # Grants made in this process (no Redis, or while it was down).
+        blobs = [
+            blob or self._memory.get(slot, (0.0, None))[1]
+            for blob, (_, slot, _) in zip(blobs, slots, strict=True)
+        ]
         now = self.clock()
         grants = []
         for (_, slot, key), blob in zip(slots, blobs, strict=True):
@@ -131,19 +152,24 @@ class UnlockStore:
         ended = 0
         for token in dict.fromkeys(tokens):
             slot, key = self._slot(token)
-            blob: bytes | None
-            if self._redis is not None:
-                found = await self._redis.get(self._redis_key(slot))
-                blob = found if isinstance(found, bytes) else None
-            else:
-                blob = self._memory.get(slot, (0.0, None))[1]
-            grant = self._open(slot, key, blob)
-            if grant is None or grant.user_id != user_id or grant.session_id != session_id:
-                continue
-            if self._redis is not None:
-                await self._redis.delete(self._redis_key(slot))
-            else:
+            local = self._open(slot, key, self._memory.get(slot, (0.0, None))[1])
+            if local is not None and local.user_id == user_id and local.session_id == session_id:
                 self._memory.pop(slot, None)
+                ended += 1
+                continue
+            if self._redis is None:
+                continue
+            try:
+                found = await self._redis.get(self._redis_key(slot))
+                grant = self._open(slot, key, found if isinstance(found, bytes) else None)
+                if grant is None or grant.user_id != user_id or grant.session_id != session_id:
+                    continue
+                await self._redis.delete(self._redis_key(slot))
+            except RedisError as exc:
+                self._outage.failed(exc)
+                raise ServiceUnavailable(
+                    "Locking needs the shared store, which is unreachable: try again shortly."
+                ) from None
             ended += 1
         return ended
 
