@@ -308,8 +308,9 @@ def restore(
         False, "--replace", help="Overwrite a database that already holds data."
     ),
 ) -> None:
-    """Restore FILE into the configured database, then upgrade its schema. Stop the
-    servers first: anything written meanwhile is overwritten."""
+    """Restore FILE into the configured database, then upgrade its schema.
+
+    Stop the servers first: anything written meanwhile is overwritten."""
     from vibes.backup.archive import BackupError
     from vibes.backup.service import restore_backup
     from vibes.config import Settings
