@@ -7,7 +7,6 @@ import difflib
 from typing import Annotated, Any
 
 import typer
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
@@ -214,6 +213,8 @@ def show(
     if entry["content"]:
         console.print()
         if console.is_terminal:
+            from rich.markdown import Markdown  # markdown-it: only when it is drawn
+
             console.print(Markdown(entry["content"]))
         else:
             console.print(Text(entry["content"]))
