@@ -114,3 +114,24 @@ def test_the_package_graph_has_no_cycle() -> None:
     for start in sorted(graph):
         visit(start, [])
     assert cycles == []
+
+
+def test_the_terminal_client_talks_http_only() -> None:
+    """`vibes.cli.client` imports nothing of the server (no domain, no database, no
+    settings): it runs on a laptop with only the API's URL, and starts fast."""
+    client = ROOT / "cli" / "client"
+    server_imports = []
+    for path in client.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+            else:
+                continue
+            server_imports += [
+                f"{path.name} -> {target}"
+                for target in targets
+                if target.split(".")[0] == "vibes" and not target.startswith("vibes.cli.client")
+            ]
+    assert server_imports == []
