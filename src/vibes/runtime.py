@@ -4,6 +4,7 @@ machinery from settings (the type itself is `vibes.platform.runtime.Runtime`).""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from vibes.platform.broker import make_broker
 from vibes.platform.keys import KeyRing, load_keyring
 from vibes.platform.ratelimit import RateLimiter
 from vibes.platform.redis import make_redis
+from vibes.platform.replicas import RecentWriters
 from vibes.platform.runtime import Runtime
 from vibes.platform.usercache import UserCache
 from vibes.vault.runtime import VaultRuntime
@@ -45,13 +47,24 @@ async def open_runtime(
             ratelimiter=ratelimiter,
             broker=broker,
             user_cache=UserCache(settings, redis),
+            recent_writers=RecentWriters(settings, redis),
         )
         runtime = dataclasses.replace(core, parts={VaultRuntime: VaultRuntime(core)})
         if relay_events:
             await broker.start()
+        watch_stop = asyncio.Event()
+        watcher = None
+        if database.replicas:
+            await database.check_replicas()  # reads go to a replica from the first request
+            watcher = asyncio.create_task(
+                database.watch_replicas(watch_stop), name="vibes-replica-checks"
+            )
         try:
             yield runtime
         finally:
+            watch_stop.set()
+            if watcher is not None:
+                await watcher
             if relay_events:
                 await broker.stop()
     finally:

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from vibes.config import Settings
-from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, WROTE_USERS, Database
+from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, WROTE_USERS, Database, users_written
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
+from vibes.platform.replicas import RecentWriters
 from vibes.platform.usercache import UserCache
 
 P = TypeVar("P")
@@ -38,6 +39,7 @@ class Runtime:
     ratelimiter: RateLimiter
     broker: Broker
     user_cache: UserCache
+    recent_writers: RecentWriters
     parts: Mapping[type[Any], Any] = field(default_factory=dict)
 
     def part(self, kind: type[P]) -> P:
@@ -96,7 +98,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database.session_scope() as session:
         yield session
     # Committed: figures cached for the users it wrote for are stale from now on.
-    await runtime.user_cache.bump(session.info.pop(WROTE_USERS, ()))
+    await runtime.user_cache.bump(session.info.get(WROTE_USERS, ()))
+    # ...and their reads go to the primary until every replica has the write.
+    await runtime.recent_writers.mark(users_written(session))
     if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):
         await database.checkpoint_wal()
 
