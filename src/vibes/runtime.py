@@ -24,12 +24,18 @@ from vibes.vault.runtime import VaultRuntime
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, keyring: KeyRing | None = None, relay_events: bool = True
+    settings: Settings,
+    *,
+    keyring: KeyRing | None = None,
+    relay_events: bool = True,
+    serves_reads: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Everything a process needs, closed again in reverse order on the way out.
 
     `relay_events`: relay events published by other processes to this one's live-stream
     clients (an API process); a worker only publishes, so it starts no relay.
+    `serves_reads`: requests may read from replicas, so they are checked in the background
+    (an API process); a worker reads and writes on the primary only.
     """
     keyring = keyring or load_keyring(settings)
     database = Database(settings)
@@ -54,7 +60,7 @@ async def open_runtime(
             await broker.start()
         watch_stop = asyncio.Event()
         watcher = None
-        if database.replicas:
+        if database.replicas and serves_reads:
             await database.check_replicas()  # reads go to a replica from the first request
             watcher = asyncio.create_task(
                 database.watch_replicas(watch_stop), name="vibes-replica-checks"

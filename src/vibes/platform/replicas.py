@@ -14,9 +14,10 @@ can tell what other processes wrote, so every read goes to the primary until it 
 A request without a verifiable bearer token but with cookies (a browser session: whose it
 is cannot be told here) reads from the primary too.
 
-A read that cannot reach its replica (refused, cut, timed out: `errors.is_unavailable`)
-before any byte of the answer was sent is run again on the primary, and the replica is
-taken out until the background check finds it back: no failed request.
+A read that fails on its replica before any byte of the answer was sent is run again on
+the primary (a read is safe to run twice); when the replica could not be reached (refused,
+cut, timed out, a pooled connection it closed) it is taken out until the background check
+finds it back: no failed request.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from asyncpg.exceptions import InterfaceError  # type: ignore[import-untyped]
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibes.config import Settings
@@ -101,6 +104,20 @@ class RecentWriters:
         return bool(found)
 
 
+def _cut_off(exc: BaseException) -> bool:
+    """Whether `exc` says the replica cannot be reached (or dropped the connection)."""
+    if is_unavailable(exc):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, InterfaceError | SAInterfaceError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class ReadRoutingMiddleware:
     """Sends a safe request's reads to a usable replica unless its user wrote lately, and
     runs it again on the primary when that replica cannot be reached (see the module)."""
@@ -158,9 +175,12 @@ class ReadRoutingMiddleware:
                 await self.app(scope, receive_recording, send_tracking)
             return
         except Exception as exc:
-            if started or not is_unavailable(exc):
+            if started:
                 raise
-            replica.failed(exc)
+            # A read is safe to run twice, and the primary answers whatever the replica
+            # could not: a conflict with its recovery cancelled the statement, say.
+            if _cut_off(exc):
+                replica.failed(exc)
 
         async def replay() -> Message:
             # The request body as the first attempt read it, then the client's own.
