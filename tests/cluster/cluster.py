@@ -186,19 +186,42 @@ class Cluster:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], *, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.root / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "vibes.cli.main", *args],
-                env=self.env(),
+                env=env or self.env(),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
 
-    def start_api(self, index: int) -> Process:
+    def start_api(self, index: int, *, replica: bool = True) -> Process:
         port = free_port()
-        process = self._spawn(f"api{index}", ["serve", "--port", str(port), "--no-migrate"])
+        env = self.env()
+        if not replica:
+            env.pop("VIBES_DATABASE_REPLICA_URLS", None)
+        process = self._spawn(
+            f"api{index}", ["serve", "--port", str(port), "--no-migrate"], env=env
+        )
         return Process(f"api{index}", process, port)
+
+    def restart_apis(self, count: int, *, replica: bool = True) -> None:
+        """`count` new API processes (reading from the replica or not) behind nginx."""
+        for api in self.apis:
+            self.kill(api)
+        self.apis = [self.start_api(i, replica=replica) for i in range(count)]
+        deadline = time.monotonic() + 60
+        for api in self.apis:
+            self._wait_http(f"http://127.0.0.1:{api.port}/readyz", api, deadline)
+        self._write_nginx_conf()
+        subprocess.run(
+            [*self._nginx_args(self.root / "nginx.conf"), "-s", "reload"],
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(0.5)  # the new worker takes over
 
     def start_vibes(self) -> None:
         from vibes.config import Settings
@@ -231,17 +254,27 @@ class Cluster:
 
     # -- nginx --------------------------------------------------------------------------
 
-    def start_nginx(self) -> None:
+    def _nginx_bin(self) -> str:
+        return NGINX if os.path.exists(NGINX) else shutil.which("nginx") or NGINX
+
+    def _nginx_args(self, conf: Path) -> list[str]:
+        errors = str(self.root / "nginx.err")
+        return [self._nginx_bin(), "-p", str(self.root), "-c", str(conf), "-e", errors]
+
+    def _write_nginx_conf(self) -> Path:
         servers = "\n".join(
             f"        server 127.0.0.1:{api.port} max_fails=2 fail_timeout=10s;"
             for api in self.apis
         )
         conf = self.root / "nginx.conf"
         conf.write_text(NGINX_CONF.format(root=self.root, servers=servers, port=self.port))
-        nginx = NGINX if os.path.exists(NGINX) else shutil.which("nginx") or NGINX
+        return conf
+
+    def start_nginx(self) -> None:
+        conf = self._write_nginx_conf()
         with (self.root / "nginx.log").open("ab") as log:
             process = subprocess.Popen(
-                [nginx, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "nginx.err")],
+                self._nginx_args(conf),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
