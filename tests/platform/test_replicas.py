@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import Backend, MakeApp, MakeClient, make_settings
 from tests.factories import make_authed_user
@@ -154,3 +155,38 @@ async def test_every_replica_down_means_reads_on_the_primary(
     async with make_client(database_replica_urls=[dead]) as c:
         assert (await c.get("/readyz")).status_code == 200
         assert (await c.get("/api/v1/journals")).status_code == 401
+
+
+async def test_a_read_the_replica_refuses_is_answered_by_the_primary(
+    backend: Backend, tmp_path: Path, make_app: MakeApp, make_client: MakeClient, quiet_checks: None
+) -> None:
+    """A statement the replica cancels (a conflict with its recovery, say) is not an
+    outage: the request is answered by the primary, and the replica stays in use."""
+    if not backend.is_postgres:
+        pytest.skip("replicas are PostgreSQL's")
+    settings = make_settings(
+        backend, tmp_path / "data", database_replica_urls=[backend.database_url]
+    )
+    async with make_app(settings) as app, make_client(app) as c:
+        database = app_runtime(app).database
+        [replica] = database.replicas
+        user = await make_authed_user(app)
+        cancelled = []
+
+        def conflict(*_: Any) -> None:
+            if not cancelled:
+                cancelled.append(True)
+                raise OperationalError(
+                    "SELECT", None, Exception("canceling statement due to conflict with recovery")
+                )
+
+        event.listen(replica.engine.sync_engine, "before_cursor_execute", conflict)
+        try:
+            answer = await c.get(
+                "/api/v1/tags", headers={"Authorization": f"Bearer {user.access_token}"}
+            )
+        finally:
+            event.remove(replica.engine.sync_engine, "before_cursor_execute", conflict)
+        assert answer.status_code == 200, answer.text
+        assert cancelled == [True]
+        assert replica.usable
