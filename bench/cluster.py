@@ -31,7 +31,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.cluster import Cluster, missing_tools
+from tests.cluster.cluster import Cluster, Process, missing_tools
+from tests.events.servers import free_port
 
 API = "/api/v1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -181,17 +182,42 @@ def when(label: str) -> str:
     return f"{label}: load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+class BenchCluster(Cluster):
+    """Four API processes: two read from the primary only, two from the replica; nginx
+    listens on one port per layout (1 or 2 processes, primary only or replica), so the
+    layouts are measured in turn, round after round, without restarts."""
+
+    LAYOUTS = ("1 API, primary only", "2 API, primary only", "1 API, replica", "2 API, replica")
+
+    def __init__(self, redis_url: str | None, pool_size: int) -> None:
+        super().__init__(redis_url=redis_url, apis=4, workers=0, pool_size=pool_size)
+        self.ports = {self.LAYOUTS[0]: self.port} | {
+            layout: free_port() for layout in self.LAYOUTS[1:]
+        }
+
+    def replica_for_api(self, index: int) -> bool:
+        return index >= 2
+
+    def sites(self) -> dict[int, list[Process]]:
+        groups = [self.apis[:1], self.apis[:2], self.apis[2:3], self.apis[2:4]]
+        return {
+            self.ports[layout]: group for layout, group in zip(self.LAYOUTS, groups, strict=True)
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--entries", type=int, default=20)
+    parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--redis-url", default=os.environ.get("VIBES_TEST_REDIS_URL"))
     args = parser.parse_args()
     if missing := missing_tools():
         sys.exit(f"missing: {', '.join(missing)}")
-    cluster = Cluster(redis_url=args.redis_url, apis=2, workers=0, pool_size=10)
+    cluster = BenchCluster(args.redis_url, args.pool_size)
     try:
         cluster.start()
         tokens, ids, owners = asyncio.run(seed(cluster, args.users, args.entries))
@@ -209,29 +235,34 @@ def main() -> None:
                 )
             )
             scripts[name] = script
-        print(when("start"))
-        layouts = [(1, False), (2, False), (1, True), (2, True)]
-        header = f"{'layout':<26} {'scenario':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-        print(header + f" {'errors':>6}  CPU s (api/nginx/primary/replica/wrk), load avg")
-        for count, replica in layouts:
-            cluster.restart_apis(count, replica=replica)
-            layout = f"{count} API, " + ("replica" if replica else "primary only")
-            for name, script in scripts.items():
-                run_wrk(cluster.base_url, script, args.connections, 2)  # warm-up
-                before = _cpu_by_tree(_roots(cluster))
-                result = run_wrk(cluster.base_url, script, args.connections, args.duration)
-                after = _cpu_by_tree(_roots(cluster))
-                used = {k: after[k] - before.get(k, 0.0) for k in after}
-                cpu = "/".join(
-                    f"{used.get(k, 0.0):.1f}" for k in ("api", "nginx", "primary", "replica")
-                )
-                load = os.getloadavg()[0]
-                print(
-                    f"{layout:<26} {name:<16} {result['rps']:>8.0f} {result['p50_ms']:>8.1f}"
-                    f" {result['p99_ms']:>8.1f} {result['errors']:>6}  "
-                    f"{cpu}/{result['wrk_cpu']:.1f}, {load:.2f}"
-                )
-        print(when("end"))
+        print(when("start"), flush=True)
+        print(
+            f"{'layout':<22} {'scenario':<16} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'err':>4}"
+            "  CPU ms/request api+nginx+primary+replica+wrk = total -> 2-core ceiling; load",
+            flush=True,
+        )
+        for round_number in range(1, args.rounds + 1):
+            print(f"-- round {round_number}", flush=True)
+            for layout in cluster.LAYOUTS:
+                url = f"http://127.0.0.1:{cluster.ports[layout]}"
+                for name, script in scripts.items():
+                    run_wrk(url, script, args.connections, 2)  # warm-up
+                    before = _cpu_by_tree(_roots(cluster))
+                    result = run_wrk(url, script, args.connections, args.duration)
+                    after = _cpu_by_tree(_roots(cluster))
+                    used = {k: after[k] - before.get(k, 0.0) for k in after}
+                    used["wrk"] = result["wrk_cpu"]
+                    per = {k: 1000 * v / max(1, result["requests"]) for k, v in used.items()}
+                    parts = ("api", "nginx", "primary", "replica", "wrk")
+                    total = sum(per.get(k, 0.0) for k in parts)
+                    split = "+".join(f"{per.get(k, 0.0):.2f}" for k in parts)
+                    print(
+                        f"{layout:<22} {name:<16} {result['rps']:>7.0f} {result['p50_ms']:>7.1f}"
+                        f" {result['p99_ms']:>7.1f} {result['errors']:>4}  {split} = "
+                        f"{total:.2f} -> {2000 / total:.0f}/s; {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
+        print(when("end"), flush=True)
     finally:
         cluster.close()
 

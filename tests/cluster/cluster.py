@@ -43,9 +43,14 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-    # As deploy/nginx/vibes.conf, on plain HTTP: the least busy process, a process that
-    # fails is left alone for a while, idempotent requests go to the next one.
-    upstream vibes_api {{
+{sites}
+}}
+"""
+
+# As deploy/nginx/vibes.conf, on plain HTTP: the least busy process, a process that fails
+# is left alone for a while, idempotent requests go to the next one.
+NGINX_SITE = """\
+    upstream vibes_api_{port} {{
         least_conn;
 {servers}
         keepalive 32;
@@ -63,10 +68,9 @@ http {{
         proxy_next_upstream error timeout http_502 http_503;
         proxy_next_upstream_tries 2;
         location / {{
-            proxy_pass http://vibes_api;
+            proxy_pass http://vibes_api_{port};
         }}
     }}
-}}
 """
 
 
@@ -207,21 +211,9 @@ class Cluster:
         )
         return Process(f"api{index}", process, port)
 
-    def restart_apis(self, count: int, *, replica: bool = True) -> None:
-        """`count` new API processes (reading from the replica or not) behind nginx."""
-        for api in self.apis:
-            self.kill(api)
-        self.apis = [self.start_api(i, replica=replica) for i in range(count)]
-        deadline = time.monotonic() + 60
-        for api in self.apis:
-            self._wait_http(f"http://127.0.0.1:{api.port}/readyz", api, deadline)
-        self._write_nginx_conf()
-        subprocess.run(
-            [*self._nginx_args(self.root / "nginx.conf"), "-s", "reload"],
-            check=True,
-            capture_output=True,
-        )
-        time.sleep(0.5)  # the new worker takes over
+    def replica_for_api(self, index: int) -> bool:
+        """Whether API process `index` reads from the replica (all do, when there is one)."""
+        return True
 
     def start_vibes(self) -> None:
         from vibes.config import Settings
@@ -229,7 +221,9 @@ class Cluster:
 
         # The key file, made once before the processes that share it start.
         load_keyring(Settings(_env_file=None, data_dir=self.data_dir))  # type: ignore[call-arg]
-        self.apis = [self.start_api(i) for i in range(self.api_count)]
+        self.apis = [
+            self.start_api(i, replica=self.replica_for_api(i)) for i in range(self.api_count)
+        ]
         self.workers = [
             Process(f"worker{i}", self._spawn(f"worker{i}", ["worker"]))
             for i in range(self.worker_count)
@@ -262,13 +256,19 @@ class Cluster:
         return [self._nginx_bin(), "-p", str(self.root), "-c", str(conf), "-e", errors]
 
     def _write_nginx_conf(self) -> Path:
-        servers = "\n".join(
-            f"        server 127.0.0.1:{api.port} max_fails=2 fail_timeout=10s;"
-            for api in self.apis
-        )
+        sites = []
+        for port, apis in self.sites().items():
+            servers = "\n".join(
+                f"        server 127.0.0.1:{api.port} max_fails=2 fail_timeout=10s;" for api in apis
+            )
+            sites.append(NGINX_SITE.format(port=port, servers=servers))
         conf = self.root / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(root=self.root, servers=servers, port=self.port))
+        conf.write_text(NGINX_CONF.format(root=self.root, sites="".join(sites)))
         return conf
+
+    def sites(self) -> dict[int, list[Process]]:
+        """nginx's ports and the API processes behind each: all of them on `self.port`."""
+        return {self.port: self.apis}
 
     def start_nginx(self) -> None:
         conf = self._write_nginx_conf()
@@ -315,6 +315,22 @@ class Cluster:
                     server.kill()
                 server.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.redis_url:
+            self._clear_redis()
+
+    def _clear_redis(self) -> None:
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        client = Redis.from_url(self.redis_url or "", socket_timeout=2)
+        try:
+            keys = list(client.scan_iter(match=self.redis_prefix + "*"))
+            if keys:
+                client.delete(*keys)
+        except RedisError:
+            pass  # the shared test Redis is gone: nothing of ours to leave behind either
+        finally:
+            client.close()
 
     def logs(self) -> str:
         """The processes' error output (for a failing test's message)."""

@@ -119,6 +119,10 @@ async def test_reads_go_to_the_replica_and_a_writer_reads_its_writes_on_the_prim
                     got = await c.get(f"/api/v1/journals/{entry}", headers=as_reader)
                     assert got.status_code == 404
                 assert served.take() == {"primary": 0, "replica": 4}
+                # A live stream reads on the primary (it outlives any lag check).
+                streaming = {**as_reader, "Accept": "text/event-stream"}
+                await c.get("/api/v1/journals", headers=streaming)
+                assert served.take() == {"primary": 1, "replica": 0}
 
                 # The dead replica went down after its last check: the reads sent to it are
                 # answered by the primary, and it is out until a check finds it back.

@@ -12,7 +12,8 @@ noted by the request's unit of work once it has committed (`platform.runtime.get
 in this process and in Redis for the others; with Redis configured but unreachable nobody
 can tell what other processes wrote, so every read goes to the primary until it is back.
 A request without a verifiable bearer token but with cookies (a browser session: whose it
-is cannot be told here) reads from the primary too.
+is cannot be told here) reads from the primary too, and so does a live stream (`Accept:
+text/event-stream`), which outlives any check of a replica's lag.
 
 A read that fails on its replica before any byte of the answer was sent is run again on
 the primary (a read is safe to run twice); when the replica could not be reached (refused,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from vibes.platform.runtime import Runtime
 
 _COOKIE = b"cookie"
+_ACCEPT = b"accept"
+_EVENT_STREAM = b"text/event-stream"
 # In-process marks are pruned of expired ones when there are this many.
 _PRUNE_AT = 10_000
 
@@ -134,6 +137,9 @@ class ReadRoutingMiddleware:
         self.runtime = runtime
 
     async def _choose(self, scope: Scope, runtime: Runtime) -> Replica | None:
+        for name, value in scope["headers"]:
+            if name == _ACCEPT and _EVENT_STREAM in value:
+                return None  # a live stream outlives any check of the replica's lag
         token = bearer_token(scope)
         if token:
             subject = self.identify(token)
