@@ -333,6 +333,8 @@ class Replica:
         self.driver_slots = asyncio.Semaphore(self.engine.pool.size())  # type: ignore[attr-defined]
         self.max_lag = max_lag
         self.usable = False
+        # "ok" (reads go here), "lagging" (up, but too far behind) or "down".
+        self.status = "down"
         self.lag_seconds: float | None = None
         self.reason = "not checked yet"
         self._pool_stale = False
@@ -348,6 +350,7 @@ class Replica:
                 "replica %s failed a read (%s): reads go elsewhere", self.name, type(exc).__name__
             )
         self.usable = False
+        self.status = "down"
         self.reason = f"a read failed ({type(exc).__name__})"
         self._pool_stale = True
 
@@ -360,6 +363,7 @@ class Replica:
                 self._pool_stale = True
         self.usable = usable
         self.reason = reason
+        self.status = "ok" if usable else "down" if self.lag_seconds is None else "lagging"
 
     async def check(self, primary_position: int | None, at: float) -> None:
         if primary_position is not None:

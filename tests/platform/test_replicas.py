@@ -146,6 +146,11 @@ async def test_reads_go_to_the_replica_and_a_writer_reads_its_writes_on_the_prim
                 await database.check_replicas()
                 assert live.usable
                 assert not down.usable
+                ready = await c.get("/readyz")
+                assert ready.status_code == 200
+                assert ready.json()["status"] == "degraded"
+                assert ready.json()["checks"]["replica_1"] == "ok"
+                assert ready.json()["checks"]["replica_2"] == "down"
         finally:
             served.close()
 
