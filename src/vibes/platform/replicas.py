@@ -140,6 +140,9 @@ class ReadRoutingMiddleware:
         for name, value in scope["headers"]:
             if name == _ACCEPT and _EVENT_STREAM in value:
                 return None  # a live stream outlives any check of the replica's lag
+        replica = runtime.database.choose_replica()
+        if replica is None:
+            return None  # none usable: no need to ask who wrote
         token = bearer_token(scope)
         if token:
             subject = self.identify(token)
@@ -147,7 +150,7 @@ class ReadRoutingMiddleware:
                 return None
         elif any(name == _COOKIE for name, _ in scope["headers"]):
             return None
-        return runtime.database.choose_replica()
+        return replica
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in SAFE_METHODS:
