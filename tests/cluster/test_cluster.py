@@ -7,7 +7,8 @@ processes, Redis. One test, bounded, proving:
 - read-your-writes: meanwhile a user who wrote through the API reads their write, from
   whichever process nginx picks (told through Redis);
 - the lag bound: once the paused replica is more than VIBES_REPLICA_MAX_LAG_SECONDS behind,
-  the same read is fresh (the replica is skipped), and after replay resumes it is used again;
+  the same read is fresh (the replica is skipped, `/readyz` says "lagging"), and after
+  replay resumes it is used again;
 - stopping the replica, starting it again and SIGKILLing one API process, all under load,
   cost no failed read through nginx, and no write is lost or doubled (a write cut by the
   kill is retried by its client with the same Idempotency-Key, as clients must);
@@ -162,9 +163,18 @@ async def _stale_read_proves_the_replica_serves(
             message="a replica behind by more than the bound is skipped",
         )
         assert time.monotonic() - started < MAX_LAG + 10
+        await wait_until(
+            lambda: _replica_status(http, "lagging"), timeout=5, message="/readyz says lagging"
+        )
     finally:
         await sql(cluster.replica_url, "SELECT pg_wal_replay_resume()")
     await sql(cluster.primary_url, "UPDATE journals SET title = $1 WHERE id = $2", title, entry)
+
+
+async def _replica_status(http: httpx.AsyncClient, status: str) -> bool:
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    return bool(ready.json()["checks"]["replica_1"] == status)
 
 
 async def _gone(redis: Redis, key: str) -> bool:
