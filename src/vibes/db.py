@@ -281,6 +281,12 @@ def _note_flushed_users(session: Session, _flush: UOWTransaction) -> None:
             found.add(owner)
 
 
+def note_writer(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """`user_id` reads from the primary for a while once this unit of work commits
+    (read-your-writes), though it flushed nothing of theirs (an idempotent replay)."""
+    session.info.setdefault(FLUSHED_USERS, set()).add(user_id)
+
+
 def users_written(session: AsyncSession) -> set[uuid.UUID]:
     """Every user a committed unit of work wrote for (taken off the session)."""
     written: set[uuid.UUID] = set(session.info.pop(WROTE_USERS, ()))

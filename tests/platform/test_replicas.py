@@ -199,3 +199,34 @@ async def test_a_read_the_replica_refuses_is_answered_by_the_primary(
         assert answer.status_code == 200, answer.text
         assert cancelled == [True]
         assert replica.usable
+
+
+async def test_a_replayed_write_makes_its_user_read_from_the_primary(
+    backend: Backend, tmp_path: Path, make_app: MakeApp, make_client: MakeClient, quiet_checks: None
+) -> None:
+    """The first attempt committed in a process that never noted the write (it died
+    first; here: it has no replicas, so notes nothing): the retry, answered by replay in
+    another process, notes it."""
+    if not backend.is_postgres:
+        pytest.skip("replicas are PostgreSQL's")
+    plain = make_settings(backend, tmp_path / "data")
+    with_replica = plain.model_copy(update={"database_replica_urls": [backend.database_url]})
+    async with make_app(plain) as first, make_app(with_replica) as second:
+        user = await make_authed_user(first)
+        headers = {"Authorization": f"Bearer {user.access_token}", "Idempotency-Key": "k-1"}
+        body = {"title": "once", "content": "c"}
+        async with make_client(first) as c1, make_client(second) as c2:
+            created = await c1.post("/api/v1/journals", json=body, headers=headers)
+            assert created.status_code == 201
+            served = Served(app_runtime(second).database)
+            try:
+                assert (await c2.get("/api/v1/journals", headers=headers)).status_code == 200
+                assert served.take() == {"primary": 0, "replica": 1}
+                again = await c2.post("/api/v1/journals", json=body, headers=headers)
+                assert again.status_code == 201
+                assert again.headers["idempotent-replayed"] == "true"
+                served.take()
+                assert (await c2.get("/api/v1/journals", headers=headers)).status_code == 200
+                assert served.take() == {"primary": 1, "replica": 0}
+            finally:
+                served.close()
