@@ -32,6 +32,7 @@ from vibes.platform.methods import MethodsMiddleware
 from vibes.platform.middleware import RequestContextMiddleware
 from vibes.platform.openapi import install_problem_openapi
 from vibes.platform.ratelimit import RateLimitMiddleware
+from vibes.platform.replicas import ReadRoutingMiddleware
 from vibes.platform.runtime import install_runtime, maybe_runtime
 from vibes.platform.security import SecurityHeadersMiddleware, install_cors
 from vibes.portability.router import router as portability_router
@@ -99,9 +100,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Innermost: the fast paths the routes declare (collected once every router is in).
     app.add_middleware(HotRoutesMiddleware, routes=lambda: fast_routes(app.routes))
+    # Outside the fast paths: a read that cannot reach its replica runs again on the primary.
+    app.add_middleware(
+        ReadRoutingMiddleware,
+        identify=make_subject_reader(keyring, settings),
+        runtime=lambda: maybe_runtime(app),
+    )
     app.add_middleware(UnhandledErrorMiddleware)
-    # Added inner to outer: hot routes, unhandled errors, body limit, methods, rate limit,
-    # admission, CORS, security headers, request context, proxy headers.
+    # Added inner to outer: hot routes, read routing, unhandled errors, body limit, methods,
+    # rate limit, admission, CORS, security headers, request context, proxy headers.
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=MAX_BODY,

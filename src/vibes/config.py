@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Reads (GET) go to a replica of VIBES_DATABASE_REPLICA_URLS that is up and at most
+    # this far behind the primary; a user who wrote in the last moments reads from the
+    # primary (read-your-writes). PostgreSQL only.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=300)
     redis_url: str | None = None
     # Keys in Redis are namespaced so several deployments (or test runs) can share one server.
     redis_prefix: str = "vibes:"
@@ -179,6 +183,18 @@ class Settings(BaseSettings):
 
         parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _replicas_need_postgresql(self) -> Settings:
+        if self.database_replica_urls and self.is_sqlite:
+            raise ValueError(
+                "VIBES_DATABASE_REPLICA_URLS is set but the database is SQLite, which has no "
+                "replicas: unset it, or set VIBES_DATABASE_URL to the PostgreSQL primary"
+            )
+        for url in self.database_replica_urls:
+            if not url.startswith("postgresql"):
+                raise ValueError("each of VIBES_DATABASE_REPLICA_URLS must be a PostgreSQL URL")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
+import math
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -24,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, UOWTransaction, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -206,7 +211,9 @@ def _sqlite_on_begin(conn: Connection) -> None:
 POOL_TIMEOUT_SECONDS = 30
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, connect_args: dict[str, Any] | None = None
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -229,6 +236,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=False,
         pool_recycle=1800,
+        connect_args=connect_args or {},
         # Statement parameters are people's journal text: never in an error or a log line.
         hide_parameters=True,
     )
@@ -267,19 +275,168 @@ CHECKPOINT_AFTER_COMMIT = "vibes.checkpoint_after_commit"
 # session.info key: the ids of the users a transaction wrote for (set by `recording`); the
 # request's unit of work bumps their cache generation once it has committed.
 WROTE_USERS = "vibes.wrote_users"
+# session.info key: the ids of the users whose rows a transaction's flushes inserted,
+# changed or deleted (a `user_id` column, or the user row itself): with WROTE_USERS, who
+# must read from the primary for a while once it has committed (read-your-writes).
+FLUSHED_USERS = "vibes.flushed_users"
+
+
+class WriteSession(Session):
+    """The session class of write units of work (see FLUSHED_USERS)."""
+
+
+@event.listens_for(WriteSession, "after_flush")
+def _note_flushed_users(session: Session, _flush: UOWTransaction) -> None:
+    found: set[uuid.UUID] | None = None
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        owner = getattr(obj, "user_id", None)
+        if owner is None and getattr(obj, "__tablename__", None) == "users":
+            owner = getattr(obj, "id", None)
+        if isinstance(owner, uuid.UUID):
+            if found is None:
+                found = session.info.setdefault(FLUSHED_USERS, set())
+            found.add(owner)
+
+
+def note_writer(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """`user_id` reads from the primary for a while once this unit of work commits
+    (read-your-writes), though it flushed nothing of theirs (an idempotent replay)."""
+    session.info.setdefault(FLUSHED_USERS, set()).add(user_id)
+
+
+log = logging.getLogger("vibes.db")
+
+# How often each process checks its replicas (reachable, how far behind), and how long a
+# connection to one may take: a replica that hangs must not hold a request for long.
+REPLICA_CHECK_SECONDS = 1.0
+REPLICA_CONNECT_TIMEOUT_SECONDS = 2.0
+
+_PRIMARY_POSITION = "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
+# Where a replica is: the WAL position it has replayed up to. A server that is not in
+# recovery (a primary standing in as its own replica, in tests) is where it writes.
+_REPLICA_POSITION = (
+    "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
+    " ELSE pg_current_wal_flush_lsn() END - '0/0'::pg_lsn)::bigint"
+)
+
+
+class Replica:
+    """A read replica: its engine and pool, and whether reads may go to it now.
+
+    Usable once a check found it reachable and at most `max_lag` seconds behind; a check
+    every `REPLICA_CHECK_SECONDS` (`Database.watch_replicas`, in the background, never
+    per request) keeps that up to date, and a read that fails on it takes it out at once.
+
+    How far behind: each check notes the primary's flushed WAL position with the time;
+    a replica that has replayed up to position P has everything the primary had when it
+    was at P, so its staleness is at most the time since the newest noted position it
+    has reached (no clock shared between servers needed; an idle primary does not make
+    a replica look behind).
+    """
+
+    def __init__(self, url: str, *, pool_size: int, max_lag: float) -> None:
+        self.name = make_url(url).render_as_string(hide_password=True)
+        self.engine = make_engine(
+            url,
+            pool_size=pool_size,
+            connect_args={
+                "timeout": REPLICA_CONNECT_TIMEOUT_SECONDS,
+                # A write sent here by mistake fails loudly, whatever the server is.
+                "server_settings": {"default_transaction_read_only": "on"},
+            },
+        )
+        self.read_engine = _autocommit(self.engine, False)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.driver_slots = asyncio.Semaphore(self.engine.pool.size())  # type: ignore[attr-defined]
+        self.max_lag = max_lag
+        self.usable = False
+        # "ok" (reads go here), "lagging" (up, but too far behind) or "down".
+        self.status = "down"
+        self.lag_seconds: float | None = None
+        self.reason = "not checked yet"
+        self._pool_stale = False
+        # (monotonic time, primary position): enough to cover twice the lag bound.
+        self._positions: deque[tuple[float, int]] = deque(
+            maxlen=2 * math.ceil(max_lag / REPLICA_CHECK_SECONDS) + 5
+        )
+
+    def failed(self, exc: BaseException) -> None:
+        """A read on this replica could not reach it: out until a check finds it back."""
+        if self.usable:
+            log.warning(
+                "replica %s failed a read (%s): reads go elsewhere", self.name, type(exc).__name__
+            )
+        self.usable = False
+        self.status = "down"
+        self.reason = f"a read failed ({type(exc).__name__})"
+        self._pool_stale = True
+
+    def _set(self, usable: bool, reason: str) -> None:
+        if usable != self.usable:
+            if usable:
+                log.info("replica %s in use (%.1f s behind)", self.name, self.lag_seconds or 0.0)
+            else:
+                log.warning("replica %s not used: %s", self.name, reason)
+                self._pool_stale = True
+        self.usable = usable
+        self.reason = reason
+        self.status = "ok" if usable else "down" if self.lag_seconds is None else "lagging"
+
+    async def check(self, primary_position: int | None, at: float) -> None:
+        if primary_position is not None:
+            self._positions.append((at, primary_position))
+        if self._pool_stale:
+            # Connections opened before it went away are dead: never hand one out again.
+            self._pool_stale = False
+            await self.engine.dispose()
+        try:
+            async with asyncio.timeout(REPLICA_CONNECT_TIMEOUT_SECONDS):
+                async with self.read_engine.connect() as conn:
+                    position = (await conn.exec_driver_sql(_REPLICA_POSITION)).scalar()
+        except Exception as exc:  # refused, timed out, starting up, shutting down
+            self.lag_seconds = None
+            self._set(False, f"unreachable ({type(exc).__name__})")
+            return
+        now = time.monotonic()
+        reached = None
+        for noted_at, noted in reversed(self._positions):
+            if position is not None and noted <= position:
+                reached = noted_at
+                break
+        if reached is None:
+            oldest = self._positions[0][0] if self._positions else now
+            self.lag_seconds = now - oldest
+            self._set(False, f"behind by more than {self.lag_seconds:.1f} s")
+            return
+        while self._positions and self._positions[0][0] < reached:
+            self._positions.popleft()
+        self.lag_seconds = now - reached
+        if self.lag_seconds > self.max_lag:
+            self._set(False, f"{self.lag_seconds:.1f} s behind (bound {self.max_lag:g} s)")
+        else:
+            self._set(True, "in use")
+
+
+# The replica this context's reads go to (None: the primary). Set for one request by the
+# read router (`vibes.platform.replicas`), the one place that decides; read by
+# `Database.read_engine`, `read_sessionmaker` and `driver_slots`.
+_READ_FROM: ContextVar[Replica | None] = ContextVar("vibes_read_from", default=None)
 
 
 # Awaited with the ids of the users a unit of work wrote for, once it has committed.
-CommitHook = Callable[[frozenset[uuid.UUID]], Awaitable[None]]
+# (users it wrote for: their cached figures are stale; every user whose rows it touched:
+# they read from the primary for a while)
+CommitHook = Callable[[frozenset[uuid.UUID], frozenset[uuid.UUID]], Awaitable[None]]
 
 
 class Database:
     """The primary engine, its replicas, and the session factories built on them.
 
     `after_commit`: awaited after every committed `session_scope` that wrote something
-    of a user's (`WROTE_USERS`, set by `recording`): the process's user cache bump
-    (`vibes.platform.usercache`), so that a write from a request, a worker job or the
-    CLI makes the users' cached figures stale in every process alike.
+    of a user's (`WROTE_USERS`, set by `recording`, and `FLUSHED_USERS`): the process's
+    user cache bump (`vibes.platform.usercache`), so that a write from a request, a worker
+    job or the CLI makes the users' cached figures stale in every process alike, and the
+    read-your-writes mark (`vibes.platform.replicas`).
     """
 
     def __init__(self, settings: Settings, *, after_commit: CommitHook | None = None) -> None:
@@ -294,7 +451,7 @@ class Database:
         # Hot reads on the driver connection queue here for a connection, not in the
         # pool: a pool waiter costs a task and a timer (asyncio.wait_for) per attempt,
         # which under 64 concurrent reads took a tenth of the server's CPU.
-        self.driver_slots = asyncio.Semaphore(self.engine.pool.size())  # type: ignore[attr-defined]
+        self._driver_slots = asyncio.Semaphore(self.engine.pool.size())  # type: ignore[attr-defined]
         write_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE")
             if self.is_sqlite
@@ -302,26 +459,82 @@ class Database:
         )
         # Reads run without BEGIN/COMMIT round trips: one statement, one snapshot.
         read_engine = _autocommit(self.engine, self.is_sqlite)
-        # For hot read paths that skip the ORM session: a Core connection, no transaction.
-        self.read_engine = read_engine
-        self.replica_engines = [
-            make_engine(url, pool_size=settings.database_pool_size)
+        self._read_engine = read_engine
+        self.replicas = [
+            Replica(
+                url, pool_size=settings.database_pool_size, max_lag=settings.replica_max_lag_seconds
+            )
             for url in settings.database_replica_urls
         ]
-        self.sessionmaker = async_sessionmaker(write_engine, expire_on_commit=False)
-        self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
-        self.replica_sessionmakers = [
-            async_sessionmaker(_autocommit(engine, self.is_sqlite), expire_on_commit=False)
-            for engine in self.replica_engines
-        ]
+        self.sessionmaker = async_sessionmaker(
+            write_engine, expire_on_commit=False, sync_session_class=WriteSession
+        )
+        self._read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
         self._replica_turn = 0
 
-    def replica_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        """A sessionmaker for reads that may lag the primary (round robin over replicas)."""
-        if not self.replica_sessionmakers:
-            return self.read_sessionmaker
-        self._replica_turn = (self._replica_turn + 1) % len(self.replica_sessionmakers)
-        return self.replica_sessionmakers[self._replica_turn]
+    # Reads: on the replica chosen for this request (see `_READ_FROM`), else the primary.
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """For hot read paths that skip the ORM session: a Core connection, no transaction."""
+        replica = _READ_FROM.get()
+        return self._read_engine if replica is None else replica.read_engine
+
+    @property
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        replica = _READ_FROM.get()
+        return self._read_sessionmaker if replica is None else replica.read_sessionmaker
+
+    @property
+    def driver_slots(self) -> asyncio.Semaphore:
+        replica = _READ_FROM.get()
+        return self._driver_slots if replica is None else replica.driver_slots
+
+    def choose_replica(self) -> Replica | None:
+        """A usable replica, in turn; None when there is none (read from the primary)."""
+        count = len(self.replicas)
+        for _ in range(count):
+            self._replica_turn = (self._replica_turn + 1) % count
+            replica = self.replicas[self._replica_turn]
+            if replica.usable:
+                return replica
+        return None
+
+    @contextmanager
+    def reading_from(self, replica: Replica | None) -> Iterator[None]:
+        """This context's reads go to `replica` (None: the primary)."""
+        assert replica is None or replica in self.replicas
+        token = _READ_FROM.set(replica)
+        try:
+            yield
+        finally:
+            _READ_FROM.reset(token)
+
+    async def check_replicas(self) -> None:
+        """One round of replica checks (see `Replica`)."""
+        position = None
+        at = time.monotonic()
+        try:
+            async with asyncio.timeout(REPLICA_CONNECT_TIMEOUT_SECONDS):
+                async with self._read_engine.connect() as conn:
+                    position = (await conn.exec_driver_sql(_PRIMARY_POSITION)).scalar()
+        except Exception as exc:  # the primary is down: nothing to compare with this time
+            log.debug("replica check: primary unreachable (%s)", type(exc).__name__)
+        await asyncio.gather(*(replica.check(position, at) for replica in self.replicas))
+
+    async def watch_replicas(self, stop: asyncio.Event) -> None:
+        """Check the replicas every `REPLICA_CHECK_SECONDS` until `stop` is set (the first
+        check is the caller's, before it serves)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REPLICA_CHECK_SECONDS):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            try:
+                await self.check_replicas()
+            except Exception:  # a bug here must not stop the checks (reads go primary)
+                log.exception("replica check failed")
 
     @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:
@@ -333,31 +546,32 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-            written = frozenset(session.info.pop(WROTE_USERS, ()))
-            if written:
-                if self.after_commit is None:
-                    _log.warning("database_commit_without_cache_bump", users=len(written))
-                else:
-                    await self.after_commit(written)
+            wrote = frozenset(session.info.pop(WROTE_USERS, ()))
+            touched = wrote | frozenset(session.info.pop(FLUSHED_USERS, ()))
+            if touched:
+                if self.after_commit is not None:
+                    await self.after_commit(wrote, touched)
+                elif wrote:
+                    _log.warning("database_commit_without_cache_bump", users=len(wrote))
 
     async def checkpoint_wal(self) -> None:
         """SQLite: copy the WAL into the main file and truncate it to zero bytes (outside any
         transaction; best effort, a reader still open makes it a partial checkpoint)."""
         if not self.is_sqlite:
             return
-        async with self.read_engine.connect() as conn:
+        async with self._read_engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def pools(self) -> list[tuple[str, AsyncEngine]]:
         """The engines whose pools /metrics reports, by name."""
         return [("primary", self.engine)] + [
-            (f"replica-{n}", engine) for n, engine in enumerate(self.replica_engines, 1)
+            (f"replica-{n}", replica.engine) for n, replica in enumerate(self.replicas, 1)
         ]
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        for engine in self.replica_engines:
-            await engine.dispose()
+        for replica in self.replicas:
+            await replica.engine.dispose()
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -33,7 +33,10 @@ def find_postgres_bin(name: str) -> str | None:
 
 
 class PrivatePostgres:
-    def __init__(self) -> None:
+    """`replica_of`: a streaming replica of that (started) server, made with
+    `pg_basebackup -R` instead of `initdb`."""
+
+    def __init__(self, *, replica_of: PrivatePostgres | None = None) -> None:
         initdb, postgres = find_postgres_bin("initdb"), find_postgres_bin("postgres")
         assert initdb is not None
         assert postgres is not None
@@ -50,6 +53,20 @@ class PrivatePostgres:
             os.chown(self.root, account.pw_uid, account.pw_gid)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        if replica_of is not None:
+            basebackup = find_postgres_bin("pg_basebackup")
+            assert basebackup is not None
+            subprocess.run(
+                [
+                    *(basebackup, "-h", "127.0.0.1", "-p", str(replica_of.port)),
+                    *("-U", "postgres", "-D", str(self.data), "-R", "-X", "stream"),
+                    *("--no-sync", "--checkpoint=fast"),
+                ],
+                check=True,
+                capture_output=True,
+                user=self.user,
+            )
+            return
         subprocess.run(
             [
                 *(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres"),
@@ -75,7 +92,7 @@ class PrivatePostgres:
             [
                 *(self.postgres, "-D", str(self.data), "-p", str(self.port)),
                 *("-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}"),
-                *("-c", "max_connections=40", "-c", "shared_buffers=16MB"),
+                *("-c", "max_connections=100", "-c", "shared_buffers=16MB"),
             ],
             user=self.user,
             # Its own process group: a kill -9 takes the postmaster and every backend at
@@ -104,11 +121,16 @@ class PrivatePostgres:
         self.process.wait()
         self.process = None
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """A fast shutdown (sessions cut, no crash recovery needed): start() again later."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

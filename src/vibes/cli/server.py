@@ -90,7 +90,7 @@ def worker() -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         # Publish-only: a worker has no stream clients of its own, so it relays nothing.
-        async with open_runtime(settings, relay_events=False) as runtime:
+        async with open_runtime(settings, relay_events=False, serves_reads=False) as runtime:
             await Dispatcher(
                 runtime.database, settings, runtime.broker, keyring=runtime.keyring
             ).run(stop)

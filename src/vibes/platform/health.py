@@ -28,7 +28,8 @@ async def readyz(request: Request) -> Any:
     The database is required: without it the answer is 503 (take the process out of the
     balancer). Redis is not: without it every feature falls back to this process (rate
     limits counted locally, caches missed, live streams reading the database), so the
-    answer stays 200 with `"status": "degraded"` and `checks.redis: "down"`.
+    answer stays 200 with `"status": "degraded"` and `checks.redis: "down"`. Nor is a
+    read replica (`checks.replica_1`: "lagging" or "down" sends its reads to the primary).
     """
     runtime = runtime_of(request)
     checks: dict[str, str] = {}
@@ -47,6 +48,10 @@ async def readyz(request: Request) -> Any:
         except Exception:
             checks["redis"] = "down"
         checks["event_relay"] = "ok" if runtime.broker.relaying else "polling"
+    # Read replicas, as the background checks last found them: one not "ok" ("lagging",
+    # "down") is skipped, its reads answered by the primary.
+    for number, replica in enumerate(runtime.database.replicas, start=1):
+        checks[f"replica_{number}"] = replica.status
     if checks["database"] != "ok":
         return problem(
             503,

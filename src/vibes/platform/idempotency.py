@@ -52,7 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vibes.db import new_id, utcnow
+from vibes.db import new_id, note_writer, utcnow
 from vibes.errors import Conflict, Unprocessable
 from vibes.platform.models import IdempotencyKey
 
@@ -247,6 +247,9 @@ async def idempotent(
         request_hash=request_hash,
     )
     if isinstance(claimed, IdempotencyKey):
+        # The first attempt's commit may have happened in a process that died before it
+        # could note the write: its user reads from the primary again (read-your-writes).
+        note_writer(session, user_id)
         return replay(claimed, keeping.open(claimed.response_body or b"", claimed.id))
     response = await produce()
     await record(session, claimed, response, keeping.seal(bytes(response.body), claimed))

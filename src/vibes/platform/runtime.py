@@ -24,6 +24,7 @@ from vibes.db import CHECKPOINT_AFTER_COMMIT, SAFE_METHODS, Database
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
+from vibes.platform.replicas import RecentWriters
 from vibes.platform.usercache import UserCache
 
 P = TypeVar("P")
@@ -38,6 +39,7 @@ class Runtime:
     ratelimiter: RateLimiter
     broker: Broker
     user_cache: UserCache
+    recent_writers: RecentWriters
     parts: Mapping[type[Any], Any] = field(default_factory=dict)
 
     def part(self, kind: type[P]) -> P:
@@ -93,8 +95,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         async with database.read_sessionmaker() as session:
             yield session
         return
-    # Committed, the scope bumps the cache generation of the users it wrote for
-    # (`Database.after_commit`), before the answer is sent.
+    # Committed, the scope bumps the cache generation of the users it wrote for and marks
+    # them to read from the primary for a while (`Database.after_commit`), before the
+    # answer is sent.
     async with database.session_scope() as session:
         yield session
     if session.info.pop(CHECKPOINT_AFTER_COMMIT, False):

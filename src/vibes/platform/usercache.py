@@ -174,7 +174,12 @@ async def standalone_database(settings: Settings) -> AsyncIterator[Database]:
     """The database for a process without a runtime (the CLI): its committed writes make
     their users' cached figures stale in every process, as the app's do."""
     redis = make_redis(settings)
-    database = Database(settings, after_commit=UserCache(settings, redis).bump)
+    cache = UserCache(settings, redis)
+
+    async def committed(wrote: frozenset[uuid.UUID], touched: frozenset[uuid.UUID]) -> None:
+        await cache.bump(wrote)
+
+    database = Database(settings, after_commit=committed)
     try:
         yield database
     finally:
