@@ -58,6 +58,16 @@ class Served:
             event.remove(target, "checkout", listener)
 
 
+async def as_if_long_ago(app: Any, *users: Any) -> None:
+    """Forget that the factory's writes (the account, its session) were just made: they
+    mark their user as a recent writer, as a sign-up does."""
+    writers = app_runtime(app).recent_writers
+    for user in users:
+        writers._local.pop(str(user.id), None)
+        if writers._redis is not None:
+            await writers._redis.delete(writers._key(str(user.id)))
+
+
 @pytest.fixture
 def quiet_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the check at startup: the background ones would count as checkouts.
@@ -90,6 +100,7 @@ async def test_reads_go_to_the_replica_and_a_writer_reads_its_writes_on_the_prim
         assert "unreachable" in down.reason
         writer = await make_authed_user(app)
         reader = await make_authed_user(app)
+        await as_if_long_ago(app, writer, reader)
         served = Served(database)
         try:
             async with make_client(app) as c, make_client(other) as c2:
@@ -180,6 +191,7 @@ async def test_a_read_the_replica_refuses_is_answered_by_the_primary(
         database = app_runtime(app).database
         [replica] = database.replicas
         user = await make_authed_user(app)
+        await as_if_long_ago(app, user)
         cancelled = []
 
         def conflict(*_: Any) -> None:
@@ -230,3 +242,21 @@ async def test_a_replayed_write_makes_its_user_read_from_the_primary(
                 assert served.take() == {"primary": 1, "replica": 0}
             finally:
                 served.close()
+
+
+async def test_a_write_outside_a_request_marks_its_user_for_the_primary(
+    backend: Backend, tmp_path: Path, make_app: MakeApp, quiet_checks: None
+) -> None:
+    """A worker's or the CLI's unit of work (`session_scope`) marks the users it touched,
+    as a request's does: a reminder fired by a worker is read back fresh."""
+    if not backend.is_postgres:
+        pytest.skip("replicas are PostgreSQL's")
+    settings = make_settings(
+        backend, tmp_path / "data", database_replica_urls=[backend.database_url]
+    )
+    async with make_app(settings) as app:
+        user = await make_authed_user(app)
+        writers = app_runtime(app).recent_writers
+        assert await writers.recent(str(user.id))
+        await as_if_long_ago(app, user)
+        assert not await writers.recent(str(user.id))
