@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from serving import (
     API,
     DEFAULT_ADMIN_URL,
@@ -52,8 +54,10 @@ class Bare:
     def __init__(self) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", str(ROOT / "bench")]
-            + ["--port", str(self.port), "--no-access-log", "--log-level", "warning"],
+            [
+                *(sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", str(ROOT / "bench")),
+                *("--port", str(self.port), "--no-access-log", "--log-level", "warning"),
+            ],
         )
 
     async def wait_ready(self) -> None:
@@ -93,12 +97,34 @@ async def drive(
     return time.perf_counter() - started, answers
 
 
+PROFILE_DIR: Path | None = None
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (`pip install py-spy`) sampling the server into `out` (raw stacks)."""
+    return subprocess.Popen(
+        [
+            *(str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid)),
+            *("-f", "raw", "-r", "250", "-o", str(out), "--nonblocking"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def measure(
     label: str, pid: int, port: int, jobs: list[Any], conns: int, expect: int
 ) -> tuple[dict[str, float], list[Any]]:
+    spy = None
+    if PROFILE_DIR is not None and label in ("create", "patch", "delete"):
+        spy = start_py_spy(pid, PROFILE_DIR / f"{label}.txt")
+        await asyncio.sleep(1)
     before = cpu_seconds(pid)
     wall, answers = await drive(port, jobs, conns)
     cpu = cpu_seconds(pid) - before
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
     bad = [a[0] for a in answers if a[0] != expect]
     if bad:
         raise RuntimeError(f"{label}: {len(bad)} answers not {expect}, e.g. {bad[0]}")
@@ -167,7 +193,13 @@ async def run(args: argparse.Namespace, server: VibesServer, bare: Bare) -> None
     rows.append(("patch", patch, base))
 
     deletes = [
-        ("DELETE", f"{API}/journals/{jid}", tokens[k % len(tokens)], None, {"If-Match": a[1]["etag"]})
+        (
+            "DELETE",
+            f"{API}/journals/{jid}",
+            tokens[k % len(tokens)],
+            None,
+            {"If-Match": a[1]["etag"]},
+        )
         for k, ((jid, _), a) in enumerate(zip(created, patched, strict=True))
     ]
     base = await bare_rps(bare, n, args.connections)
@@ -195,7 +227,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument(
+        "--py-spy", type=Path, help="record the server with py-spy (raw stacks per phase here)"
+    )
     args = parser.parse_args()
+    global PROFILE_DIR
+    PROFILE_DIR = args.py_spy
     with PrivateDatabase(args.admin_url, "vibes_bench_write") as database:
         env = {"VIBES_RUN_DISPATCHER": "false", "VIBES_DATABASE_POOL_SIZE": "4"}
         bare = Bare()

@@ -3,6 +3,7 @@ and, where a locked observer may see it, its event in the same transaction."""
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -10,8 +11,10 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
+    Select,
     Table,
     Uuid,
+    bindparam,
     column,
     select,
     table,
@@ -29,10 +32,11 @@ from vibes.journals.tagnames import tag_key
 from vibes.journals.visibility import (
     Viewer,
     check_secret_tag,
+    visibility_template,
     visible_journals,
 )
 from vibes.platform.concurrency import check_if_match
-from vibes.platform.portable import bulk_insert, lock_rows, new_ids
+from vibes.platform.portable import bulk_insert, is_postgres, locking, new_ids
 from vibes.recording.record import (
     SAME,
     EventType,
@@ -159,6 +163,16 @@ async def relink_reminders(
         )
 
 
+@functools.cache
+def _owned_journal(postgres: bool, unlocked: bool) -> Select[Journal]:
+    """The locking read of `get_owned_journal`, built once per shape (cached compiled)."""
+    stmt = select(Journal).where(
+        Journal.id == bindparam("journal_id", type_=Uuid()),
+        visibility_template(unlocked=unlocked),
+    )
+    return locking(stmt, postgres=postgres)
+
+
 async def get_owned_journal(
     session: AsyncSession, viewer: Viewer, journal_id: uuid.UUID
 ) -> Journal:
@@ -170,8 +184,8 @@ async def get_owned_journal(
     for a failed `If-Match`, RFC 9110).
     """
     visible = visible_journals(viewer)
-    stmt = lock_rows(select(Journal).where(Journal.id == journal_id, visible.clause), session)
-    journal = await session.scalar(stmt, visible.params)
+    stmt = _owned_journal(is_postgres(session), bool(viewer.unlocked_secret_tag_ids))
+    journal = await session.scalar(stmt, {**visible.params, "journal_id": journal_id})
     if journal is None:
         raise NotFound()
     return journal

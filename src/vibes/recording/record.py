@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast, get_args
 
-from sqlalchemy import Table, event
+from sqlalchemy import Insert, Integer, Table, Uuid, bindparam, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -110,6 +111,21 @@ def record_change(
     pending[(user_id, kind, entity_id)] = _Pending(op, version, secret_tag_id, previous)
 
 
+@functools.cache
+def _bump_counter(dialect: str) -> Insert:
+    """Add `:count` positions to the user's counter (created at `:count`), returning the
+    last one: built once per dialect, so its compiled form is cached."""
+    counters = cast(Table, SyncCounter.__table__)
+    count = bindparam("count", type_=Integer())
+    return insert_or_add(
+        dialect,
+        counters,
+        {"user_id": bindparam("user_id", type_=Uuid()), "position": count, "horizon": 0},
+        on=["user_id"],
+        add={"position": count},
+    ).returning(counters.c.position)
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Number the transaction's changes and write them, last thing before it commits.
@@ -127,20 +143,12 @@ def _write_pending(session: Session) -> None:
     by_user: dict[uuid.UUID, list[tuple[str, uuid.UUID, _Pending]]] = {}
     for (user_id, kind, entity_id), change in pending.items():
         by_user.setdefault(user_id, []).append((kind, entity_id, change))
-    dialect = session.get_bind().dialect.name
-    counters = cast(Table, SyncCounter.__table__)
+    bump = _bump_counter(session.get_bind().dialect.name)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for user_id in sorted(by_user):
         changes = by_user[user_id]
-        bump = insert_or_add(
-            dialect,
-            counters,
-            {"user_id": user_id, "position": len(changes), "horizon": 0},
-            on=["user_id"],
-            add={"position": len(changes)},
-        ).returning(counters.c.position)
-        last = int(session.execute(bump).scalar_one())
+        last = int(session.execute(bump, {"user_id": user_id, "count": len(changes)}).scalar_one())
         ids = new_ids(len(changes))
         for offset, (change_id, (kind, entity_id, change)) in enumerate(
             zip(ids, changes, strict=True)
