@@ -10,17 +10,23 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
+    Delete,
     Integer,
     Select,
     Table,
     Uuid,
     bindparam,
     column,
+    delete,
     select,
     table,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge
@@ -36,12 +42,17 @@ from vibes.journals.visibility import (
     visible_journals,
 )
 from vibes.platform.concurrency import check_if_match
-from vibes.platform.portable import bulk_insert, is_postgres, locking, new_ids
+from vibes.platform.portable import (
+    bulk_insert,
+    insert_statement,
+    is_postgres,
+    locking,
+    new_ids,
+)
 from vibes.recording.record import (
     SAME,
     EventType,
     Written,
-    delete_recorded,
     record_change,
     record_write,
     record_writes,
@@ -133,6 +144,31 @@ _reminders = table(
 )
 
 
+def _linked() -> ColumnElement[bool]:
+    return (_reminders.c.user_id == bindparam("owner_id")) & _reminders.c.journal_id.in_(
+        bindparam("entry_ids", expanding=True)
+    )
+
+
+@functools.cache
+def _unlink_reminders() -> ReturningUpdate[Any]:
+    return (
+        update(_reminders)
+        .where(_linked())
+        .values(
+            journal_id=None,
+            version=_reminders.c.version + 1,
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(_reminders.c.id, _reminders.c.version)
+    )
+
+
+@functools.cache
+def _linked_reminders() -> Select[Any]:
+    return select(_reminders.c.id, _reminders.c.version).where(_linked())
+
+
 async def relink_reminders(
     session: AsyncSession, user_id: uuid.UUID, journal_ids: Sequence[uuid.UUID], *, unlink: bool
 ) -> None:
@@ -142,16 +178,11 @@ async def relink_reminders(
     the entries moved into or out of the vault, and the link shows or hides by viewer."""
     if not journal_ids:
         return
-    linked = (_reminders.c.user_id == user_id) & _reminders.c.journal_id.in_(list(journal_ids))
+    params = {"owner_id": user_id, "entry_ids": list(journal_ids)}
     if unlink:
-        result = await session.execute(
-            update(_reminders)
-            .where(linked)
-            .values(journal_id=None, version=_reminders.c.version + 1, updated_at=utcnow())
-            .returning(_reminders.c.id, _reminders.c.version)
-        )
+        result = await session.execute(_unlink_reminders(), {**params, "now": utcnow()})
     else:
-        result = await session.execute(select(_reminders.c.id, _reminders.c.version).where(linked))
+        result = await session.execute(_linked_reminders(), params)
     for reminder_id, version in result.all():
         record_change(
             session,
@@ -191,6 +222,27 @@ async def get_owned_journal(
     return journal
 
 
+_JOURNALS = cast(Table, Journal.__table__)
+
+
+def _journal_row(journal: Journal) -> dict[str, Any]:
+    return {
+        "id": journal.id,
+        "user_id": journal.user_id,
+        "title": journal.title,
+        "content": journal.content,
+        "entry_date": journal.entry_date,
+        "mood_rating": journal.mood_rating,
+        "word_count": journal.word_count,
+        "secret_tag_id": None,
+        "ciphertext": None,
+        "nonce": None,
+        "version": journal.version,
+        "created_at": journal.created_at,
+        "updated_at": journal.updated_at,
+    }
+
+
 async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCreate) -> EntryView:
     """Create one entry (tags by name, created on first use); returns it rendered.
 
@@ -223,8 +275,9 @@ async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCre
         await tagging.touch_tag_names(session, viewer.user_id, tags, unlocked.id)
         opened = SecretContent(title=data.title, content=data.content, tags=tuple(tags))
         return render_journal(journal, tags, (unlocked, opened))
-    session.add(journal)
-    await session.flush()
+    # A cached Core INSERT of the row, not a unit-of-work flush: the object is only
+    # rendered (the row is the one `create_batch` writes, so both spell it alike).
+    await session.execute(insert_statement(_JOURNALS), _journal_row(journal))
     tags = (await tagging.link_tags(session, viewer.user_id, [(journal.id, data.tags)]))[journal.id]
     _record(session, journal, event="journal.created")
     return render_journal(journal, tags)
@@ -421,6 +474,13 @@ async def update_journal(
     return render_journal(journal, tags)
 
 
+@functools.cache
+def _delete_journal() -> Delete:
+    return delete(_JOURNALS).where(
+        _JOURNALS.c.id == bindparam("id"), _JOURNALS.c.version == bindparam("version")
+    )
+
+
 async def delete_journal(
     session: AsyncSession, viewer: Viewer, journal: Journal, *, if_match: str | None = None
 ) -> None:
@@ -434,10 +494,21 @@ async def delete_journal(
         _, opened = reveal(viewer, journal)
         await tagging.touch_tag_names(session, viewer.user_id, opened.tags, secret_tag_id)
     await relink_reminders(session, viewer.user_id, [journal.id], unlink=True)
-    await delete_recorded(
+    # What `delete_recorded` does, with a cached Core DELETE instead of a unit-of-work
+    # flush: the same `WHERE version = <loaded>`, the same StaleDataError (412) if a
+    # concurrent change won, and the object leaves the session as a deleted one does.
+    version = journal.version
+    deleted = await session.execute(_delete_journal(), {"id": journal.id, "version": version})
+    if cast(CursorResult[Any], deleted).rowcount != 1:
+        raise StaleDataError("journals: the entry changed or went away meanwhile")
+    session.expunge(journal)
+    record_write(
         session,
-        journal,
+        user_id=journal.user_id,
         kind="journal",
+        entity_id=journal.id,
+        op="delete",
+        version=version + 1,
         secret_tag_id=secret_tag_id,
         # A secret entry's deletion is no one else's business.
         event="journal.deleted" if secret_tag_id is None else None,
