@@ -11,6 +11,11 @@ N `POST /journals` (two of eight tags each, so the tags exist after the first fe
 per request** from `/proc/<pid>/stat` (utime + stime delta / requests: steady on a busy
 machine, unlike req/s), req/s, and the ratio to the bare endpoint measured right before
 it with the same client and connection count, plus the load average.
+
+To compare two versions on a busy machine, alternate runs of this checkout and of another
+one's code (`PYTHONPATH=<other checkout>/src`, which the server inherits and which wins
+over this checkout's editable install): only runs a minute apart compare.
+`--py-spy DIR` records the server with py-spy during each phase (raw stacks).
 """
 
 from __future__ import annotations
@@ -171,7 +176,7 @@ async def run(args: argparse.Namespace, server: VibesServer, bare: Bare) -> None
     )
 
     rows: list[tuple[str, dict[str, float], dict[str, float]]] = []
-    print(when("start"), flush=True)
+    print(when("start"), f"(PYTHONPATH={os.environ.get('PYTHONPATH', '')})", flush=True)
     n = args.requests
     base = await bare_rps(bare, n, args.connections)
     create, made = await measure("create", pid, port, creates(n, 10_000), args.connections, 201)
