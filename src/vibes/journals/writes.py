@@ -15,16 +15,19 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    Update,
     Uuid,
     bindparam,
     column,
     delete,
+    inspect,
     select,
     table,
     update,
 )
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -374,6 +377,63 @@ def _unchanged(
     return False
 
 
+# The columns a PATCH may change (the version is bumped by the UPDATE itself).
+_UPDATABLE = (
+    "title",
+    "content",
+    "word_count",
+    "entry_date",
+    "mood_rating",
+    "secret_tag_id",
+    "ciphertext",
+    "nonce",
+    "updated_at",
+)
+_UNSET = object()
+
+
+@functools.cache
+def _update_journal(columns: tuple[str, ...]) -> Update:
+    """`UPDATE journals SET <columns>, version = version + 1 WHERE id AND version =
+    <loaded>`, built once per set of changed columns."""
+    return (
+        update(_JOURNALS)
+        .where(_JOURNALS.c.id == bindparam("b_id"), _JOURNALS.c.version == bindparam("b_version"))
+        .values(
+            {
+                **{name: bindparam(name, type_=_JOURNALS.c[name].type) for name in columns},
+                "version": _JOURNALS.c.version + 1,
+            }
+        )
+    )
+
+
+async def _write_changes(session: AsyncSession, journal: Journal) -> None:
+    """What the unit of work's flush of the loaded entry would write, as a cached Core
+    UPDATE of the columns whose values changed: the same `WHERE version = <loaded>` and
+    StaleDataError (412) if a concurrent change won; the object is then clean at the
+    new version."""
+    state = inspect(journal)
+    committed = state.committed_state
+    changed = tuple(
+        name
+        for name in _UPDATABLE
+        if committed.get(name, _UNSET) is not _UNSET and committed[name] != getattr(journal, name)
+    )
+    version = journal.version
+    values = {name: getattr(journal, name) for name in changed}
+    # Without autoflush: the flush would write the same changes through the unit of work.
+    with session.no_autoflush:
+        result = await session.execute(
+            _update_journal(changed), {**values, "b_id": journal.id, "b_version": version}
+        )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise StaleDataError("journals: the entry changed or went away meanwhile")
+    for name in _UPDATABLE:
+        set_committed_value(journal, name, getattr(journal, name))
+    set_committed_value(journal, "version", version + 1)
+
+
 async def update_journal(
     session: AsyncSession,
     viewer: Viewer,
@@ -458,7 +518,7 @@ async def update_journal(
         return render_journal(journal, tags, (target, opened))
     journal.title, journal.content = title, content
     journal.secret_tag_id = journal.nonce = journal.ciphertext = None
-    await session.flush()
+    await _write_changes(session, journal)
     if was_secret or "tags" in changes:
         tags = await tagging.replace_tags(session, viewer.user_id, journal.id, tags)
     # Leaving the vault looks like a creation to a locked observer.
