@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, Subquery, Uuid, bindparam, event, select, update
+from sqlalchemy import ColumnElement, Select, Subquery, Uuid, bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vibes.accounts.models import AuthSession
@@ -104,10 +104,15 @@ async def is_session_active(runtime: Runtime, db: AsyncSession, claims: AccessCl
     return True
 
 
+@functools.cache
+def _alive_until_statement() -> Select[dt.datetime]:
+    """Built once: SQLAlchemy then finds its compiled form in its cache every request."""
+    return select(AuthSession.expires_at).where(_alive_clause())
+
+
 async def _alive_until(db: AsyncSession, claims: AccessClaims) -> dt.datetime | None:
-    alive = session_alive(claims)
     found: dt.datetime | None = await db.scalar(
-        select(AuthSession.expires_at).where(alive.clause), alive.params
+        _alive_until_statement(), session_alive(claims).params
     )
     return found
 

@@ -4,12 +4,14 @@ its ciphertext."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Select, Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningDelete
 
 from vibes.db import new_id, utcnow
 from vibes.journals.models import JournalTag, Tag
@@ -27,20 +29,94 @@ def unique_names(names: Iterable[str]) -> list[str]:
     return list(seen.values())
 
 
+# Statements built once (their compiled form is then found in SQLAlchemy's cache instead
+# of being rebuilt on every write); expanding IN lists take their values per execution.
+_tags = cast(Table, Tag.__table__)
+_links = cast(Table, JournalTag.__table__)
+
+
+@functools.cache
+def _tags_named() -> Select[Any]:
+    return select(_tags.c.name_key, _tags.c.id, _tags.c.name, _tags.c.version).where(
+        _tags.c.user_id == bindparam("user_id"),
+        _tags.c.name_key.in_(bindparam("keys", expanding=True)),
+    )
+
+
+@functools.cache
+def _tag_versions() -> Select[Any]:
+    return select(_tags.c.id, _tags.c.version).where(
+        _tags.c.id.in_(bindparam("ids", expanding=True))
+    )
+
+
+@functools.cache
+def _tag_ids_named() -> Select[Any]:
+    return select(_tags.c.id).where(
+        _tags.c.user_id == bindparam("user_id"),
+        _tags.c.name_key.in_(bindparam("keys", expanding=True)),
+    )
+
+
+@functools.cache
+def _names_of() -> Select[Any]:
+    return (
+        select(_tags.c.name)
+        .join(_links, _links.c.tag_id == _tags.c.id)
+        .where(_links.c.journal_id == bindparam("journal_id"))
+        .order_by(_tags.c.name_key)
+    )
+
+
+@functools.cache
+def _unlink() -> ReturningDelete[Any]:
+    return (
+        delete(_links)
+        .where(_links.c.journal_id.in_(bindparam("journal_ids", expanding=True)))
+        .returning(_links.c.tag_id)
+    )
+
+
 async def ensure_tags(
     session: AsyncSession, user_id: uuid.UUID, names: Sequence[str]
 ) -> dict[str, tuple[uuid.UUID, str]]:
     """`{name_key: (id, stored name)}` for the user's tags with these names, creating the
     missing ones (their events and changes are recorded in the same transaction).
 
-    Race-safe: `INSERT … ON CONFLICT DO NOTHING` on (user_id, name_key), then a select.
-    Of two requests creating the same new name at once, one inserts and the other (on
-    PostgreSQL after waiting for the first to commit) finds it. Keys are inserted in
-    sorted order so two overlapping batches cannot deadlock.
+    The existing tags are looked up first: when all exist (the common case) nothing is
+    inserted. Otherwise race-safe: `INSERT … ON CONFLICT DO NOTHING` on (user_id,
+    name_key) for the missing ones, then a select. Of two requests creating the same new
+    name at once, one inserts and the other (on PostgreSQL after waiting for the first to
+    commit) finds it. Keys are inserted in sorted order so two overlapping batches cannot
+    deadlock.
     """
     cleaned = {tag_key(name): name for name in unique_names(names)}
     if not cleaned:
         return {}
+    found = (
+        await session.execute(_tags_named(), {"user_id": user_id, "keys": list(cleaned)})
+    ).all()
+    if len(found) < len(cleaned):
+        existing = {row[0] for row in found}
+        await _insert_tags(
+            session, user_id, {k: v for k, v in cleaned.items() if k not in existing}
+        )
+        found = (
+            await session.execute(_tags_named(), {"user_id": user_id, "keys": list(cleaned)})
+        ).all()
+    tags = {}
+    for key, tag_id, name, version in found:
+        tags[key] = (tag_id, name)
+        # Its journal_count changes for the entries about to be linked.
+        record_change(
+            session, user_id=user_id, kind="tag", entity_id=tag_id, op="upsert", version=version
+        )
+    return tags
+
+
+async def _insert_tags(session: AsyncSession, user_id: uuid.UUID, cleaned: dict[str, str]) -> None:
+    """Create the tags `{name_key: name}` that no one has created meanwhile, recording
+    the creations."""
     now = utcnow()
     rows = [
         {
@@ -68,19 +144,6 @@ async def ensure_tags(
             event="tag.created",
             data={"id": str(tag_id)},
         )
-    found = await session.execute(
-        select(Tag.name_key, Tag.id, Tag.name, Tag.version).where(
-            Tag.user_id == user_id, Tag.name_key.in_(list(cleaned))
-        )
-    )
-    tags = {}
-    for key, tag_id, name, version in found:
-        tags[key] = (tag_id, name)
-        # Its journal_count changes for the entries about to be linked.
-        record_change(
-            session, user_id=user_id, kind="tag", entity_id=tag_id, op="upsert", version=version
-        )
-    return tags
 
 
 async def link_tags(
@@ -126,12 +189,7 @@ async def replace_tags(
 
 async def names_of(session: AsyncSession, journal_id: uuid.UUID) -> list[str]:
     """The entry's tag names, sorted case-insensitively."""
-    rows = await session.scalars(
-        select(Tag.name)
-        .join(JournalTag, JournalTag.tag_id == Tag.id)
-        .where(JournalTag.journal_id == journal_id)
-        .order_by(Tag.name_key)
-    )
+    rows = await session.scalars(_names_of(), {"journal_id": journal_id})
     return list(rows.all())
 
 
@@ -147,7 +205,7 @@ async def touch_tags(
     ids = sorted(set(tag_ids))
     if not ids:
         return
-    rows = await session.execute(select(Tag.id, Tag.version).where(Tag.id.in_(ids)))
+    rows = await session.execute(_tag_versions(), {"ids": ids})
     for tag_id, version in rows:
         record_change(
             session,
@@ -168,9 +226,7 @@ async def touch_tag_names(
     keys = sorted({tag_key(name) for name in names})
     if not keys:
         return
-    found = await session.scalars(
-        select(Tag.id).where(Tag.user_id == user_id, Tag.name_key.in_(keys))
-    )
+    found = await session.scalars(_tag_ids_named(), {"user_id": user_id, "keys": keys})
     await touch_tags(session, user_id, list(found), secret_tag_id=secret_tag_id)
 
 
@@ -178,9 +234,5 @@ async def unlink_all(
     session: AsyncSession, user_id: uuid.UUID, journal_ids: Sequence[uuid.UUID]
 ) -> None:
     """Remove every tag link of these entries (their tags' counts change)."""
-    unlinked = await session.scalars(
-        delete(JournalTag)
-        .where(JournalTag.journal_id.in_(list(journal_ids)))
-        .returning(JournalTag.tag_id)
-    )
+    unlinked = await session.scalars(_unlink(), {"journal_ids": list(journal_ids)})
     await touch_tags(session, user_id, list(unlinked))

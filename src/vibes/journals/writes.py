@@ -3,21 +3,33 @@ and, where a locked observer may see it, its event in the same transaction."""
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
+    Delete,
     Integer,
+    Select,
     Table,
+    Update,
     Uuid,
+    bindparam,
     column,
+    delete,
+    inspect,
     select,
     table,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from vibes.db import UTCDateTime, new_id, utcnow
 from vibes.errors import NotFound, PayloadTooLarge
@@ -29,15 +41,21 @@ from vibes.journals.tagnames import tag_key
 from vibes.journals.visibility import (
     Viewer,
     check_secret_tag,
+    visibility_template,
     visible_journals,
 )
 from vibes.platform.concurrency import check_if_match
-from vibes.platform.portable import bulk_insert, lock_rows, new_ids
+from vibes.platform.portable import (
+    bulk_insert,
+    insert_statement,
+    is_postgres,
+    locking,
+    new_ids,
+)
 from vibes.recording.record import (
     SAME,
     EventType,
     Written,
-    delete_recorded,
     record_change,
     record_write,
     record_writes,
@@ -129,6 +147,31 @@ _reminders = table(
 )
 
 
+def _linked() -> ColumnElement[bool]:
+    return (_reminders.c.user_id == bindparam("owner_id")) & _reminders.c.journal_id.in_(
+        bindparam("entry_ids", expanding=True)
+    )
+
+
+@functools.cache
+def _unlink_reminders() -> ReturningUpdate[Any]:
+    return (
+        update(_reminders)
+        .where(_linked())
+        .values(
+            journal_id=None,
+            version=_reminders.c.version + 1,
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(_reminders.c.id, _reminders.c.version)
+    )
+
+
+@functools.cache
+def _linked_reminders() -> Select[Any]:
+    return select(_reminders.c.id, _reminders.c.version).where(_linked())
+
+
 async def relink_reminders(
     session: AsyncSession, user_id: uuid.UUID, journal_ids: Sequence[uuid.UUID], *, unlink: bool
 ) -> None:
@@ -138,16 +181,11 @@ async def relink_reminders(
     the entries moved into or out of the vault, and the link shows or hides by viewer."""
     if not journal_ids:
         return
-    linked = (_reminders.c.user_id == user_id) & _reminders.c.journal_id.in_(list(journal_ids))
+    params = {"owner_id": user_id, "entry_ids": list(journal_ids)}
     if unlink:
-        result = await session.execute(
-            update(_reminders)
-            .where(linked)
-            .values(journal_id=None, version=_reminders.c.version + 1, updated_at=utcnow())
-            .returning(_reminders.c.id, _reminders.c.version)
-        )
+        result = await session.execute(_unlink_reminders(), {**params, "now": utcnow()})
     else:
-        result = await session.execute(select(_reminders.c.id, _reminders.c.version).where(linked))
+        result = await session.execute(_linked_reminders(), params)
     for reminder_id, version in result.all():
         record_change(
             session,
@@ -157,6 +195,16 @@ async def relink_reminders(
             op="upsert",
             version=version,
         )
+
+
+@functools.cache
+def _owned_journal(postgres: bool, unlocked: bool) -> Select[Journal]:
+    """The locking read of `get_owned_journal`, built once per shape (cached compiled)."""
+    stmt = select(Journal).where(
+        Journal.id == bindparam("journal_id", type_=Uuid()),
+        visibility_template(unlocked=unlocked),
+    )
+    return locking(stmt, postgres=postgres)
 
 
 async def get_owned_journal(
@@ -170,11 +218,32 @@ async def get_owned_journal(
     for a failed `If-Match`, RFC 9110).
     """
     visible = visible_journals(viewer)
-    stmt = lock_rows(select(Journal).where(Journal.id == journal_id, visible.clause), session)
-    journal = await session.scalar(stmt, visible.params)
+    stmt = _owned_journal(is_postgres(session), bool(viewer.unlocked_secret_tag_ids))
+    journal = await session.scalar(stmt, {**visible.params, "journal_id": journal_id})
     if journal is None:
         raise NotFound()
     return journal
+
+
+_JOURNALS = cast(Table, Journal.__table__)
+
+
+def _journal_row(journal: Journal) -> dict[str, Any]:
+    return {
+        "id": journal.id,
+        "user_id": journal.user_id,
+        "title": journal.title,
+        "content": journal.content,
+        "entry_date": journal.entry_date,
+        "mood_rating": journal.mood_rating,
+        "word_count": journal.word_count,
+        "secret_tag_id": None,
+        "ciphertext": None,
+        "nonce": None,
+        "version": journal.version,
+        "created_at": journal.created_at,
+        "updated_at": journal.updated_at,
+    }
 
 
 async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCreate) -> EntryView:
@@ -209,8 +278,9 @@ async def create_journal(session: AsyncSession, viewer: Viewer, data: JournalCre
         await tagging.touch_tag_names(session, viewer.user_id, tags, unlocked.id)
         opened = SecretContent(title=data.title, content=data.content, tags=tuple(tags))
         return render_journal(journal, tags, (unlocked, opened))
-    session.add(journal)
-    await session.flush()
+    # A cached Core INSERT of the row, not a unit-of-work flush: the object is only
+    # rendered (the row is the one `create_batch` writes, so both spell it alike).
+    await session.execute(insert_statement(_JOURNALS), _journal_row(journal))
     tags = (await tagging.link_tags(session, viewer.user_id, [(journal.id, data.tags)]))[journal.id]
     _record(session, journal, event="journal.created")
     return render_journal(journal, tags)
@@ -307,6 +377,63 @@ def _unchanged(
     return False
 
 
+# The columns a PATCH may change (the version is bumped by the UPDATE itself).
+_UPDATABLE = (
+    "title",
+    "content",
+    "word_count",
+    "entry_date",
+    "mood_rating",
+    "secret_tag_id",
+    "ciphertext",
+    "nonce",
+    "updated_at",
+)
+_UNSET = object()
+
+
+@functools.cache
+def _update_journal(columns: tuple[str, ...]) -> Update:
+    """`UPDATE journals SET <columns>, version = version + 1 WHERE id AND version =
+    <loaded>`, built once per set of changed columns."""
+    return (
+        update(_JOURNALS)
+        .where(_JOURNALS.c.id == bindparam("b_id"), _JOURNALS.c.version == bindparam("b_version"))
+        .values(
+            {
+                **{name: bindparam(name, type_=_JOURNALS.c[name].type) for name in columns},
+                "version": _JOURNALS.c.version + 1,
+            }
+        )
+    )
+
+
+async def _write_changes(session: AsyncSession, journal: Journal) -> None:
+    """What the unit of work's flush of the loaded entry would write, as a cached Core
+    UPDATE of the columns whose values changed: the same `WHERE version = <loaded>` and
+    StaleDataError (412) if a concurrent change won; the object is then clean at the
+    new version."""
+    state = inspect(journal)
+    committed = state.committed_state
+    changed = tuple(
+        name
+        for name in _UPDATABLE
+        if committed.get(name, _UNSET) is not _UNSET and committed[name] != getattr(journal, name)
+    )
+    version = journal.version
+    values = {name: getattr(journal, name) for name in changed}
+    # Without autoflush: the flush would write the same changes through the unit of work.
+    with session.no_autoflush:
+        result = await session.execute(
+            _update_journal(changed), {**values, "b_id": journal.id, "b_version": version}
+        )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise StaleDataError("journals: the entry changed or went away meanwhile")
+    for name in _UPDATABLE:
+        set_committed_value(journal, name, getattr(journal, name))
+    set_committed_value(journal, "version", version + 1)
+
+
 async def update_journal(
     session: AsyncSession,
     viewer: Viewer,
@@ -391,7 +518,7 @@ async def update_journal(
         return render_journal(journal, tags, (target, opened))
     journal.title, journal.content = title, content
     journal.secret_tag_id = journal.nonce = journal.ciphertext = None
-    await session.flush()
+    await _write_changes(session, journal)
     if was_secret or "tags" in changes:
         tags = await tagging.replace_tags(session, viewer.user_id, journal.id, tags)
     # Leaving the vault looks like a creation to a locked observer.
@@ -407,6 +534,13 @@ async def update_journal(
     return render_journal(journal, tags)
 
 
+@functools.cache
+def _delete_journal() -> Delete:
+    return delete(_JOURNALS).where(
+        _JOURNALS.c.id == bindparam("id"), _JOURNALS.c.version == bindparam("version")
+    )
+
+
 async def delete_journal(
     session: AsyncSession, viewer: Viewer, journal: Journal, *, if_match: str | None = None
 ) -> None:
@@ -420,10 +554,21 @@ async def delete_journal(
         _, opened = reveal(viewer, journal)
         await tagging.touch_tag_names(session, viewer.user_id, opened.tags, secret_tag_id)
     await relink_reminders(session, viewer.user_id, [journal.id], unlink=True)
-    await delete_recorded(
+    # What `delete_recorded` does, with a cached Core DELETE instead of a unit-of-work
+    # flush: the same `WHERE version = <loaded>`, the same StaleDataError (412) if a
+    # concurrent change won, and the object leaves the session as a deleted one does.
+    version = journal.version
+    deleted = await session.execute(_delete_journal(), {"id": journal.id, "version": version})
+    if cast(CursorResult[Any], deleted).rowcount != 1:
+        raise StaleDataError("journals: the entry changed or went away meanwhile")
+    session.expunge(journal)
+    record_write(
         session,
-        journal,
+        user_id=journal.user_id,
         kind="journal",
+        entity_id=journal.id,
+        op="delete",
+        version=version + 1,
         secret_tag_id=secret_tag_id,
         # A secret entry's deletion is no one else's business.
         event="journal.deleted" if secret_tag_id is None else None,

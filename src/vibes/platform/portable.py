@@ -6,6 +6,7 @@ difference is written (and tested on both databases) once.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import os
@@ -45,7 +46,7 @@ def insert_ignoring_conflicts(
 
 
 def insert_or_add(
-    dialect: str, table: Any, row: Mapping[str, Any], *, on: Sequence[str], add: Mapping[str, int]
+    dialect: str, table: Any, row: Mapping[str, Any], *, on: Sequence[str], add: Mapping[str, Any]
 ) -> Insert:
     """`INSERT row … ON CONFLICT (on) DO UPDATE SET col = col + n` for each of `add` (the
     existing row's value plus n) on either database; add `.returning(…)` for the result.
@@ -77,8 +78,13 @@ def lock_rows(stmt: Select[T], session: AsyncSession) -> Select[T]:
     what a writer decides after waiting for the lock must rest on the committed state,
     not on a copy read before the wait.
     """
+    return locking(stmt, postgres=is_postgres(session))
+
+
+def locking(stmt: Select[T], *, postgres: bool) -> Select[T]:
+    """`lock_rows` for a statement built once per dialect (cached by the caller)."""
     stmt = stmt.execution_options(populate_existing=True)
-    if is_postgres(session):
+    if postgres:
         return stmt.with_for_update()
     return stmt
 
@@ -98,16 +104,29 @@ def new_ids(count: int) -> list[uuid.UUID]:
     ]
 
 
+# Below this many rows a plain INSERT costs less than COPY (which first reads the
+# table's column types: one more round trip).
+COPY_FROM = 64
+
+
+@functools.cache
+def insert_statement(table: Table) -> Insert:
+    """`INSERT INTO table`, built once: executed with a list of rows (all with the same
+    keys) SQLAlchemy finds its compiled form in its cache instead of rebuilding it."""
+    return insert(table)
+
+
 async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction.
 
-    PostgreSQL: binary COPY on the session's own asyncpg connection (same transaction,
-    no per-parameter processing in Python); elsewhere a multi-row Core INSERT.
+    PostgreSQL, from `COPY_FROM` rows: binary COPY on the session's own asyncpg connection
+    (same transaction, no per-parameter processing in Python); otherwise a cached Core
+    INSERT executed with the rows.
     """
     if not rows:
         return
-    if not is_postgres(session):
-        await session.execute(insert(table), rows)
+    if not is_postgres(session) or len(rows) < COPY_FROM:
+        await session.execute(insert_statement(table), rows)
         return
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
@@ -118,11 +137,6 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     await _copy(driver, table, rows)
 
 
-# Below this many rows a plain INSERT costs less than COPY (which first reads the
-# table's column types: one more round trip).
-COPY_FROM = 64
-
-
 def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """`bulk_insert` for synchronous code that runs under an `AsyncSession` (an ORM
     event hook such as `before_commit`, inside SQLAlchemy's greenlet): the same COPY,
@@ -130,7 +144,7 @@ def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]])
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
-        session.execute(insert(table), rows)
+        session.execute(insert_statement(table), rows)
         return
     connection = session.connection()
     driver = connection.connection.driver_connection

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast, get_args
 
-from sqlalchemy import Table, event
+from sqlalchemy import Insert, Integer, Table, Uuid, bindparam, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from vibes.db import WROTE_USERS, utcnow
-from vibes.platform.portable import bulk_insert, bulk_insert_sync, insert_or_add, new_ids
+from vibes.db import WROTE_USERS, new_id, utcnow
+from vibes.platform.portable import (
+    bulk_insert,
+    bulk_insert_sync,
+    insert_or_add,
+    insert_statement,
+    new_ids,
+)
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 
 EventType = Literal[
@@ -46,15 +53,26 @@ def record_event(
     type: EventType,
     data: dict[str, Any],
     dedupe_key: str | None = None,
-) -> OutboxEvent:
+) -> None:
     """Add an event to the session; it commits (or not) with the change itself.
 
-    `data` is thin: ids and metadata, never an entry's text.
+    `data` is thin: ids and metadata, never an entry's text. Kept in the session and
+    written at commit (`_write_pending`) with one cached Core INSERT for all of the
+    transaction's events, not as ORM objects through the unit of work.
     """
     mark_written(session, user_id)
-    event = OutboxEvent(user_id=user_id, type=type, data=data, dedupe_key=dedupe_key)
-    session.add(event)
-    return event
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "user_id": user_id,
+        "type": type,
+        "data": data,
+        "dedupe_key": dedupe_key,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    session.info.setdefault(_EVENTS, []).append(row)
 
 
 class _Same(enum.Enum):
@@ -66,6 +84,8 @@ SAME: Final = _Same.SAME
 
 # The session's changes waiting for its commit: {(user, kind, id): _Pending}.
 _PENDING = "vibes.pending_changes"
+# The session's events waiting for its commit: outbox rows, in the order recorded.
+_EVENTS = "vibes.pending_events"
 
 
 @dataclass(slots=True)
@@ -110,6 +130,21 @@ def record_change(
     pending[(user_id, kind, entity_id)] = _Pending(op, version, secret_tag_id, previous)
 
 
+@functools.cache
+def _bump_counter(dialect: str) -> Insert:
+    """Add `:count` positions to the user's counter (created at `:count`), returning the
+    last one: built once per dialect, so its compiled form is cached."""
+    counters = cast(Table, SyncCounter.__table__)
+    count = bindparam("count", type_=Integer())
+    return insert_or_add(
+        dialect,
+        counters,
+        {"user_id": bindparam("user_id", type_=Uuid()), "position": count, "horizon": 0},
+        on=["user_id"],
+        add={"position": count},
+    ).returning(counters.c.position)
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Number the transaction's changes and write them, last thing before it commits.
@@ -119,6 +154,9 @@ def _write_pending(session: Session) -> None:
     stays locked until the commit, so the next transaction of that user takes its
     positions only after this one is visible; SQLite's single writer serialises the same.
     """
+    events: list[dict[str, Any]] | None = session.info.pop(_EVENTS, None)
+    if events:
+        session.execute(insert_statement(cast(Table, OutboxEvent.__table__)), events)
     pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] | None = session.info.pop(
         _PENDING, None
     )
@@ -127,20 +165,12 @@ def _write_pending(session: Session) -> None:
     by_user: dict[uuid.UUID, list[tuple[str, uuid.UUID, _Pending]]] = {}
     for (user_id, kind, entity_id), change in pending.items():
         by_user.setdefault(user_id, []).append((kind, entity_id, change))
-    dialect = session.get_bind().dialect.name
-    counters = cast(Table, SyncCounter.__table__)
+    bump = _bump_counter(session.get_bind().dialect.name)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for user_id in sorted(by_user):
         changes = by_user[user_id]
-        bump = insert_or_add(
-            dialect,
-            counters,
-            {"user_id": user_id, "position": len(changes), "horizon": 0},
-            on=["user_id"],
-            add={"position": len(changes)},
-        ).returning(counters.c.position)
-        last = int(session.execute(bump).scalar_one())
+        last = int(session.execute(bump, {"user_id": user_id, "count": len(changes)}).scalar_one())
         ids = new_ids(len(changes))
         for offset, (change_id, (kind, entity_id, change)) in enumerate(
             zip(ids, changes, strict=True)
@@ -167,6 +197,7 @@ def _write_pending(session: Session) -> None:
 def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
     """A rolled-back transaction changed nothing, so it logs nothing."""
     session.info.pop(_PENDING, None)
+    session.info.pop(_EVENTS, None)
 
 
 def version_data(entity_id: uuid.UUID, version: int) -> dict[str, Any]:
