@@ -72,34 +72,37 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+async def create_database(prefix: str) -> str:
+    """A new, empty PostgreSQL database on the test server; its URL."""
+    assert PG_URL is not None
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    assert PG_URL is not None
+    name = make_url(url).database
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A private PostgreSQL database for this pytest process, migrated to head."""
-    assert PG_URL is not None
-    name = f"vibes_test_{uuid.uuid4().hex[:12]}"
-    admin = _asyncpg_dsn(PG_URL)
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    run_coroutine(create())
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    url = run_coroutine(create_database("vibes_test"))
     try:
         run_coroutine(migrations.upgrade(url))
         yield url
     finally:
-        run_coroutine(drop())
+        run_coroutine(drop_database(url))
 
 
 @pytest.fixture
@@ -108,18 +111,11 @@ async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[
     if not backend.is_postgres:
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    assert PG_URL is not None
-    name = f"vibes_empty_{uuid.uuid4().hex[:12]}"
-    admin = _asyncpg_dsn(PG_URL)
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
+    url = await create_database("vibes_empty")
     try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_database(url)
 
 
 async def truncate_all(url: str) -> None:

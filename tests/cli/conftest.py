@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from click.testing import Result
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from tests.conftest import PG_URL, REDIS_URL, run_coroutine
+from tests.conftest import PG_URL, REDIS_URL, create_database, drop_database, run_coroutine
 from tests.waiting import wait_until_blocking
 from vibes.cli.main import app
 
@@ -69,36 +67,6 @@ class Server:
         return token
 
 
-def _private_database() -> tuple[str, str]:
-    assert PG_URL is not None
-    name = f"vibes_cli_{uuid.uuid4().hex[:12]}"
-    admin = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    run_coroutine(create())
-    return name, make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(name: str) -> None:
-    assert PG_URL is not None
-    admin = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    run_coroutine(drop())
-
-
 def _serve(backend: str, folder: Path, template: Path | None = None) -> Iterator[Server]:
     """`vibes serve` as a subprocess (on SQLite: a copy of the suite's migrated template)."""
     env = clean_env(
@@ -115,8 +83,8 @@ def _serve(backend: str, folder: Path, template: Path | None = None) -> Iterator
         shutil.copyfile(template, folder / "data" / "vibes.db")
         migrate = "--no-migrate"
     if backend == "postgresql":
-        database, url = _private_database()
-        env["VIBES_DATABASE_URL"] = url
+        database = run_coroutine(create_database("vibes_cli"))
+        env["VIBES_DATABASE_URL"] = database
         if REDIS_URL:
             env["VIBES_REDIS_URL"] = REDIS_URL
             env["VIBES_REDIS_PREFIX"] = f"vibes-test:{uuid.uuid4().hex}:"
@@ -151,7 +119,7 @@ def _serve(backend: str, folder: Path, template: Path | None = None) -> Iterator
             proc.wait()
         log.close()
         if database is not None:
-            _drop_database(database)
+            run_coroutine(drop_database(database))
 
 
 @pytest.fixture(scope="session")
