@@ -82,6 +82,11 @@ async def test_backup_taken_during_writes_verifies_and_restores_whole(
         assert len(search.json()["items"]) == min(entries, 20)
 
 
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as f:
+        f.write(text)
+
+
 def _flip_byte(path: Path, at: int) -> None:
     raw = bytearray(path.read_bytes())
     raw[at] ^= 0x01
@@ -177,3 +182,39 @@ def test_the_commands_back_up_verify_and_restore_a_sqlite_server(tmp_path: Path)
     broken = run("backup", "--verify", "nightly.vibes", data="one")
     assert broken.returncode == 1
     assert "corrupt" in broken.stderr or "damaged" in broken.stderr
+
+
+async def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(
+    app: FastAPI, backend: Backend, tmp_path: Path, target_url: str,
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """With --replace the drop and the restore are one transaction: a restore that fails
+    after the old data was dropped (here: its last statement) rolls the drop back too."""
+    if not backend.is_postgres:
+        pytest.skip("SQLite's restore is one backup-API step: it has no halfway")
+    from vibes.backup import postgres
+
+    user = await make_authed_user(app)
+    async with make_client(app) as client:
+        await _write(client, user.headers, 2, "kept")
+    good = tmp_path / "good.vibes"
+    await create_backup(backend.database_url, good)
+    await restore_backup(target_url, good, replace=False)
+    before = await verify_backup(target_url, good)
+    assert before.mismatches == []
+
+    real_run = postgres._run
+
+    async def failing_last(tool: str, *args: str, env: dict[str, str]) -> None:
+        await real_run(tool, *args, env=env)
+        if tool == "pg_restore":  # the script is written: make its end fail
+            script = Path(args[args.index("--file") + 1])
+            await asyncio.to_thread(_append, script, "\nSELECT 1 / 0;\n")
+
+    monkeypatch.setattr(postgres, "_run", failing_last)
+    with pytest.raises(BackupError, match="psql failed"):
+        await restore_backup(target_url, good, replace=True)
+    monkeypatch.undo()
+    after = await verify_backup(target_url, good)
+    assert after.mismatches == []
+    assert after.restored == before.restored

@@ -107,16 +107,26 @@ async def has_tables(url: str) -> bool:
 
 async def restore(url: str, data: Path, *, replace: bool) -> dict[str, TableStats]:
     """Restore a dump into the database at `url` in one transaction; with `replace`, what
-    the database held is dropped first. Returns the restored figures."""
+    the database held is dropped in that same transaction, so a restore that fails or is
+    killed halfway leaves the database as it was. Returns the restored figures."""
+    args, env = _tool_args(url)
+    script = data.with_name(data.name + ".sql")
+    # The dump as SQL, then one psql transaction: the drop, and the whole restore.
+    await _run(
+        "pg_restore", "--no-owner", "--no-privileges", "--file", str(script), str(data),
+        env=env,
+    )  # fmt: skip
+    try:
+        prelude = "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;" if replace else ""
+        await _run(
+            "psql", "--quiet", "--no-psqlrc", "--single-transaction",
+            "--set", "ON_ERROR_STOP=1", *args, "--command", prelude or "SELECT 1",
+            "--file", str(script), env=env,
+        )  # fmt: skip
+    finally:
+        script.unlink(missing_ok=True)
     conn = await asyncpg.connect(_dsn(url))
     try:
-        if replace:
-            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
-        args, env = _tool_args(url)
-        await _run(
-            "pg_restore", "--no-owner", "--no-privileges", "--single-transaction",
-            "--exit-on-error", *args, str(data), env=env,
-        )  # fmt: skip
         return await table_stats(conn)
     finally:
         await conn.close()
