@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -13,6 +15,9 @@ import httpx
 from vibes.cli.client.store import Profile, Store
 
 API = "/api/v1"
+# A create sent with a key is retried after a lost answer, waiting this long between tries:
+# the server replays the first answer if it had committed (docs/clients.md).
+RETRY_PAUSES = (0.5, 2.0)
 USER_AGENT = "vibes-cli"
 UNLOCK_HEADER = "X-Vibes-Unlock"
 
@@ -161,6 +166,26 @@ class Client:
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach {self.profile.url}: {exc}") from None
 
+    def _send_retrying(self, build: Callable[[], httpx.Request], *, stream: bool) -> httpx.Response:
+        """Send; a request carrying an `Idempotency-Key` is sent again with the same key
+        when its answer was lost (timeout, broken connection): the write it asked for may
+        have happened, and the key makes the server replay it instead of writing twice."""
+        request = build()
+        if "Idempotency-Key" not in request.headers:
+            return self._send(request, stream=stream)
+        for pause in RETRY_PAUSES:
+            try:
+                return self._send(request, stream=stream)
+            except Unreachable:
+                time.sleep(pause)
+                request = build()
+        return self._send(request, stream=stream)
+
+    def post_once(self, path: str, body: Any) -> Any:
+        """POST a create with a fresh `Idempotency-Key`: retried after a lost answer, it
+        is still written once."""
+        return self.post(path, body, headers={"Idempotency-Key": str(uuid.uuid4())})
+
     def request(
         self,
         method: str,
@@ -191,11 +216,11 @@ class Client:
                 headers=self._headers(headers) if auth else dict(headers or {}),
             )
 
-        response = self._send(build(), stream=stream)
+        response = self._send_retrying(build, stream=stream)
         if auth and self.profile.kind == "session" and _token_refused(response):
             response.close()
             self._refresh()
-            response = self._send(build(), stream=stream)
+            response = self._send_retrying(build, stream=stream)
         if response.status_code >= 400 and response.status_code not in ok:
             if stream:
                 response.read()

@@ -107,7 +107,7 @@ def write(
                 body["mood_rating"] = mood if mood is not None else feeling
             if secret:
                 body["secret_tag_id"] = _secret_tag_id(client, secret)
-            entry = client.post("/journals", body)
+            entry = client.post_once("/journals", body)
         except DateError as exc:
             raise _kept(ClientError(str(exc), ExitCode.USAGE), typed) from None
         except ClientError as exc:

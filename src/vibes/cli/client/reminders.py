@@ -69,7 +69,7 @@ def add(
             body["notes"] = notes
         if priority is not None:
             body["priority"] = priority
-        reminder = client.post("/reminders", body)
+        reminder = client.post_once("/reminders", body)
     if json_output:
         print_json(reminder)
         return
@@ -125,7 +125,7 @@ def done(
     """Complete a reminder (a repeating one moves to its next time)."""
     with connect(profile) as client:
         full_id = resolve(client, "reminder", reminder_id)
-        reminder = client.post(f"/reminders/{full_id}/complete")
+        reminder = client.post_once(f"/reminders/{full_id}/complete", None)
         tz = user_zone(client)
     if json_output:
         print_json(reminder)
@@ -152,7 +152,7 @@ def snooze(
         except DateError:
             body = {"until": parse_date(until, tz=tz, prefer="future").isoformat()}
         full_id = resolve(client, "reminder", reminder_id)
-        reminder = client.post(f"/reminders/{full_id}/snooze", body)
+        reminder = client.post_once(f"/reminders/{full_id}/snooze", body)
     if json_output:
         print_json(reminder)
         return
