@@ -7,7 +7,11 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from asyncpg.exceptions import ConnectionDoesNotExistError, OperatorInterventionError  # type: ignore[import-untyped]
+from asyncpg.exceptions import (  # type: ignore[import-untyped]
+    ConnectionDoesNotExistError,
+    InterfaceError,
+    OperatorInterventionError,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -221,6 +225,10 @@ def is_unavailable(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, _UNAVAILABLE) and not isinstance(current, _FILE_ERRORS):
+            return True
+        # asyncpg's own connection (COPY) raises this, unwrapped, once the server cut it;
+        # its other interface errors are misuse, i.e. bugs.
+        if isinstance(current, InterfaceError) and "connection is closed" in str(current):
             return True
         if isinstance(current, DBAPIError):
             if current.connection_invalidated:

@@ -3,13 +3,15 @@ retry those), never a 500 that reads like a bug."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tests.conftest import asgi_client
+from tests.conftest import PG_URL, _asyncpg_dsn, asgi_client
 from vibes.app import create_app
 from vibes.config import Settings
 from vibes.errors import is_unavailable
@@ -62,3 +64,27 @@ async def test_requests_while_postgresql_is_down_get_503_with_retry_after(
 )
 def test_only_connection_failures_count_as_unavailable(exc: Exception, expected: bool) -> None:
     assert is_unavailable(exc) is expected
+
+
+@pytest.mark.skipif(PG_URL is None, reason="needs PostgreSQL (CI always sets it)")
+async def test_a_closed_driver_connection_counts_as_unavailable() -> None:
+    """The COPY helpers use asyncpg's own connection, whose errors SQLAlchemy never wraps:
+    a connection the server cut answers `InterfaceError("connection is closed")`, which is
+    an outage; asyncpg's other interface errors are bugs of ours."""
+    assert PG_URL is not None
+    connection = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    await connection.close()
+    with pytest.raises(asyncpg.InterfaceError) as closed:
+        await connection.fetchval("SELECT 1")
+    assert is_unavailable(closed.value)
+
+    connection = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    try:
+        first = asyncio.ensure_future(connection.fetchval("SELECT pg_sleep(0.2)"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(asyncpg.InterfaceError) as busy:
+            await connection.fetchval("SELECT 1")
+        await first
+    finally:
+        await connection.close()
+    assert not is_unavailable(busy.value)
