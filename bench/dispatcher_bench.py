@@ -37,6 +37,8 @@ from vibes.config import Settings
 from vibes.db import Base, Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
 from vibes.events.models import Delivery, Webhook
+from vibes.events.secrets import seal_secret, sealing_key
+from vibes.platform.keys import load_keyring
 from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
@@ -79,8 +81,15 @@ def free_port() -> int:
 
 
 async def seed(
-    database: Database, url: str | None, reminders: int, users: int, due: dt.datetime
+    database: Database,
+    settings: Settings,
+    url: str | None,
+    reminders: int,
+    users: int,
+    due: dt.datetime,
 ) -> None:
+    # The workers read the same data folder, so they open secrets sealed under its key.
+    key = sealing_key(load_keyring(settings))
     async with database.session_scope() as s:
         for table in reversed(Base.metadata.sorted_tables):
             await s.execute(delete(table))
@@ -97,12 +106,14 @@ async def seed(
             s.add(user)
             await s.flush()
             if url is not None:
+                hook_id = new_id()
                 s.add(
                     Webhook(
+                        id=hook_id,
                         user_id=user.id,
                         url=url,
                         events=["reminder.due"],
-                        secret=new_webhook_secret(),
+                        secret_sealed=seal_secret(key, hook_id, new_webhook_secret()),
                         is_active=True,
                     )
                 )
@@ -139,7 +150,7 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.sleep(0.5)  # uvicorn binds its socket within milliseconds
     due = utcnow().replace(microsecond=0) + dt.timedelta(seconds=args.lead)
     hook_url = f"http://127.0.0.1:{port}/hook" if args.channel == "webhook" else None
-    await seed(database, hook_url, total, args.users, due)
+    await seed(database, settings, hook_url, total, args.users, due)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
     env.update(

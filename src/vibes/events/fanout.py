@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 
 from vibes.config import Settings
 from vibes.db import Database, new_id
@@ -23,7 +23,7 @@ from vibes.events.models import Delivery, Webhook
 from vibes.platform import metrics
 from vibes.platform.broker import Broker
 from vibes.platform.mail import mail_configured
-from vibes.platform.portable import claim_rows, insert_ignoring_conflicts
+from vibes.platform.portable import claim_rows, insert_many_ignoring_conflicts
 from vibes.recording.models import OutboxEvent
 
 log = structlog.get_logger("vibes.events.dispatcher")
@@ -91,8 +91,8 @@ async def dispatch_events(
             if email and event.type == "reminder.due":
                 rows.append(_delivery_row(event, "email", EMAIL_TARGET, now, None))
         if rows:
-            await session.execute(
-                insert_ignoring_conflicts(session, Delivery, rows, on=["event_id", "target"])
+            await insert_many_ignoring_conflicts(
+                session, cast(Table, Delivery.__table__), rows, on=["event_id", "target"]
             )
         await session.execute(
             update(OutboxEvent)
