@@ -28,6 +28,7 @@ OPEN_DISPATCHERS: list[Dispatcher] = []
 def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
     runtime = app_runtime(app)
     kwargs.setdefault("keyring", runtime.keyring)
+    kwargs.setdefault("wakeups", runtime.wakeups)
     dispatcher = Dispatcher(runtime.database, runtime.settings, runtime.broker, **kwargs)  # type: ignore[arg-type]
     OPEN_DISPATCHERS.append(dispatcher)
     return dispatcher

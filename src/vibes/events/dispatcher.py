@@ -27,6 +27,7 @@ from vibes.events.secrets import sealing_key
 from vibes.journals import reindex
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing, load_keyring
+from vibes.platform.wakeups import Wakeups
 
 log = structlog.get_logger("vibes.events.dispatcher")
 
@@ -57,6 +58,7 @@ class Dispatcher:
         clock: Callable[[], dt.datetime] = utcnow,
         keyring: KeyRing | None = None,
         tls: ssl.SSLContext | None = None,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self.database = database
         # Opens the webhooks' sealed signing secrets; the same key ring as the API's.
@@ -65,7 +67,11 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.broker = broker
+        # Set by a notification that work is due now (see `vibes.platform.wakeups`).
         self.wakeup = asyncio.Event()
+        self.wakeups = wakeups or Wakeups()
+        # Set once the dispatcher listens for wakeups and has run its first step.
+        self.ready = asyncio.Event()
         # Tests trust their own CA here; None: the public CAs (certifi's).
         self._tls = tls
         self._pools: ConnectionPools | None = None
@@ -94,19 +100,25 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until `stop` is set; the step in flight finishes first (graceful stop)."""
         log.info("dispatcher started")
+        await self.wakeups.subscribe(self.wakeup)
         try:
             while not stop.is_set():
                 busy = False
+                # Cleared before the step, not after it: a notice that arrives during
+                # the step makes the next one start at once.
+                self.wakeup.clear()
                 try:
                     counts = await self.run_once()
                     busy = counts.total >= self.settings.dispatcher_batch_size
                 except Exception:
                     # The database may be restarting: log, wait a poll, try again.
                     log.exception("dispatcher step failed")
+                self.ready.set()
                 if busy:
                     continue
                 await self._sleep(stop)
         finally:
+            await self.wakeups.unsubscribe(self.wakeup)
             await self.aclose()
             log.info("dispatcher stopped")
 
@@ -122,7 +134,6 @@ class Dispatcher:
         finally:
             stopping.cancel()
             woken.cancel()
-        self.wakeup.clear()
 
     async def run_once(self) -> StepCounts:
         counts = StepCounts()
