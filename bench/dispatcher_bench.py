@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from starlette.types import Receive, Scope, Send
 
 import vibes.models  # noqa: F401 - every table mapped
@@ -71,6 +71,26 @@ async def wait_dispatched(database: Database, total: int) -> None:
         if done >= total:
             return
         await asyncio.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_pids(database: Database) -> list[int]:
+    """The PostgreSQL server processes serving this database (the workers' connections)."""
+    if database.is_sqlite:
+        return []
+    async with database.read_sessionmaker() as s:
+        rows = await s.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        )
+        return [int(pid) for (pid,) in rows]
 
 
 def free_port() -> int:
@@ -167,12 +187,25 @@ async def main(args: argparse.Namespace) -> None:
         )
         for _ in range(workers)
     ]
+    # CPU time from the due instant on, per process kind: unlike rates on a shared machine,
+    # it does not depend on what else runs. (The receiver shares this process.)
+    await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+    worker_cpu_0 = sum(cpu_seconds(p.pid) for p in procs)
+    own_cpu_0 = time.process_time()
+    pg_cpu_0 = {pid: cpu_seconds(pid) for pid in await backend_pids(database)}
     try:
         with contextlib.suppress(TimeoutError):
             if args.channel == "webhook":
-                await asyncio.wait_for(receiver.done.wait(), args.lead + args.timeout)
+                await asyncio.wait_for(receiver.done.wait(), args.timeout)
             else:
-                await asyncio.wait_for(wait_dispatched(database, total), args.lead + args.timeout)
+                await asyncio.wait_for(wait_dispatched(database, total), args.timeout)
+        worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - worker_cpu_0
+        own_cpu = time.process_time() - own_cpu_0
+        # Connections opened after the first look count from zero (closed ones are lost).
+        pg_cpu = sum(
+            cpu_seconds(pid) - pg_cpu_0.get(pid, 0.0) for pid in await backend_pids(database)
+        )
+        load = os.getloadavg()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -213,6 +246,12 @@ async def main(args: argparse.Namespace) -> None:
     print(f"delivered            {len(lags)} (Delivery rows succeeded: {succeeded})")
     print(f"throughput           {len(lags) / span:,.0f} reminders delivered per second")
     print(f"lag p50 / p99 / max  {statistics.median(lags):.3f} s / {p99:.3f} s / {lags[-1]:.3f} s")
+    per = 1000 / len(lags)
+    print(
+        f"CPU ms per reminder  workers {worker_cpu * per:.2f}, PostgreSQL {pg_cpu * per:.2f},"
+        f" receiver+bench {own_cpu * per:.2f}"
+    )
+    print(f"load average         {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)")
 
 
 if __name__ == "__main__":

@@ -91,10 +91,14 @@ async def claim_deliveries(
         if not deliveries:
             return []
         # The lease: nobody else takes these until it runs out; if this worker dies,
-        # next_attempt_at (= the lease's end) makes them due again for the others.
-        for delivery in deliveries:
-            delivery.lease_until = now + lease
-            delivery.next_attempt_at = now + lease
+        # next_attempt_at (= the lease's end) makes them due again for the others. One
+        # UPDATE for the batch (the loaded objects keep their old lease: nothing reads it).
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([d.id for d in deliveries]))
+            .values(lease_until=now + lease, next_attempt_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
         events = {
             e.id: e
             for e in await session.scalars(

@@ -50,9 +50,14 @@ async def dispatch_events(
             .limit(settings.dispatcher_batch_size)
         )
         events = (await session.scalars(claim_rows(stmt, session))).all()
-        for event in events:
-            event.lease_until = now + lease
-            event.attempts += 1
+        if events:
+            # One UPDATE for the batch, not one per event through the unit of work.
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([event.id for event in events]))
+                .values(lease_until=now + lease, attempts=OutboxEvent.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
     if not events:
         return 0
 
