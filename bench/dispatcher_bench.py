@@ -152,7 +152,48 @@ async def seed(
             )
 
 
+async def receiver_floor(seconds: float, connections: int) -> None:
+    """The receiver alone: wrk POSTs over kept-alive connections; its rate and CPU are
+    the most any dispatcher could get out of it on this machine."""
+    receiver = Receiver(10**12)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(receiver, host="127.0.0.1", port=port, lifespan="off", log_level="error")
+    )
+    serve = asyncio.create_task(server.serve())
+    await asyncio.sleep(0.5)
+    script = Path(tempfile.mkdtemp(prefix="vibes-bench-")) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.body = "{}"\n'
+        'wrk.headers["webhook-id"] = "msg"\nwrk.headers["content-type"] = "application/json"\n'
+    )
+    cpu_0 = time.process_time()
+    wrk = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/hook",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await wrk.communicate()
+    cpu = time.process_time() - cpu_0
+    server.should_exit = True
+    await serve
+    rate = next(line for line in out.decode().splitlines() if "Requests/sec" in line)
+    requests = float(rate.split()[-1]) * seconds
+    print(f"receiver alone       {rate.strip()} ({connections} kept-alive connections)")
+    print(f"receiver CPU         {cpu * 1000 / requests:.3f} ms per request")
+    load = os.getloadavg()
+    print(f"load average         {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.receiver_only:
+        await receiver_floor(args.receiver_only, connections=24)
+        return
     data_dir = Path(tempfile.mkdtemp(prefix="vibes-bench-"))
     database_url = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'vibes.db'}"
     workers = args.workers if not database_url.startswith("sqlite") else 1
@@ -264,6 +305,13 @@ if __name__ == "__main__":
     parser.add_argument("--poll", type=float, default=1.0)
     parser.add_argument("--lead", type=float, default=5.0, help="seconds until they are due")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--receiver-only",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="measure the loopback receiver alone with wrk for this long (the floor)",
+    )
     parser.add_argument(
         "--channel",
         choices=["webhook", "stream"],
