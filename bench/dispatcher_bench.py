@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from starlette.types import Receive, Scope, Send
 
 import vibes.models  # noqa: F401 - every table mapped
@@ -37,6 +37,8 @@ from vibes.config import Settings
 from vibes.db import Base, Database, new_id, utcnow
 from vibes.events.channels import new_webhook_secret
 from vibes.events.models import Delivery, Webhook
+from vibes.events.secrets import seal_secret, sealing_key
+from vibes.platform.keys import load_keyring
 from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
@@ -71,6 +73,26 @@ async def wait_dispatched(database: Database, total: int) -> None:
         await asyncio.sleep(0.1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_pids(database: Database) -> list[int]:
+    """The PostgreSQL server processes serving this database (the workers' connections)."""
+    if database.is_sqlite:
+        return []
+    async with database.read_sessionmaker() as s:
+        rows = await s.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        )
+        return [int(pid) for (pid,) in rows]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,8 +101,15 @@ def free_port() -> int:
 
 
 async def seed(
-    database: Database, url: str | None, reminders: int, users: int, due: dt.datetime
+    database: Database,
+    settings: Settings,
+    url: str | None,
+    reminders: int,
+    users: int,
+    due: dt.datetime,
 ) -> None:
+    # The workers read the same data folder, so they open secrets sealed under its key.
+    key = sealing_key(load_keyring(settings))
     async with database.session_scope() as s:
         for table in reversed(Base.metadata.sorted_tables):
             await s.execute(delete(table))
@@ -97,12 +126,14 @@ async def seed(
             s.add(user)
             await s.flush()
             if url is not None:
+                hook_id = new_id()
                 s.add(
                     Webhook(
+                        id=hook_id,
                         user_id=user.id,
                         url=url,
                         events=["reminder.due"],
-                        secret=new_webhook_secret(),
+                        secret_sealed=seal_secret(key, hook_id, new_webhook_secret()),
                         is_active=True,
                     )
                 )
@@ -121,7 +152,48 @@ async def seed(
             )
 
 
+async def receiver_floor(seconds: float, connections: int) -> None:
+    """The receiver alone: wrk POSTs over kept-alive connections; its rate and CPU are
+    the most any dispatcher could get out of it on this machine."""
+    receiver = Receiver(10**12)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(receiver, host="127.0.0.1", port=port, lifespan="off", log_level="error")
+    )
+    serve = asyncio.create_task(server.serve())
+    await asyncio.sleep(0.5)
+    script = Path(tempfile.mkdtemp(prefix="vibes-bench-")) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.body = "{}"\n'
+        'wrk.headers["webhook-id"] = "msg"\nwrk.headers["content-type"] = "application/json"\n'
+    )
+    cpu_0 = time.process_time()
+    wrk = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/hook",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await wrk.communicate()
+    cpu = time.process_time() - cpu_0
+    server.should_exit = True
+    await serve
+    rate = next(line for line in out.decode().splitlines() if "Requests/sec" in line)
+    requests = float(rate.split()[-1]) * seconds
+    print(f"receiver alone       {rate.strip()} ({connections} kept-alive connections)")
+    print(f"receiver CPU         {cpu * 1000 / requests:.3f} ms per request")
+    load = os.getloadavg()
+    print(f"load average         {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.receiver_only:
+        await receiver_floor(args.receiver_only, connections=24)
+        return
     data_dir = Path(tempfile.mkdtemp(prefix="vibes-bench-"))
     database_url = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'vibes.db'}"
     workers = args.workers if not database_url.startswith("sqlite") else 1
@@ -139,7 +211,7 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.sleep(0.5)  # uvicorn binds its socket within milliseconds
     due = utcnow().replace(microsecond=0) + dt.timedelta(seconds=args.lead)
     hook_url = f"http://127.0.0.1:{port}/hook" if args.channel == "webhook" else None
-    await seed(database, hook_url, total, args.users, due)
+    await seed(database, settings, hook_url, total, args.users, due)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
     env.update(
@@ -156,12 +228,25 @@ async def main(args: argparse.Namespace) -> None:
         )
         for _ in range(workers)
     ]
+    # CPU time from the due instant on, per process kind: unlike rates on a shared machine,
+    # it does not depend on what else runs. (The receiver shares this process.)
+    await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+    worker_cpu_0 = sum(cpu_seconds(p.pid) for p in procs)
+    own_cpu_0 = time.process_time()
+    pg_cpu_0 = {pid: cpu_seconds(pid) for pid in await backend_pids(database)}
     try:
         with contextlib.suppress(TimeoutError):
             if args.channel == "webhook":
-                await asyncio.wait_for(receiver.done.wait(), args.lead + args.timeout)
+                await asyncio.wait_for(receiver.done.wait(), args.timeout)
             else:
-                await asyncio.wait_for(wait_dispatched(database, total), args.lead + args.timeout)
+                await asyncio.wait_for(wait_dispatched(database, total), args.timeout)
+        worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - worker_cpu_0
+        own_cpu = time.process_time() - own_cpu_0
+        # Connections opened after the first look count from zero (closed ones are lost).
+        pg_cpu = sum(
+            cpu_seconds(pid) - pg_cpu_0.get(pid, 0.0) for pid in await backend_pids(database)
+        )
+        load = os.getloadavg()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -202,6 +287,12 @@ async def main(args: argparse.Namespace) -> None:
     print(f"delivered            {len(lags)} (Delivery rows succeeded: {succeeded})")
     print(f"throughput           {len(lags) / span:,.0f} reminders delivered per second")
     print(f"lag p50 / p99 / max  {statistics.median(lags):.3f} s / {p99:.3f} s / {lags[-1]:.3f} s")
+    per = 1000 / len(lags)
+    print(
+        f"CPU ms per reminder  workers {worker_cpu * per:.2f}, PostgreSQL {pg_cpu * per:.2f},"
+        f" receiver+bench {own_cpu * per:.2f}"
+    )
+    print(f"load average         {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)")
 
 
 if __name__ == "__main__":
@@ -214,6 +305,13 @@ if __name__ == "__main__":
     parser.add_argument("--poll", type=float, default=1.0)
     parser.add_argument("--lead", type=float, default=5.0, help="seconds until they are due")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--receiver-only",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="measure the loopback receiver alone with wrk for this long (the floor)",
+    )
     parser.add_argument(
         "--channel",
         choices=["webhook", "stream"],

@@ -66,7 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_task = None
             # The embedded default: this process also fires reminders and delivers events.
             app.state.dispatcher = (
-                Dispatcher(runtime.database, settings, runtime.broker, keyring=runtime.keyring)
+                Dispatcher(
+                    runtime.database,
+                    settings,
+                    runtime.broker,
+                    keyring=runtime.keyring,
+                    wakeups=runtime.wakeups,
+                )
                 if settings.dispatcher_in_process
                 else None
             )

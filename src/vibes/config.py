@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     webhooks_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
+    # Kept-alive webhook connections: at most this many to one site on one address, pools
+    # for at most this many (site, address) pairs, each closed after this long unused.
+    webhook_connections_per_host: int = Field(default=8, ge=1, le=100)
+    webhook_pools_max: int = Field(default=256, ge=1, le=10000)
+    webhook_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)

@@ -279,6 +279,9 @@ WROTE_USERS = "vibes.wrote_users"
 # changed or deleted (a `user_id` column, or the user row itself): with WROTE_USERS, who
 # must read from the primary for a while once it has committed (read-your-writes).
 FLUSHED_USERS = "vibes.flushed_users"
+# session.info key: the transaction queued an outbox event (set by `recording`); once it
+# has committed, the dispatchers are woken (`Database.wake`) instead of waiting a poll.
+QUEUED_EVENTS = "vibes.queued_events"
 
 
 class WriteSession(Session):
@@ -442,6 +445,9 @@ class Database:
     def __init__(self, settings: Settings, *, after_commit: CommitHook | None = None) -> None:
         self.settings = settings
         self.after_commit = after_commit
+        # Called (never awaited) after a commit that queued an outbox event: the
+        # process's dispatcher wakeups (`vibes.platform.wakeups`), set by the runtime.
+        self.wake: Callable[[], None] | None = None
         self.url = settings.resolved_database_url
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -546,6 +552,8 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            if session.info.pop(QUEUED_EVENTS, False) and self.wake is not None:
+                self.wake()
             wrote = frozenset(session.info.pop(WROTE_USERS, ()))
             touched = wrote | frozenset(session.info.pop(FLUSHED_USERS, ()))
             if touched:

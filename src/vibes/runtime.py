@@ -22,6 +22,7 @@ from vibes.platform.redis import make_redis
 from vibes.platform.replicas import RecentWriters
 from vibes.platform.runtime import Runtime
 from vibes.platform.usercache import UserCache
+from vibes.platform.wakeups import make_wakeups
 from vibes.vault.runtime import VaultRuntime
 
 
@@ -58,6 +59,8 @@ async def open_runtime(
             settings, key=keyring.derive("rate-limits"), redis=redis
         )
         broker = make_broker(settings, redis)
+        wakeups = make_wakeups(settings, redis)
+        database.wake = wakeups.notify
         core = Runtime(
             settings=settings,
             keyring=keyring,
@@ -67,6 +70,7 @@ async def open_runtime(
             broker=broker,
             user_cache=user_cache,
             recent_writers=recent_writers,
+            wakeups=wakeups,
         )
         runtime = dataclasses.replace(
             core, parts={VaultRuntime: VaultRuntime(core), TokenCache: TokenCache()}
@@ -88,6 +92,8 @@ async def open_runtime(
                 await watcher
             if relay_events:
                 await broker.stop()
+            database.wake = None
+            await wakeups.stop()
     finally:
         if redis is not None:
             await redis.aclose()

@@ -11,8 +11,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import Backend, make_settings
+from tests.events.helpers import close_open_dispatchers
 from tests.events.servers import Receiver, free_port, serving
 from vibes.config import Settings
+
+
+@pytest.fixture(autouse=True)
+async def close_dispatchers() -> AsyncIterator[None]:
+    yield
+    await close_open_dispatchers()
 
 
 @pytest.fixture

@@ -19,10 +19,24 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+# Dispatchers made by `dispatcher_for`, closed after each test (`close_dispatchers`):
+# their webhook connections are kept alive, and a socket left to the garbage collector
+# is a ResourceWarning in whichever test runs next.
+OPEN_DISPATCHERS: list[Dispatcher] = []
+
+
 def dispatcher_for(app: FastAPI, **kwargs: object) -> Dispatcher:
     runtime = app_runtime(app)
     kwargs.setdefault("keyring", runtime.keyring)
-    return Dispatcher(runtime.database, runtime.settings, runtime.broker, **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("wakeups", runtime.wakeups)
+    dispatcher = Dispatcher(runtime.database, runtime.settings, runtime.broker, **kwargs)  # type: ignore[arg-type]
+    OPEN_DISPATCHERS.append(dispatcher)
+    return dispatcher
+
+
+async def close_open_dispatchers() -> None:
+    while OPEN_DISPATCHERS:
+        await OPEN_DISPATCHERS.pop().aclose()
 
 
 async def run_until(

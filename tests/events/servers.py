@@ -23,11 +23,18 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, *, lifespan: str = "off") -> AsyncIterator[int]:
-    """Run `app` on a free loopback port until the block ends; yields the port."""
+async def serving(app: Any, *, lifespan: str = "off", **options: Any) -> AsyncIterator[int]:
+    """Run `app` on a free loopback port until the block ends; yields the port.
+    `options` go to uvicorn (`ssl_certfile`, `ssl_keyfile` for HTTPS)."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="none"
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan=lifespan,
+        log_level="warning",
+        ws="none",
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -47,6 +54,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    # The sender's end of the TCP connection: one per connection, so a test can count them.
+    peer: tuple[str, int] = ("", 0)
 
 
 @dataclass
@@ -89,7 +98,8 @@ class Receiver:
         if self.delay:
             # A receiver this slow to answer is what the test is about, not a wait.
             await asyncio.sleep(self.delay)
-        self.requests.append(Received(path, headers, body, status))
+        client = scope.get("client") or ("", 0)
+        self.requests.append(Received(path, headers, body, status, (client[0], client[1])))
         self.arrived.set()
         extra = [(b"location", b"http://127.0.0.1:1/elsewhere")] if 300 <= status < 400 else []
         await send(

@@ -92,7 +92,11 @@ def worker() -> None:
         # Publish-only: a worker has no stream clients of its own, so it relays nothing.
         async with open_runtime(settings, relay_events=False, serves_reads=False) as runtime:
             await Dispatcher(
-                runtime.database, settings, runtime.broker, keyring=runtime.keyring
+                runtime.database,
+                settings,
+                runtime.broker,
+                keyring=runtime.keyring,
+                wakeups=runtime.wakeups,
             ).run(stop)
 
     asyncio.run(main())

@@ -23,10 +23,14 @@ from standardwebhooks import Webhook as StandardWebhook
 from vibes import __version__
 from vibes.config import Settings
 from vibes.events.netguard import DestinationRefused, resolve
+from vibes.events.pools import ConnectionPools, PoolKey
 from vibes.platform.mail import MessageRefused, send_mail
 from vibes.recording.models import OutboxEvent
 
 USER_AGENT = f"Vibes-Webhooks/{__version__}"
+# A receiver's answer is read up to this many bytes, to keep its connection; a longer
+# one is cut off with the connection.
+DRAIN_LIMIT = 64 * 1024
 
 
 def new_webhook_secret() -> str:
@@ -85,7 +89,7 @@ def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dic
 
 
 async def send_webhook(
-    client: httpx.AsyncClient,
+    pools: ConnectionPools,
     settings: Settings,
     *,
     url: str,
@@ -93,7 +97,8 @@ async def send_webhook(
     msg_id: str,
     body: str,
 ) -> Outcome:
-    """POST one signed event to `url`, connecting to the address vetted just now."""
+    """POST one signed event to `url`, connecting to the address vetted just now (on a
+    connection kept alive for this site on this address, or a new one)."""
     started = time.perf_counter()
 
     def elapsed() -> int:
@@ -106,23 +111,35 @@ async def send_webhook(
     original = httpx.URL(url)
     # Connect to the vetted address (no second DNS lookup to rebind), keep the name for
     # the Host header and for TLS (SNI and certificate checks).
-    target = original.copy_with(host=str(destination.addresses[0]))
+    address = str(destination.addresses[0])
+    target = original.copy_with(host=address)
+    host = original.netloc.decode("ascii")
+    key = PoolKey(destination.scheme, address, destination.port, host.lower())
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        "host": original.netloc.decode("ascii"),
+        "host": host,
         **sign_headers(secret, msg_id=msg_id, body=body, at=dt.datetime.now(dt.UTC)),
     }
     extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
     timeout = settings.webhook_timeout_seconds
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout), pools.client(key) as client:
             request = client.build_request(
                 "POST", target, content=body.encode(), headers=headers, extensions=extensions
             )
-            # Streamed and never read: a receiver cannot make us download a large body.
+            # Streamed: a receiver cannot make us download a large body. A small one is
+            # read to its end so the connection can serve the next request; past the cap
+            # the response is closed unread, which drops its connection.
             response = await client.send(request, follow_redirects=False, stream=True)
-            await response.aclose()
+            try:
+                drained = 0
+                async for chunk in response.aiter_raw():
+                    drained += len(chunk)
+                    if drained > DRAIN_LIMIT:
+                        break
+            finally:
+                await response.aclose()
     except TimeoutError:
         return Outcome(ok=False, error=f"timed out after {timeout:g} s", duration_ms=elapsed())
     except httpx.HTTPError as exc:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import httpx
 import structlog
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +31,7 @@ from vibes.events.channels import (
     url_host,
 )
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
+from vibes.events.pools import ConnectionPools
 from vibes.events.secrets import open_secret
 from vibes.platform import metrics
 from vibes.platform.portable import claim_rows, lock_rows
@@ -91,10 +91,14 @@ async def claim_deliveries(
         if not deliveries:
             return []
         # The lease: nobody else takes these until it runs out; if this worker dies,
-        # next_attempt_at (= the lease's end) makes them due again for the others.
-        for delivery in deliveries:
-            delivery.lease_until = now + lease
-            delivery.next_attempt_at = now + lease
+        # next_attempt_at (= the lease's end) makes them due again for the others. One
+        # UPDATE for the batch (the loaded objects keep their old lease: nothing reads it).
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([d.id for d in deliveries]))
+            .values(lease_until=now + lease, next_attempt_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
         events = {
             e.id: e
             for e in await session.scalars(
@@ -167,14 +171,14 @@ async def _job(
     return job
 
 
-async def send(client: httpx.AsyncClient, settings: Settings, job: Job) -> Outcome:
+async def send(pools: ConnectionPools, settings: Settings, job: Job) -> Outcome:
     if job.cancel_reason is not None:
         return Outcome(ok=False, error=job.cancel_reason, permanent=True)
     if job.fail_reason is not None:
         return Outcome(ok=False, error=job.fail_reason, permanent=True)
     if job.channel == "webhook":
         return await send_webhook(
-            client,
+            pools,
             settings,
             url=job.url,
             secret=job.secret,

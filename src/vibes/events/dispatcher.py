@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
 import structlog
 
 from vibes.config import Settings
@@ -22,10 +22,12 @@ from vibes.db import Database, utcnow
 from vibes.events import delivery, fanout, firing, housekeeping
 from vibes.events.channels import Outcome
 from vibes.events.delivery import Job
+from vibes.events.pools import ConnectionPools
 from vibes.events.secrets import sealing_key
 from vibes.journals import reindex
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing, load_keyring
+from vibes.platform.wakeups import Wakeups
 
 log = structlog.get_logger("vibes.events.dispatcher")
 
@@ -55,6 +57,8 @@ class Dispatcher:
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         keyring: KeyRing | None = None,
+        tls: ssl.SSLContext | None = None,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self.database = database
         # Opens the webhooks' sealed signing secrets; the same key ring as the API's.
@@ -63,45 +67,58 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.broker = broker
+        # Set by a notification that work is due now (see `vibes.platform.wakeups`).
         self.wakeup = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self.wakeups = wakeups or Wakeups()
+        # Set once the dispatcher listens for wakeups and has run its first step.
+        self.ready = asyncio.Event()
+        # Tests trust their own CA here; None: the public CAs (certifi's).
+        self._tls = tls
+        self._pools: ConnectionPools | None = None
         self._depth_checked_at: dt.datetime | None = None
         self._purged_at: dt.datetime | None = None
 
-    def client(self) -> httpx.AsyncClient:
-        """The HTTP client. Requests go to a vetted IP address, so a pooled connection
-        would be shared by every site on that address; with none kept alive each attempt
-        stands alone (and an HTTPS one is verified for its own name)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                follow_redirects=False,
-                trust_env=False,  # no proxies from the environment
+    @property
+    def pools(self) -> ConnectionPools:
+        """The webhooks' kept-alive connections, one pool per site on its vetted address
+        (see `pools`): a connection never carries another site's request."""
+        if self._pools is None:
+            self._pools = ConnectionPools(
                 timeout=self.settings.webhook_timeout_seconds,
-                limits=httpx.Limits(max_keepalive_connections=0),
+                per_host=self.settings.webhook_connections_per_host,
+                max_pools=self.settings.webhook_pools_max,
+                idle_seconds=self.settings.webhook_idle_seconds,
+                tls=self._tls,
             )
-        return self._client
+        return self._pools
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pools is not None:
+            await self._pools.aclose()
+            self._pools = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until `stop` is set; the step in flight finishes first (graceful stop)."""
         log.info("dispatcher started")
+        await self.wakeups.subscribe(self.wakeup)
         try:
             while not stop.is_set():
                 busy = False
+                # Cleared before the step, not after it: a notice that arrives during
+                # the step makes the next one start at once.
+                self.wakeup.clear()
                 try:
                     counts = await self.run_once()
                     busy = counts.total >= self.settings.dispatcher_batch_size
                 except Exception:
                     # The database may be restarting: log, wait a poll, try again.
                     log.exception("dispatcher step failed")
+                self.ready.set()
                 if busy:
                     continue
                 await self._sleep(stop)
         finally:
+            await self.wakeups.unsubscribe(self.wakeup)
             await self.aclose()
             log.info("dispatcher stopped")
 
@@ -117,7 +134,6 @@ class Dispatcher:
         finally:
             stopping.cancel()
             woken.cancel()
-        self.wakeup.clear()
 
     async def run_once(self) -> StepCounts:
         counts = StepCounts()
@@ -127,6 +143,8 @@ class Dispatcher:
         await self._maybe_measure_depth()
         await self._maybe_purge()
         await reindex.reindex_pending(self.database)
+        if self._pools is not None:
+            await self._pools.close_idle()
         return counts
 
     async def fire_due_reminders(self) -> int:
@@ -156,7 +174,7 @@ class Dispatcher:
         )
 
     async def _send(self, job: Job) -> Outcome:
-        return await delivery.send(self.client(), self.settings, job)
+        return await delivery.send(self.pools, self.settings, job)
 
     async def _record(self, results: Sequence[tuple[Job, Outcome, dt.datetime]]) -> None:
         await delivery.record_outcomes(self.database, self.settings, results)

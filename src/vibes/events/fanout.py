@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 
 from vibes.config import Settings
 from vibes.db import Database, new_id
@@ -23,7 +23,7 @@ from vibes.events.models import Delivery, Webhook
 from vibes.platform import metrics
 from vibes.platform.broker import Broker
 from vibes.platform.mail import mail_configured
-from vibes.platform.portable import claim_rows, insert_ignoring_conflicts
+from vibes.platform.portable import claim_rows, insert_many_ignoring_conflicts
 from vibes.recording.models import OutboxEvent
 
 log = structlog.get_logger("vibes.events.dispatcher")
@@ -50,9 +50,14 @@ async def dispatch_events(
             .limit(settings.dispatcher_batch_size)
         )
         events = (await session.scalars(claim_rows(stmt, session))).all()
-        for event in events:
-            event.lease_until = now + lease
-            event.attempts += 1
+        if events:
+            # One UPDATE for the batch, not one per event through the unit of work.
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([event.id for event in events]))
+                .values(lease_until=now + lease, attempts=OutboxEvent.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
     if not events:
         return 0
 
@@ -91,8 +96,8 @@ async def dispatch_events(
             if email and event.type == "reminder.due":
                 rows.append(_delivery_row(event, "email", EMAIL_TARGET, now, None))
         if rows:
-            await session.execute(
-                insert_ignoring_conflicts(session, Delivery, rows, on=["event_id", "target"])
+            await insert_many_ignoring_conflicts(
+                session, cast(Table, Delivery.__table__), rows, on=["event_id", "target"]
             )
         await session.execute(
             update(OutboxEvent)

@@ -13,19 +13,22 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from vibes.config import Settings
 from vibes.db import Database, new_id
-from vibes.platform.portable import claim_rows, insert_ignoring_conflicts
+from vibes.platform.portable import claim_rows, insert_many_ignoring_conflicts
 from vibes.recording.models import OutboxEvent
 from vibes.reminders import firing as reminder_firing
 from vibes.reminders import service as reminders_service
 from vibes.reminders.models import Reminder
 
 log = structlog.get_logger("vibes.events.dispatcher")
+
+_OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
 async def fire_due_reminders(database: Database, settings: Settings, now: dt.datetime) -> int:
@@ -61,9 +64,7 @@ async def fire_due_reminders(database: Database, settings: Settings, now: dt.dat
                     "updated_at": now,
                 }
             )
-        await session.execute(
-            insert_ignoring_conflicts(session, OutboxEvent, rows, on=["dedupe_key"])
-        )
+        await insert_many_ignoring_conflicts(session, _OUTBOX, rows, on=["dedupe_key"])
         await session.flush()
         reminder_firing.record_fired(session, list(reminders))
     return len(reminders)

@@ -26,6 +26,7 @@ from vibes.platform.keys import KeyRing
 from vibes.platform.ratelimit import RateLimiter
 from vibes.platform.replicas import RecentWriters
 from vibes.platform.usercache import UserCache
+from vibes.platform.wakeups import Wakeups
 
 P = TypeVar("P")
 
@@ -40,6 +41,8 @@ class Runtime:
     broker: Broker
     user_cache: UserCache
     recent_writers: RecentWriters
+    # Wakes the dispatchers when a write queued an event (`Database.wake` calls it).
+    wakeups: Wakeups = field(default_factory=Wakeups)
     parts: Mapping[type[Any], Any] = field(default_factory=dict)
 
     def part(self, kind: type[P]) -> P:

@@ -13,7 +13,7 @@ from sqlalchemy import Insert, Integer, Table, Uuid, bindparam, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from vibes.db import WROTE_USERS, new_id, utcnow
+from vibes.db import QUEUED_EVENTS, WROTE_USERS, new_id, utcnow
 from vibes.platform.portable import (
     bulk_insert,
     bulk_insert_sync,
@@ -157,6 +157,7 @@ def _write_pending(session: Session) -> None:
     events: list[dict[str, Any]] | None = session.info.pop(_EVENTS, None)
     if events:
         session.execute(insert_statement(cast(Table, OutboxEvent.__table__)), events)
+        session.info[QUEUED_EVENTS] = True
     pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] | None = session.info.pop(
         _PENDING, None
     )
@@ -198,6 +199,7 @@ def _drop_pending(session: Session, previous_transaction: SessionTransaction) ->
     """A rolled-back transaction changed nothing, so it logs nothing."""
     session.info.pop(_PENDING, None)
     session.info.pop(_EVENTS, None)
+    session.info.pop(QUEUED_EVENTS, None)
 
 
 def version_data(entity_id: uuid.UUID, version: int) -> dict[str, Any]:

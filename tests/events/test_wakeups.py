@@ -1,0 +1,106 @@
+"""The dispatcher is woken by a notification when a write queues an event, instead of
+waiting for its poll: here the poll is 30 s and every wait is bounded well below that."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import Backend
+from tests.events.helpers import add_webhook, dispatcher_for, due_reminder
+from tests.events.servers import Receiver
+from tests.factories import make_authed_user
+from vibes.config import Settings
+from vibes.events.dispatcher import Dispatcher
+from vibes.platform.redis import make_redis
+from vibes.platform.runtime import app_runtime
+from vibes.platform.wakeups import PostgresWakeups, RedisWakeups, SharedWakeups, Wakeups
+
+LONG_POLL = 30.0
+# Far below the poll: a delivery within this came from a notification.
+WAIT = 10.0
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        # Listening, and its first step done (nothing due): from here on it sleeps.
+        await asyncio.wait_for(dispatcher.ready.wait(), WAIT)
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT)
+
+
+async def test_a_reminder_due_now_is_delivered_without_waiting_for_the_poll(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    runtime = app_runtime(app)
+    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": LONG_POLL})
+    user = await make_authed_user(app)
+    await add_webhook(client, user, receiver.url("/hook"), events=["reminder.due"])
+    async with running(dispatcher_for(app)):
+        await due_reminder(client, user)  # queues reminder.created: a notification
+        await asyncio.wait_for(receiver.wait_for(1), WAIT)
+    assert receiver.to("/hook")
+
+
+async def test_a_notice_from_one_process_wakes_a_dispatcher_in_another(
+    backend: Backend, settings: Settings
+) -> None:
+    redis = make_redis(settings)
+    listener: SharedWakeups
+    notifier: SharedWakeups
+    # As two processes would have them: the channel is all they share.
+    if redis is not None:
+        listener, notifier = RedisWakeups(redis, settings), RedisWakeups(redis, settings)
+    elif backend.is_postgres:
+        listener = PostgresWakeups(backend.database_url)
+        notifier = PostgresWakeups(backend.database_url)
+    else:
+        pytest.skip("in memory on SQLite without Redis: one process, nothing shared")
+    woken = asyncio.Event()
+    try:
+        await listener.subscribe(woken)
+        notifier.notify()
+        await asyncio.wait_for(woken.wait(), WAIT)
+    finally:
+        await listener.stop()
+        await notifier.stop()
+        if redis is not None:
+            await redis.aclose()
+
+
+async def test_postgres_notices_wake_a_listener_on_another_connection(
+    backend: Backend,
+) -> None:
+    if not backend.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    listener = PostgresWakeups(backend.database_url)
+    notifier = PostgresWakeups(backend.database_url)
+    woken = asyncio.Event()
+    try:
+        await listener.subscribe(woken)
+        for _ in range(3):  # a burst folds into one notice or two; each one wakes
+            notifier.notify()
+        await asyncio.wait_for(woken.wait(), WAIT)
+    finally:
+        await listener.stop()
+        await notifier.stop()
+
+
+async def test_in_memory_wakeups_set_every_subscribed_event() -> None:
+    wakeups = Wakeups()
+    first, second = asyncio.Event(), asyncio.Event()
+    await wakeups.subscribe(first)
+    await wakeups.subscribe(second)
+    wakeups.notify()
+    assert first.is_set()
+    assert second.is_set()
