@@ -351,3 +351,16 @@ def test_a_killed_worker_is_replaced_and_leaves_the_live_gauges(served: Served) 
     assert not folder.exists()
     # Search terms stay out of the log: uvicorn's access lines carry query strings.
     assert "uvicorn.access" not in served.log.read_text()
+
+
+def test_serve_starts_no_worker_when_the_schema_upgrade_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("VIBES_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("VIBES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VIBES_DATABASE_URL", f"postgresql+asyncpg://127.0.0.1:{_free_port()}/x")
+    monkeypatch.setenv("VIBES_REDIS_URL", "redis://127.0.0.1:9/0")
+    result = CliRunner().invoke(cli_app, ["serve", "--workers", "2", "--port", str(_free_port())])
+    assert result.exit_code == 1
+    assert "no worker started" in result.output

@@ -56,8 +56,6 @@ def serve(
     WORKERS processes sharing the port."""
     import uvicorn
 
-    from vibes import migrations
-    from vibes.app import create_app
     from vibes.config import Settings
     from vibes.platform.keys import load_keyring
     from vibes.platform.logging import configure_logging
@@ -73,8 +71,6 @@ def serve(
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Before any worker starts: the data folder's keys are made once, not raced for.
     keyring = load_keyring(settings)
-    if migrate:
-        asyncio.run(migrations.upgrade(settings.resolved_database_url, keyring=keyring))
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -87,9 +83,43 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if count == 1:
+        from vibes import migrations
+        from vibes.app import create_app
+
+        if migrate:
+            asyncio.run(migrations.upgrade(settings.resolved_database_url, keyring=keyring))
         uvicorn.run(create_app(settings), **options)
         return
+    if migrate:
+        _upgrade_in_a_child()
     _serve_workers(count, options)
+
+
+def _upgrade_in_a_child() -> None:
+    """The schema upgrade, once, before any worker starts, in a process of its own: the
+    parent only supervises, and would otherwise keep SQLAlchemy, Alembic and every model
+    in memory (some 80 MB) for the life of the serve."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=upgrade_schema, name="vibes-migrate"
+    )
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        console.print("[red]the schema upgrade failed: no worker started[/red]")
+        raise typer.Exit(1)
+
+
+def upgrade_schema() -> None:
+    from vibes import migrations
+    from vibes.config import Settings
+    from vibes.platform.keys import load_keyring
+    from vibes.platform.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(migrations.upgrade(settings.resolved_database_url, keyring=load_keyring(settings)))
 
 
 def default_workers(settings: Settings) -> int:
