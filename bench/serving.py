@@ -85,7 +85,8 @@ class VibesServer:
                 "serve",
                 "--port",
                 str(self.port),
-                *(extra_args or []),
+                # One process unless told otherwise: the benchmarks measure one.
+                *(extra_args or ["--workers", "1"]),
             ],
             env=environment,
             stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import uuid
@@ -112,6 +113,15 @@ def _holder(inode: str, pids: list[int]) -> int | None:
             except OSError:
                 continue
     return None
+
+
+def _metrics_folder(worker: int) -> Path:
+    """The serve's folder, as its parent handed it to the worker."""
+    for item in Path(f"/proc/{worker}/environ").read_bytes().split(b"\0"):
+        name, _, value = item.partition(b"=")
+        if name == b"PROMETHEUS_MULTIPROC_DIR":
+            return Path(value.decode())
+    raise AssertionError("the worker has no PROMETHEUS_MULTIPROC_DIR")
 
 
 @dataclass
@@ -306,12 +316,7 @@ def test_metrics_sum_every_worker_and_one_worker_dispatches(served: Served) -> N
     assert _metric(text, "vibes_http_requests_total", route="/readyz") - before == 6
     assert _metric(text, "vibes_db_pool_connections_idle", pool="primary") >= 1
 
-    environ = Path(f"/proc/{a}/environ").read_bytes().split(b"\0")
-    folder = Path(
-        next(v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
-        .split(b"=", 1)[1]
-        .decode()
-    )
+    folder = _metrics_folder(a)
     lock = os.stat(folder / "dispatcher.lock").st_ino
     holders = [
         line.split()[4]
@@ -326,12 +331,7 @@ def test_metrics_sum_every_worker_and_one_worker_dispatches(served: Served) -> N
 def test_a_killed_worker_is_replaced_and_leaves_the_live_gauges(served: Served) -> None:
     """Last in this module: it replaces a worker, then stops the serve."""
     a, b = served.workers()
-    environ = Path(f"/proc/{a}/environ").read_bytes().split(b"\0")
-    folder = Path(
-        next(v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
-        .split(b"=", 1)[1]
-        .decode()
-    )
+    folder = _metrics_folder(a)
     wait_until_blocking(
         lambda: (folder / f"gauge_livesum_{b}.db").exists(), timeout=10, message="no pool sample"
     )
@@ -364,3 +364,45 @@ def test_serve_starts_no_worker_when_the_schema_upgrade_fails(
     result = CliRunner().invoke(cli_app, ["serve", "--workers", "2", "--port", str(_free_port())])
     assert result.exit_code == 1
     assert "no worker started" in result.output
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    if not PG_URL or not REDIS_URL:
+        pytest.skip("needs VIBES_TEST_DATABASE_URL and VIBES_TEST_REDIS_URL")
+    url = run_coroutine(create_database("vibes_workers"))
+    log = tmp_path / "server.log"
+    env = _env(
+        VIBES_DATABASE_URL=url,
+        VIBES_REDIS_URL=REDIS_URL,
+        VIBES_REDIS_PREFIX=f"vibes-workers-test:{uuid.uuid4().hex}:",
+        VIBES_DATA_DIR=str(tmp_path / "data"),
+    )
+    try:
+        with log.open("ab") as sink:
+            proc = subprocess.Popen(
+                [*VIBES, "serve", "--workers", "2", "--port", str(_free_port())],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        wait_until_blocking(
+            lambda: log.read_text().count("Application startup complete") >= 2,
+            timeout=90,
+            message="workers did not start",
+        )
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        # A killed parent cannot remove its folder (under systemd, PrivateTmp= does).
+        folder = _metrics_folder(workers[0])
+        proc.kill()
+        proc.wait()
+        wait_until_blocking(
+            lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+            timeout=30,
+            message="workers outlived their killed parent",
+        )
+        shutil.rmtree(folder)
+    finally:
+        run_coroutine(drop_database(url))

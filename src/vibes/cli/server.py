@@ -181,6 +181,20 @@ def _sweep_dead_workers(folder: Path, stop: threading.Event) -> None:
 SWEEP_SECONDS = 2.0
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_the_parent() -> None:
+    """This worker gets SIGTERM (a graceful stop) when the supervising parent dies, even
+    killed: left alone it would go on answering on the port with nobody to stop it."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def serve_app() -> FastAPI:
     """A worker's app under `vibes serve --workers N`: settings from the environment the
     parent passed down (migrations already ran there)."""
@@ -190,6 +204,7 @@ def serve_app() -> FastAPI:
     from vibes.config import Settings
     from vibes.platform.logging import configure_logging
 
+    _end_with_the_parent()
     settings = Settings()
     configure_logging(settings)
     # uvicorn silenced its access log (it has query strings: search terms) before this
