@@ -171,14 +171,39 @@ def _serve_workers(count: int, options: dict[str, Any]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+SWEEP_SECONDS = 2.0
+
+
 def _sweep_dead_workers(folder: Path, stop: threading.Event) -> None:
-    from vibes.platform.metrics import sweep_dead_workers
+    """Drop the live gauges of every process that wrote into `folder` and is gone: uvicorn
+    replaces a dead worker without telling anyone. (Here rather than in the metrics
+    module, whose imports the parent would then carry.)"""
+    from prometheus_client import multiprocess
 
     while not stop.wait(SWEEP_SECONDS):
-        sweep_dead_workers(folder)
+        pids = set()
+        for path in folder.glob("gauge_live*_*.db"):
+            digits = path.stem.rpartition("_")[2]
+            if digits.isdigit():
+                pids.add(int(digits))
+        for pid in pids:
+            if not _alive(pid):
+                multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
 
 
-SWEEP_SECONDS = 2.0
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: a zombie cannot be told from a live process
+    # "pid (name) S ...": a zombie has exited, whoever has yet to reap it.
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 PR_SET_PDEATHSIG = 1

@@ -21,7 +21,6 @@ import os
 import time
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -271,31 +270,9 @@ def multiprocess_mode() -> bool:
 
 def process_exiting() -> None:
     """A worker stopping: its live gauges leave the sums (the parent sweeps after a
-    worker that died without getting here, see `sweep_dead_workers`)."""
+    worker that died without getting here, see `vibes.cli.server`)."""
     if multiprocess_mode():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
-
-
-def sweep_dead_workers(folder: Path) -> None:
-    """Drop the live gauges of every process that wrote into `folder` and is gone (run by
-    `vibes serve --workers N`: uvicorn replaces a dead worker without telling anyone)."""
-    pids = set()
-    for path in folder.glob("gauge_live*_*.db"):
-        digits = path.stem.rpartition("_")[2]
-        if digits.isdigit():
-            pids.add(int(digits))
-    for pid in pids:
-        if not _alive(pid):
-            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # "pid (name) S ...": a zombie has exited, whoever has yet to reap it.
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 router = APIRouter(include_in_schema=False)
