@@ -132,7 +132,7 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         VIBES_LOG_LEVEL="WARNING",
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "vibes.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "vibes.cli.main", "serve", "--port", str(port), "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(data_dir / "server.log").open("ab"),

@@ -61,7 +61,9 @@ class PrivateDatabase:
 class VibesServer:
     """`vibes serve` in a subprocess of its own, as an operator runs it."""
 
-    def __init__(self, database_url: str | None, **env: str) -> None:
+    def __init__(
+        self, database_url: str | None, *, extra_args: list[str] | None = None, **env: str
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = Path(tempfile.mkdtemp(prefix="vibes-bench-"))
@@ -78,7 +80,14 @@ class VibesServer:
         if database_url:
             environment["VIBES_DATABASE_URL"] = database_url
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("vibes")), "serve", "--port", str(self.port)],
+            [
+                str(Path(sys.executable).with_name("vibes")),
+                "serve",
+                "--port",
+                str(self.port),
+                # One process unless told otherwise: the benchmarks measure one.
+                *(extra_args or ["--workers", "1"]),
+            ],
             env=environment,
             stdout=subprocess.DEVNULL,
         )

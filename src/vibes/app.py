@@ -27,6 +27,7 @@ from vibes.platform.apidocs import install_api_docs
 from vibes.platform.bodylimit import BodyLimitMiddleware
 from vibes.platform.hotroutes import HotRoutesMiddleware, fast_routes
 from vibes.platform.keys import load_keyring
+from vibes.platform.leader import run_when_elected
 from vibes.platform.memory import freeze_startup_objects
 from vibes.platform.methods import MethodsMiddleware
 from vibes.platform.middleware import RequestContextMiddleware
@@ -77,9 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else None
             )
             if app.state.dispatcher is not None:
-                dispatcher_task = asyncio.create_task(
-                    app.state.dispatcher.run(dispatcher_stop), name="vibes-dispatcher"
-                )
+                run = app.state.dispatcher.run
+                if settings.multiprocess_dir is not None:
+                    # `serve --workers N`: one worker runs it, another once that one dies.
+                    lock = settings.multiprocess_dir / "dispatcher.lock"
+                    dispatching = run_when_elected(lock, run, dispatcher_stop)
+                else:
+                    dispatching = run(dispatcher_stop)
+                dispatcher_task = asyncio.create_task(dispatching, name="vibes-dispatcher")
             freeze_startup_objects()
             try:
                 yield
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     dispatcher_stop.set()
                     await dispatcher_task
                 install_runtime(app, None)
+                metrics.process_exiting()
 
     app = FastAPI(
         title="Vibes",

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
 
     # On the embedded default the dispatcher runs inside `vibes serve`.
     run_dispatcher: bool | None = None
+    # Set by `vibes serve --workers N` (N > 1) for its worker processes: the folder, made
+    # fresh for that serve, where prometheus_client keeps each process's figures so /metrics
+    # sums them, and where the worker that runs the embedded dispatcher holds its lock.
+    # prometheus_client reads the same variable itself; set by hand only for such a setup.
+    multiprocess_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
     dispatcher_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # A claimed outbox event or delivery is another worker's to take once this runs out,
     # so a killed worker loses nothing; keep it above the slowest delivery attempt.

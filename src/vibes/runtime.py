@@ -84,12 +84,18 @@ async def open_runtime(
             watcher = asyncio.create_task(
                 database.watch_replicas(watch_stop), name="vibes-replica-checks"
             )
+        sampler = None
+        if metrics.multiprocess_mode():
+            sampler = asyncio.create_task(
+                metrics.sample_pools(watch_stop), name="vibes-pool-sampler"
+            )
         try:
             yield runtime
         finally:
             watch_stop.set()
-            if watcher is not None:
-                await watcher
+            for task in (watcher, sampler):
+                if task is not None:
+                    await task
             if relay_events:
                 await broker.stop()
             database.wake = None

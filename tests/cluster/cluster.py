@@ -207,7 +207,7 @@ class Cluster:
         if not replica:
             env.pop("VIBES_DATABASE_REPLICA_URLS", None)
         process = self._spawn(
-            f"api{index}", ["serve", "--port", str(port), "--no-migrate"], env=env
+            f"api{index}", ["serve", "--port", str(port), "--no-migrate", "--workers", "1"], env=env
         )
         return Process(f"api{index}", process, port)
 

@@ -41,6 +41,8 @@ def _serve(database_url: str, data_dir: Path, port: int, log: Path) -> subproces
         VIBES_LOG_LEVEL="WARNING",
     )
     command = [sys.executable, "-m", "vibes.cli.main", "serve", "--port", str(port)]
+    # One process: the test kills it with SIGKILL, which a supervisor's workers would outlive.
+    command += ["--workers", "1"]
     with log.open("ab") as out:
         return subprocess.Popen(
             [*command, "--no-migrate"], env=env, stdout=subprocess.DEVNULL, stderr=out

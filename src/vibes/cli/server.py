@@ -8,8 +8,11 @@ commands start without loading SQLAlchemy, Alembic and the app (a third of a sec
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -30,42 +33,209 @@ app.add_typer(users_app, name="users", rich_help_panel=OPERATOR)
 app.add_typer(invites_app, name="invites", rich_help_panel=OPERATOR)
 console = Console(stderr=True)
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from vibes.config import Settings
+
 
 @app.command(rich_help_panel=OPERATOR)
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     migrate: bool = typer.Option(True, help="Upgrade the database to the newest schema first."),
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        max=256,
+        help="API processes on this port (default: one per core on PostgreSQL with Redis, "
+        "else 1; more than one needs both).",
+    ),
 ) -> None:
-    """Run the API (and, on the embedded default, the dispatcher) in one process."""
+    """Run the API (and, on the embedded default, the dispatcher): in one process, or in
+    WORKERS processes sharing the port."""
     import uvicorn
 
-    from vibes import migrations
-    from vibes.app import create_app
     from vibes.config import Settings
     from vibes.platform.keys import load_keyring
     from vibes.platform.logging import configure_logging
 
     settings = Settings()
     configure_logging(settings)
+    count = default_workers(settings) if workers is None else workers
+    refusal = workers_refusal(settings, count)
+    if refusal is not None:
+        console.print(f"[red]{refusal}[/red]")
+        raise typer.Exit(2)
     if settings.is_sqlite:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if migrate:
-        asyncio.run(
-            migrations.upgrade(settings.resolved_database_url, keyring=load_keyring(settings))
-        )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
+    # Before any worker starts: the data folder's keys are made once, not raced for.
+    keyring = load_keyring(settings)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
         # Our middleware writes the access log, without query strings (search terms).
-        access_log=False,
+        "access_log": False,
         # The app reads X-Forwarded-* itself, from VIBES_TRUSTED_PROXIES only.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if count == 1:
+        from vibes import migrations
+        from vibes.app import create_app
+
+        if migrate:
+            asyncio.run(migrations.upgrade(settings.resolved_database_url, keyring=keyring))
+        uvicorn.run(create_app(settings), **options)
+        return
+    if migrate:
+        _upgrade_in_a_child()
+    _serve_workers(count, options)
+
+
+def _upgrade_in_a_child() -> None:
+    """The schema upgrade, once, before any worker starts, in a process of its own: the
+    parent only supervises, and would otherwise keep SQLAlchemy, Alembic and every model
+    in memory (some 80 MB) for the life of the serve."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=upgrade_schema, name="vibes-migrate"
     )
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        console.print("[red]the schema upgrade failed: no worker started[/red]")
+        raise typer.Exit(1)
+
+
+def upgrade_schema() -> None:
+    from vibes import migrations
+    from vibes.config import Settings
+    from vibes.platform.keys import load_keyring
+    from vibes.platform.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(migrations.upgrade(settings.resolved_database_url, keyring=load_keyring(settings)))
+
+
+def default_workers(settings: Settings) -> int:
+    """One per core where the processes share everything (PostgreSQL and Redis), else 1."""
+    if settings.is_sqlite or not settings.redis_url:
+        return 1
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def workers_refusal(settings: Settings, count: int) -> str | None:
+    """Why `count` processes cannot serve with these settings, or None."""
+    if count == 1:
+        return None
+    if settings.is_sqlite:
+        return (
+            f"--workers {count} needs PostgreSQL (VIBES_DATABASE_URL): SQLite takes one "
+            "writer at a time, and one process is what it serves best."
+        )
+    if not settings.redis_url:
+        return (
+            f"--workers {count} needs Redis (VIBES_REDIS_URL): without it rate limits, "
+            "secret-tag unlocks, cached figures and live events are kept per process, so "
+            "each process would count its own limits and see its own unlocks."
+        )
+    return None
+
+
+def _serve_workers(count: int, options: dict[str, Any]) -> None:
+    """uvicorn's supervisor with `count` workers, each building the app from the same
+    environment (`serve_app`); their metrics meet in a fresh folder, removed at the end."""
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    folder = Path(tempfile.mkdtemp(prefix="vibes-serve-"))
+    # Read by prometheus_client when a worker first imports it, and by Settings.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    stop = threading.Event()
+    sweeper = threading.Thread(
+        target=_sweep_dead_workers, args=(folder, stop), name="vibes-metrics-sweeper"
+    )
+    sweeper.start()
+    try:
+        uvicorn.run(f"{__name__}:serve_app", factory=True, workers=count, **options)
+    finally:
+        stop.set()
+        sweeper.join()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+SWEEP_SECONDS = 2.0
+
+
+def _sweep_dead_workers(folder: Path, stop: threading.Event) -> None:
+    """Drop the live gauges of every process that wrote into `folder` and is gone: uvicorn
+    replaces a dead worker without telling anyone. (Here rather than in the metrics
+    module, whose imports the parent would then carry.)"""
+    from prometheus_client import multiprocess
+
+    while not stop.wait(SWEEP_SECONDS):
+        pids = set()
+        for path in folder.glob("gauge_live*_*.db"):
+            digits = path.stem.rpartition("_")[2]
+            if digits.isdigit():
+                pids.add(int(digits))
+        for pid in pids:
+            if not _alive(pid):
+                multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: a zombie cannot be told from a live process
+    # "pid (name) S ...": a zombie has exited, whoever has yet to reap it.
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_the_parent() -> None:
+    """This worker gets SIGTERM (a graceful stop) when the supervising parent dies, even
+    killed: left alone it would go on answering on the port with nobody to stop it."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def serve_app() -> FastAPI:
+    """A worker's app under `vibes serve --workers N`: settings from the environment the
+    parent passed down (migrations already ran there)."""
+    import logging
+
+    from vibes.app import create_app
+    from vibes.config import Settings
+    from vibes.platform.logging import configure_logging
+
+    _end_with_the_parent()
+    settings = Settings()
+    configure_logging(settings)
+    # uvicorn silenced its access log (it has query strings: search terms) before this
+    # ran, and configure_logging opened it again.
+    logging.getLogger("uvicorn.access").propagate = False
+    return create_app(settings)
 
 
 @app.command(rich_help_panel=OPERATOR)

@@ -3,10 +3,21 @@
 One registry per process: each `vibes serve` / `vibes worker` process is its own scrape
 target (one port each, as `deploy/` runs them), so figures add up across targets in
 Prometheus without a shared file directory.
+
+Except under `vibes serve --workers N`, where N processes answer on one port and a scrape
+reaches any one of them: there prometheus_client's multiprocess mode keeps every process's
+figures in files of one folder (`PROMETHEUS_MULTIPROC_DIR`, set by serve before the workers
+start), and /metrics reads them all: counters and histograms summed over every worker that
+ever ran in that serve, gauges by their `multiprocess_mode` over the live ones. The pools,
+read at scrape time in one process, are then sampled into gauges by each worker instead
+(`sample_pools`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import time
 import weakref
 from collections.abc import Iterator
@@ -16,10 +27,12 @@ from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -52,6 +65,8 @@ QUEUE_DEPTH = Gauge(
     "vibes_dispatch_queue_depth",
     "Work waiting for the dispatcher: due reminders, undispatched events, pending deliveries",
     ["queue"],
+    # One worker of a serve runs the dispatcher at a time: its latest measure is the depth.
+    multiprocess_mode="livemostrecent",
 )
 
 
@@ -94,6 +109,8 @@ REDIS_DEGRADED = Gauge(
     "vibes_redis_degraded",
     "1 while a Redis-backed feature runs on its in-process fallback (Redis unreachable)",
     ["feature"],
+    # Any worker of a serve on its fallback makes the deployment degraded.
+    multiprocess_mode="livemax",
 )
 # Security signals: a rising rate is an attack or a broken client.
 LOGIN_FAILURES = Counter(
@@ -156,6 +173,50 @@ def pool_waiters(pool: Any) -> int:
 _pools = _PoolCollector()
 REGISTRY.register(_pools)
 
+# The same figures as gauges, for multiprocess mode (see the module), summed over workers.
+_POOL_GAUGES = (
+    Gauge(
+        "vibes_db_pool_connections_in_use",
+        "Pooled connections checked out",
+        ["pool"],
+        registry=None,
+        multiprocess_mode="livesum",
+    ),
+    Gauge(
+        "vibes_db_pool_connections_idle",
+        "Pooled connections open and free",
+        ["pool"],
+        registry=None,
+        multiprocess_mode="livesum",
+    ),
+    Gauge(
+        "vibes_db_pool_waiting",
+        "Requests waiting for a pooled connection",
+        ["pool"],
+        registry=None,
+        multiprocess_mode="livesum",
+    ),
+)
+POOL_SAMPLE_SECONDS = 1.0
+
+
+async def sample_pools(stop: asyncio.Event) -> None:
+    """Multiprocess mode: write this process's pool figures into the shared gauges every
+    `POOL_SAMPLE_SECONDS` (a scrape reaches one worker, which cannot read the others')."""
+    in_use, idle, waiting = _POOL_GAUGES
+    while not stop.is_set():
+        for family in _pools.collect():
+            gauge = {
+                "vibes_db_pool_connections_in_use": in_use,
+                "vibes_db_pool_connections_idle": idle,
+                "vibes_db_pool_waiting": waiting,
+            }[family.name]
+            for sample in family.samples:
+                gauge.labels(sample.labels["pool"]).set(sample.value)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POOL_SAMPLE_SECONDS):
+                await stop.wait()
+
 
 def _statement_started(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
     conn.info["vibes.statement_started"] = time.perf_counter()
@@ -199,9 +260,28 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     children[1].observe(seconds)
 
 
+def multiprocess_mode() -> bool:
+    """Whether this process's metrics live in the shared folder (prometheus_client chose
+    so at import, from the environment serve gave the worker)."""
+    from prometheus_client import values
+
+    return values.ValueClass is not values.MutexValue
+
+
+def process_exiting() -> None:
+    """A worker stopping: its live gauges leave the sums (the parent sweeps after a
+    worker that died without getting here, see `vibes.cli.server`)."""
+    if multiprocess_mode():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/metrics")
 async def metrics_endpoint() -> Response:
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
