@@ -9,8 +9,9 @@ and `vibes serve` (one uvicorn process, dispatcher off, pool 4) of this checkout
 `--before`, a second `vibes serve` of that source tree (`PYTHONPATH`) on the same
 database. Each round runs, back to back: `pg_batch_floor.py`'s transactions (the same
 rows a batch writes, no application) for as long as the previous phase took, then N
-1000-entry batches (30-119 words, two of the eight tags each) over two keep-alive
-connections (one account each) to every server. Per phase: entries/s, the ratio to
+1000-entry batches (30-119 words, two of the eight tags each) over 4 keep-alive
+connections (one account each, as `load.py`'s batch scenario) to every server; the floor
+runs 2 clients (its best on 2 cores: 4 gave less). Per phase: entries/s, the ratio to
 the floor of the same round, and CPU per entry of the server process and of the
 PostgreSQL backends serving this database (`/proc/<pid>/stat`, utime + stime). Load
 average at start and end: only phases of one run compare.
@@ -45,7 +46,6 @@ from serving import (
 )
 
 WORDS = ["morning", "walk", "harbour", "coffee", "quiet", "rain", "letter", "garden"]
-CLIENTS = 2
 
 
 def cpu_seconds(pid: int) -> float:
@@ -127,7 +127,7 @@ def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
 async def run(args: argparse.Namespace, database: PrivateDatabase, servers: dict[str, Any]) -> None:
     rng = random.Random(17)
     first = next(iter(servers.values()))
-    tokens = await make_users(first.base, CLIENTS)
+    tokens = await make_users(first.base, args.connections)
     bodies = [batch_body(rng, 1000 * k) for k in range(4)]
     dsn = _dsn(database.url)
     backends = Backends(dsn, database.name)
@@ -135,8 +135,8 @@ async def run(args: argparse.Namespace, database: PrivateDatabase, servers: dict
         await post_batches(server.port, tokens, bodies, 2)
     conn = await asyncpg.connect(dsn)
     try:
-        users = [r["user_id"] for r in await conn.fetch("SELECT DISTINCT user_id FROM tags")]
-        scripts = await scripts_for(conn, users)
+        users = await conn.fetch("SELECT DISTINCT user_id FROM tags LIMIT $1", args.floor_clients)
+        scripts = await scripts_for(conn, [r["user_id"] for r in users])
     finally:
         await conn.close()
     await floor_rate(dsn, scripts, 2)  # its warm-up
@@ -161,7 +161,7 @@ async def run(args: argparse.Namespace, database: PrivateDatabase, servers: dict
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
-            entries = CLIENTS * args.batches * 1000
+            entries = args.connections * args.batches * 1000
             rate = entries / wall
             duration = wall
             results.append(
@@ -179,6 +179,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=20, help="per connection and phase")
+    parser.add_argument("--connections", type=int, default=4, help="one account each")
+    parser.add_argument(
+        "--floor-clients", type=int, default=2, help="the floor's best on 2 cores: 2"
+    )
     parser.add_argument("--before", help="source tree of the version to compare (its src/)")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--py-spy", type=Path, help="record each server (raw stacks) here")
