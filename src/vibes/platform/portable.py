@@ -250,7 +250,7 @@ def _unnest_insert(table: Table, varying: tuple[str, ...], shared: tuple[str, ..
     """`INSERT INTO t (varying…, shared…) SELECT u.varying…, $n… FROM unnest($1::type[],
     …) AS u(varying…)`, built once per table and set of columns (asyncpg then finds it
     prepared in its statement cache). JSON travels as text and is cast."""
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
