@@ -46,7 +46,7 @@ from vibes.journals.visibility import (
 )
 from vibes.platform.concurrency import check_if_match
 from vibes.platform.portable import (
-    bulk_insert,
+    bulk_insert_shared,
     insert_statement,
     is_postgres,
     locking,
@@ -321,7 +321,6 @@ async def create_batch(
     for journal_id, item, unlocked in zip(ids, items, vaults, strict=True):
         row: dict[str, Any] = {
             "id": journal_id,
-            "user_id": user_id,
             "title": item.title,
             "content": item.content,
             "entry_date": item.entry_date or now,
@@ -330,9 +329,6 @@ async def create_batch(
             "secret_tag_id": None,
             "ciphertext": None,
             "nonce": None,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
         }
         if unlocked is not None:
             names = sorted(tagging.unique_names(item.tags), key=tag_key)
@@ -347,7 +343,12 @@ async def create_batch(
             )
             row.update(secret_tag_id=unlocked.id, title="", content="")
         rows.append(row)
-    await bulk_insert(session, cast(Table, Journal.__table__), rows)
+    await bulk_insert_shared(
+        session,
+        _JOURNALS,
+        rows,
+        {"user_id": user_id, "version": 1, "created_at": now, "updated_at": now},
+    )
     await tagging.link_tags(
         session,
         user_id,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import JSON, Insert, Select, Table, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -237,11 +238,13 @@ def _unnest_insert_args(
     args: list[Any] = []
     for name in varying:
         if isinstance(table.c[name].type, JSON):
-            args.append([json.dumps(row[name]) for row in rows])
+            # Parsed again by PostgreSQL (jsonb): orjson's compact form reads the same.
+            args.append([orjson.dumps(row[name]).decode() for row in rows])
         else:
             args.append([row[name] for row in rows])
     for name, value in shared.items():
-        args.append(json.dumps(value) if isinstance(table.c[name].type, JSON) else value)
+        is_json = isinstance(table.c[name].type, JSON)
+        args.append(orjson.dumps(value).decode() if is_json else value)
     return sql, args
 
 
