@@ -114,6 +114,23 @@ async def test_a_large_batch_writes_the_rows_a_single_create_writes(
     assert len({c.created_at for c in batch}) == 1
 
 
+async def test_bodies_orjson_refuses_read_as_before(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    """The journal routes parse JSON with orjson; what it refuses (a lone surrogate
+    escape, NaN) is read by `json.loads` as before: the same 422, naming the item."""
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    surrogate = b'{"items": [{"title": "a", "content": "b"}, {"title": "c", "content": "\\ud800"}]}'
+    response = await client.post(f"{API}/journals/batch", content=surrogate, headers=headers)
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"] == ["body", "items", "1", "content"]
+    nan = b'{"items": [{"title": "a", "content": "b", "mood_rating": NaN}]}'
+    response = await client.post(f"{API}/journals/batch", content=nan, headers=headers)
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"] == ["body", "items", "0", "mood_rating"]
+    assert await count_journals(database) == 0
+
+
 async def test_batch_of_1000_is_accepted_and_1001_refused(
     client: httpx.AsyncClient, alice: AuthedUser, database: Database
 ) -> None:

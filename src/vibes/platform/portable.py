@@ -233,15 +233,24 @@ def bulk_insert_shared_sync(
 def _unnest_insert_args(
     table: Table, rows: list[dict[str, Any]], shared: Mapping[str, Any]
 ) -> tuple[str, list[Any]]:
-    varying = tuple(rows[0])
-    sql = _unnest_insert(table, varying, tuple(shared))
-    args: list[Any] = []
-    for name in varying:
-        if isinstance(table.c[name].type, JSON):
+    columns: dict[str, list[Any]] = {}
+    shared = dict(shared)
+    *_, last = rows[0]  # stays an array if all others went: `unnest` needs one
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        first = values[0]
+        # A column holding one object in every row (None, the `now` of the write, an
+        # interned kind) is sent once too: each array element costs the driver a few
+        # type checks on top of its encoding.
+        if all(value is first for value in values) and (columns or name != last):
+            shared[name] = first
+        elif isinstance(table.c[name].type, JSON):
             # Parsed again by PostgreSQL (jsonb): orjson's compact form reads the same.
-            args.append([orjson.dumps(row[name]).decode() for row in rows])
+            columns[name] = [orjson.dumps(value).decode() for value in values]
         else:
-            args.append([row[name] for row in rows])
+            columns[name] = values
+    sql = _unnest_insert(table, tuple(columns), tuple(shared))
+    args: list[Any] = list(columns.values())
     for name, value in shared.items():
         is_json = isinstance(table.c[name].type, JSON)
         args.append(orjson.dumps(value).decode() if is_json else value)
