@@ -76,16 +76,16 @@ _RUN = re.compile(r"\w+")
 _JOINED = re.compile(r"\w['\u2019\-](?=\w)")
 _ASCII_JOINED = re.compile(rb"\w['\-](?=\w)")
 _WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-# Every byte that is not an ASCII word character (what `\w` is in ASCII) becomes a space.
-_SPACE_NON_WORD = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
+# ASCII word characters (what `\w` is in ASCII) become "a", every other byte a space.
+_A_OR_SPACE = bytes(0x61 if c in _WORD_BYTES else 0x20 for c in range(256))
 
 
 def count_words(content: str) -> int:
     """Words in Markdown: runs of letters/digits (joined by ' or -), markup ignored."""
     if content.isascii():
-        # At C speed: the runs are what `split` finds once the other bytes are spaces.
+        # At C speed, with no string per word: a run starts wherever " a" is found.
         data = content.encode()
-        runs = len(data.translate(_SPACE_NON_WORD).split())
+        runs = (b" " + data.translate(_A_OR_SPACE)).count(b" a")
         if b"'" in data or b"-" in data:
             runs -= len(_ASCII_JOINED.findall(data))
         return runs
