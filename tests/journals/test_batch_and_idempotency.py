@@ -56,6 +56,81 @@ async def test_batch_creates_every_item_with_tags_events_and_changes(
     assert created == changes == 30
 
 
+async def test_a_large_batch_writes_the_rows_a_single_create_writes(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    """From `COPY_FROM` rows PostgreSQL takes each table's rows in one statement with the
+    shared values (owner, instants, version) sent once: every column is as a single
+    create writes it, and the change and event rows are numbered and shaped alike."""
+    single = await client.post(
+        f"{API}/journals",
+        json={"title": "one", "content": "a b", "tags": ["Alpha", "beta"], "mood_rating": 3},
+        headers=alice.headers,
+    )
+    items = _items(100, tags=["alpha", "Beta"], mood_rating=7)
+    items[5] = {"title": "dated", "content": "don't stop-me", "entry_date": "2026-01-02"}
+    response = await client.post(
+        f"{API}/journals/batch", json={"items": items}, headers=alice.headers
+    )
+    assert response.status_code == 201
+    ids = response.json()["ids"]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 100
+    one = single.json()
+    for index in (0, 5, 99):
+        entry = (await client.get(f"{API}/journals/{ids[index]}", headers=alice.headers)).json()
+        assert entry["version"] == 1
+        assert entry["created_at"] == entry["updated_at"]
+        if index == 5:
+            assert (entry["tags"], entry["word_count"]) == ([], 2)
+            assert (entry["entry_date"], entry["mood_rating"]) == ("2026-01-02T00:00:00Z", None)
+        else:
+            # The tags' first spellings are the single create's.
+            assert entry["tags"] == one["tags"] == ["Alpha", "beta"]
+            assert (entry["title"], entry["mood_rating"]) == (f"entry {index}", 7)
+            assert entry["entry_date"] == entry["created_at"]
+    tags = (await client.get(f"{API}/tags", headers=alice.headers)).json()
+    assert {t["name"]: t["journal_count"] for t in tags} == {"Alpha": 100, "beta": 100}
+    async with database.read_sessionmaker() as session:
+        events = (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.type == "journal.created")
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+        changes = (await session.scalars(select(Change).order_by(Change.position))).all()
+    assert [e.data for e in events] == [
+        {"id": one["id"], "version": 1},
+        *({"id": i, "version": 1} for i in ids),
+    ]
+    assert {(e.user_id, e.attempts, e.dispatched_at) for e in events} == {(alice.id, 0, None)}
+    assert [c.position for c in changes] == list(range(1, len(changes) + 1))
+    batch = [c for c in changes if c.kind == "journal"][1:]
+    assert [str(c.entity_id) for c in batch] == ids
+    assert {(c.user_id, c.op, c.version, c.secret_tag_id) for c in batch} == {
+        (alice.id, "upsert", 1, None)
+    }
+    assert len({c.created_at for c in batch}) == 1
+
+
+async def test_bodies_orjson_refuses_read_as_before(
+    client: httpx.AsyncClient, alice: AuthedUser, database: Database
+) -> None:
+    """The journal routes parse JSON with orjson; what it refuses (a lone surrogate
+    escape, NaN) is read by `json.loads` as before: the same 422, naming the item."""
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    surrogate = b'{"items": [{"title": "a", "content": "b"}, {"title": "c", "content": "\\ud800"}]}'
+    response = await client.post(f"{API}/journals/batch", content=surrogate, headers=headers)
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"] == ["body", "items", "1", "content"]
+    nan = b'{"items": [{"title": "a", "content": "b", "mood_rating": NaN}]}'
+    response = await client.post(f"{API}/journals/batch", content=nan, headers=headers)
+    assert is_problem(response, 422)
+    assert response.json()["errors"][0]["loc"] == ["body", "items", "0", "mood_rating"]
+    assert await count_journals(database) == 0
+
+
 async def test_batch_of_1000_is_accepted_and_1001_refused(
     client: httpx.AsyncClient, alice: AuthedUser, database: Database
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
 from collections.abc import Callable
@@ -280,6 +281,21 @@ def test_text_problem_refuses_exactly_the_rule_for_every_code_point(single_line:
     assert text_problem("ok " * 1000 + "\x00", single_line=single_line) == (
         "must not contain NUL characters"
     )
+
+
+@pytest.mark.parametrize("single_line", [True, False])
+def test_ascii_text_is_judged_by_the_rule_too(single_line: bool) -> None:
+    """ASCII text takes a shortcut (`isprintable`): mixtures of every ASCII character
+    (tab, CR and LF among ordinary ones) are refused or taken as the rule says, and
+    `is_blank` agrees with its definition."""
+    rng = random.Random(11)
+    alphabet = [chr(c) for c in range(128)] + list("abc \t\n\r")
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        expected = _text_problem_by_rule(text, single_line=single_line) is not None
+        assert (text_problem(text, single_line=single_line) is not None) is expected, repr(text)
+        blank = all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text)
+        assert fields.is_blank(text) is blank, repr(text)
 
 
 async def test_a_whole_number_written_with_a_fraction_is_that_integer(

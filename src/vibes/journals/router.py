@@ -32,12 +32,13 @@ from vibes.platform.concurrency import (
 )
 from vibes.platform.fields import Line
 from vibes.platform.idempotency import PLAIN, IdempotencyKeyHeader, idempotent
+from vibes.platform.jsonbody import OrjsonBodyRoute
 from vibes.platform.pagination import Page
 from vibes.platform.responses import json_response
 from vibes.platform.runtime import DbSession, runtime_of
 from vibes.vault.idempotency import SealedKeeping
 
-router = APIRouter(tags=["journals"])
+router = APIRouter(tags=["journals"], route_class=OrjsonBodyRoute)
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 # What the list's own parsers take (the fast path reads the raw strings), for the schema.
@@ -112,7 +113,7 @@ async def create_journals_batch(
 
     async def produce() -> Response:
         ids = await writes.create_batch(db, viewer, body.items)
-        return _json({"ids": [str(i) for i in ids]}, 201)
+        return _json({"ids": ids}, 201)  # orjson writes a UUID as `str` does
 
     secret = [
         unlocked

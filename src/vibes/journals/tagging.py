@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 from vibes.db import new_id, utcnow
 from vibes.journals.models import JournalTag, Tag
 from vibes.journals.tagnames import clean_tag_name, tag_key
-from vibes.platform.portable import bulk_insert, insert_ignoring_conflicts
+from vibes.platform.portable import bulk_insert_shared, insert_ignoring_conflicts
 from vibes.recording.record import record_change, record_write
 
 
@@ -166,16 +166,13 @@ async def link_tags(
         for key in sorted({keys[name] for name in names}):
             tag_id, stored_name = ids[key]
             result[journal_id].append(stored_name)
-            rows.append(
-                {
-                    "journal_id": journal_id,
-                    "tag_id": tag_id,
-                    "user_id": user_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-    await bulk_insert(session, cast(Table, JournalTag.__table__), rows)
+            rows.append({"journal_id": journal_id, "tag_id": tag_id})
+    await bulk_insert_shared(
+        session,
+        cast(Table, JournalTag.__table__),
+        rows,
+        {"user_id": user_id, "created_at": now, "updated_at": now},
+    )
     return result
 
 

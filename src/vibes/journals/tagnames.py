@@ -19,6 +19,8 @@ from vibes.platform.fields import (
 TAG_NAME_MAX = 64
 
 
+# A batch of 1000 entries names a few tags 2000 times: each distinct name is checked once.
+@functools.lru_cache(maxsize=8192)
 def clean_tag_name(value: str) -> str:
     """NFC, trimmed, inner whitespace collapsed; no control characters."""
     name = " ".join(unicodedata.normalize("NFC", value).split())

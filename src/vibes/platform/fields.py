@@ -50,6 +50,17 @@ _SUSPECT_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\ud
 
 def text_problem(value: str, *, single_line: bool) -> str | None:
     """Why `value` cannot be stored as a text field, or None when it can."""
+    # In ASCII the refused characters are exactly the unprintable ones (but tab, CR and
+    # LF in multi-line text): `isprintable` tells at C speed, faster than the regex, for
+    # the common case of nothing refused.
+    if value.isascii() and (
+        value.isprintable()
+        or (
+            not single_line
+            and value.replace("\n", "").replace("\r", "").replace("\t", "").isprintable()
+        )
+    ):
+        return None
     suspect = (_SUSPECT_SINGLE_LINE if single_line else _SUSPECT_MULTI_LINE).search(value)
     if suspect is None:
         return None
@@ -96,6 +107,8 @@ def check_unicode(value: str) -> str:
 def is_blank(value: str) -> bool:
     """Nothing a reader would see: only whitespace and invisible format characters
     (zero-width spaces, joiners, direction marks)."""
+    if value.isascii():  # no format characters in ASCII: `strip` removes what `isspace` is
+        return not value.strip()
     return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import JSON, Insert, Select, Table, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,12 +116,26 @@ def new_ids(count: int) -> list[uuid.UUID]:
     tails = struct.unpack(f">{count}Q", os.urandom(8 * count))
     mask = (1 << 62) - 1
     fixed = (0x7 << 76) | (0b10 << 62)  # version 7, RFC 9562 variant
-    make = uuid.UUID
     return [
         # A 4097th id moves on to the next millisecond.
-        make(int=((ms + (i >> 12)) << 80) | ((i & 0xFFF) << 64) | fixed | (tail & mask))
+        _uuid_of(((ms + (i >> 12)) << 80) | ((i & 0xFFF) << 64) | fixed | (tail & mask))
         for i, tail in enumerate(tails)
     ]
+
+
+def _uuid_of(
+    value: int,
+    new: Any = object.__new__,
+    put: Any = object.__setattr__,
+    unknown: uuid.SafeUUID = uuid.SafeUUID.unknown,
+) -> uuid.UUID:
+    """`uuid.UUID(int=value)` for a value known to be in range, set as the class's own
+    unpickling does (`UUID.__setstate__`): its `__init__` checks every argument form
+    first, which cost more than the rest of making a batch's thousands of ids."""
+    made: uuid.UUID = new(uuid.UUID)
+    put(made, "int", value)
+    put(made, "is_safe", unknown)
+    return made
 
 
 # Below this many rows a plain INSERT costs less than COPY (which first reads the
@@ -184,3 +199,111 @@ async def _copy(driver: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         else [(row[columns[0]],) for row in rows]
     )
     await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+async def bulk_insert_shared(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    shared: Mapping[str, Any],
+) -> None:
+    """`bulk_insert` of rows that all hold `shared`'s values too (the owner, the instant
+    of the write, a first version).
+
+    PostgreSQL, from `COPY_FROM` rows: one `INSERT … SELECT … FROM unnest(<one array per
+    column>)`, each shared value sent once. The driver's binary encoding of a timestamp
+    costs more than that of a whole UUID or integer, and a batch's rows repeat two or three
+    each: sent as one parameter, they cost nothing per row. Otherwise `bulk_insert` of the
+    rows with the shared values in each.
+    """
+    if not rows:
+        return
+    if not is_postgres(session) or len(rows) < COPY_FROM:
+        await bulk_insert(session, table, [{**row, **shared} for row in rows])
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        await session.execute(select(literal(1)))
+    sql, args = _unnest_insert_args(table, rows, shared)
+    await driver.execute(sql, *args)
+
+
+def bulk_insert_shared_sync(
+    session: Session, table: Table, rows: list[dict[str, Any]], shared: Mapping[str, Any]
+) -> None:
+    """`bulk_insert_shared` for synchronous code under an `AsyncSession` (see
+    `bulk_insert_sync`)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        bulk_insert_sync(session, table, [{**row, **shared} for row in rows])
+        return
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        session.execute(select(literal(1)))
+    sql, args = _unnest_insert_args(table, rows, shared)
+    await_only(driver.execute(sql, *args))
+
+
+def _unnest_insert_args(
+    table: Table, rows: list[dict[str, Any]], shared: Mapping[str, Any]
+) -> tuple[str, list[Any]]:
+    columns: dict[str, list[Any]] = {}
+    shared = dict(shared)
+    *_, last = rows[0]  # stays an array if all others went: `unnest` needs one
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        first = values[0]
+        # A column holding one object in every row (None, the `now` of the write, an
+        # interned kind) is sent once too: each array element costs the driver a few
+        # type checks on top of its encoding.
+        if all(value is first for value in values) and (columns or name != last):
+            shared[name] = first
+        elif isinstance(table.c[name].type, JSON):
+            # Parsed again by PostgreSQL (jsonb): orjson's compact form reads the same.
+            columns[name] = [orjson.dumps(value).decode() for value in values]
+        else:
+            columns[name] = values
+    sql = _unnest_insert(table, tuple(columns), tuple(shared))
+    args: list[Any] = list(columns.values())
+    for name, value in shared.items():
+        is_json = isinstance(table.c[name].type, JSON)
+        args.append(orjson.dumps(value).decode() if is_json else value)
+    return sql, args
+
+
+@functools.cache
+def _unnest_insert(table: Table, varying: tuple[str, ...], shared: tuple[str, ...]) -> str:
+    """`INSERT INTO t (varying…, shared…) SELECT u.varying…, $n… FROM unnest($1::type[],
+    …) AS u(varying…)`, built once per table and set of columns (asyncpg then finds it
+    prepared in its statement cache). JSON travels as text and is cast."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def sql_type(name: str) -> str:
+        return str(table.c[name].type.compile(dialect=dialect))
+
+    def is_json(name: str) -> bool:
+        return isinstance(table.c[name].type, JSON)
+
+    arrays = ", ".join(
+        f"${i}::{'text' if is_json(name) else sql_type(name)}[]"
+        for i, name in enumerate(varying, 1)
+    )
+    selected = [
+        f"u.{quoted(name)}" + (f"::{sql_type(name)}" if is_json(name) else "") for name in varying
+    ] + [
+        f"${i}::" + ("text::" if is_json(name) else "") + sql_type(name)
+        for i, name in enumerate(shared, len(varying) + 1)
+    ]
+    columns = ", ".join(quoted(name) for name in (*varying, *shared))
+    return (
+        f"INSERT INTO {quoted(table.name)} ({columns}) SELECT {', '.join(selected)} "
+        f"FROM unnest({arrays}) AS u({', '.join(quoted(name) for name in varying)})"
+    )

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from vibes.db import QUEUED_EVENTS, WROTE_USERS, new_id, utcnow
 from vibes.platform.portable import (
-    bulk_insert,
-    bulk_insert_sync,
+    bulk_insert_shared,
+    bulk_insert_shared_sync,
     insert_or_add,
     insert_statement,
     new_ids,
@@ -187,11 +187,11 @@ def _write_pending(session: Session) -> None:
                     "version": change.version,
                     "secret_tag_id": change.secret_tag_id,
                     "previous_secret_tag_id": change.previous_secret_tag_id,
-                    "created_at": now,
-                    "updated_at": now,
                 }
             )
-    bulk_insert_sync(session, cast(Table, Change.__table__), rows)
+    bulk_insert_shared_sync(
+        session, cast(Table, Change.__table__), rows, {"created_at": now, "updated_at": now}
+    )
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -305,19 +305,16 @@ async def record_writes(
         )
     now = utcnow()
     evented = [item for item in written if item.event is not None]
-    await bulk_insert(
+    await bulk_insert_shared(
         session,
         cast(Table, OutboxEvent.__table__),
         [
             {
                 "id": event_id,
-                "user_id": user_id,
                 "type": item.event,
                 "data": version_data(item.entity_id, item.version),
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
             }
             for event_id, item in zip(new_ids(len(evented)), evented, strict=True)
         ],
+        {"user_id": user_id, "attempts": 0, "created_at": now, "updated_at": now},
     )
