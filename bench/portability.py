@@ -287,6 +287,7 @@ def main(args: argparse.Namespace) -> None:
             print(f"document: {args.entries:,} entries, {size / 1e6:,.1f} MB")
 
             process, base = start_server(url, folder)
+            print(f"server pid    : {process.pid}", flush=True)
             try:
                 with httpx.Client(base_url=base, timeout=None) as client:
                     sign_in(client, register=True, email=FLOOR_EMAIL)
@@ -298,7 +299,9 @@ def main(args: argparse.Namespace) -> None:
                 # The floor right before and right after the import, on the same tables
                 # (this machine's speed drifts by tens of percent within minutes).
                 floor_before = asyncio.run(floor(url, args.entries))
-                print(f"floor (SQL)   : {floor_before:,.0f} entries/s (before the import)")
+                print(
+                    f"floor (SQL)   : {floor_before:,.0f} entries/s (before the import)", flush=True
+                )
                 with httpx.Client(base_url=base, timeout=None) as client:
                     sign_in(client, register=True)
                     started = time.monotonic()
@@ -327,14 +330,15 @@ def main(args: argparse.Namespace) -> None:
             finally:
                 stop(process)
 
-            process, base = start_server(url, folder)
-            try:
-                with httpx.Client(base_url=base, timeout=None) as client:
-                    sign_in(client, register=False)
-                    print(export(client, "json", process.pid))
-                    print(export(client, "markdown", process.pid))
-            finally:
-                stop(process)
+            if args.exports:
+                process, base = start_server(url, folder)
+                try:
+                    with httpx.Client(base_url=base, timeout=None) as client:
+                        sign_in(client, register=False)
+                        print(export(client, "json", process.pid))
+                        print(export(client, "markdown", process.pid))
+                finally:
+                    stop(process)
 
         print(f"load average  : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
@@ -350,6 +354,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--no-exports",
+        dest="exports",
+        action="store_false",
+        help="Only the import and the floor (quicker loops).",
+    )
     parser.add_argument(
         "--seeded",
         metavar="URL",
