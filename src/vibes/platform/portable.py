@@ -137,6 +137,26 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     await _copy(driver, table, rows)
 
 
+async def bulk_insert_records(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: list[tuple[Any, ...]]
+) -> None:
+    """`bulk_insert` of rows given as tuples, in the order of `columns`: on PostgreSQL the
+    COPY takes them as they are (no dict per row to build, then to take apart again)."""
+    if not records:
+        return
+    if not is_postgres(session) or len(records) < COPY_FROM:
+        await session.execute(
+            insert_statement(table), [dict(zip(columns, r, strict=True)) for r in records]
+        )
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        await session.execute(select(literal(1)))
+    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
+
+
 def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """`bulk_insert` for synchronous code that runs under an `AsyncSession` (an ORM
     event hook such as `before_commit`, inside SQLAlchemy's greenlet): the same COPY,
