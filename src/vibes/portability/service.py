@@ -21,6 +21,7 @@ from vibes.journals.writes import count_words
 from vibes.platform.portable import (
     bulk_insert,
     bulk_insert_records,
+    copy_uuid,
     insert_ignoring_conflicts,
     is_postgres,
     lock_rows,
@@ -163,7 +164,7 @@ class ImportWriter:
                 Tag.user_id == self.user_id, Tag.name_key.in_(keys)
             )
         )
-        self._tags.update({key: (tag_id, name) for key, tag_id, name in found})
+        self._tags.update({key: (copy_uuid(tag_id), name) for key, tag_id, name in found})
 
     async def _ensure_tags(self, names: Sequence[str]) -> None:
         """The tags entries name, created on first use. A name that is already a tag is
@@ -207,7 +208,7 @@ class ImportWriter:
         wanted = list(dict.fromkeys(key for key in keys if key not in known))
         fresh = dict(zip(wanted, new_ids(len(wanted)), strict=True))
         now = utcnow()
-        user_id = self.user_id
+        user_id = copy_uuid(self.user_id)
         await bulk_insert_records(
             self.session,
             cast(Table, ImportedObject.__table__),
@@ -277,7 +278,7 @@ class ImportWriter:
             ]
         )
         now = utcnow()
-        user_id = self.user_id
+        user_id = copy_uuid(self.user_id)
         tags = self._tags
         ids = [claimed[r.source_key] for r in fresh]
         # Tuples in the columns' order (`_JOURNAL_COLUMNS`, `_LINK_COLUMNS`): the COPY
