@@ -193,11 +193,36 @@ def export(client: httpx.Client, fmt: str, pid: int) -> str:
     )
 
 
-async def floor(url: str, entries: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process on this host (0 when it cannot be read: PostgreSQL
+    on another host)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend on the bench database (the server's
+    pooled connections), but the one asking."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {r["pid"]: cpu_seconds(r["pid"]) for r in rows}
+    finally:
+        await conn.close()
+
+
+async def floor(url: str, entries: int) -> tuple[float, float]:
     """pg_batch_floor's rows for `entries` entries, one 1000-entry transaction at a time,
     as the floor user (its rows are in the same tables, never in the bench user's
-    export)."""
+    export): (entries/s, its backend's CPU seconds)."""
     conn = await asyncpg.connect(_dsn(url))
+    backend = conn.get_server_pid()
     try:
         user = await conn.fetchval("SELECT id FROM users WHERE email = $1", FLOOR_EMAIL)
         tag1, tag2 = [
@@ -208,11 +233,12 @@ async def floor(url: str, entries: int) -> float:
         ]
         await conn.execute(pg_batch_floor.SOURCE)
         sql = (pg_batch_floor.BATCH + pg_batch_floor.LINKS).format(user=user, tag1=tag1, tag2=tag2)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(backend)
         for _ in range(entries // 1000):
             async with conn.transaction():
                 await conn.execute(sql)
-        return (entries // 1000) * 1000 / (time.monotonic() - started)
+        rate = (entries // 1000) * 1000 / (time.monotonic() - started)
+        return rate, cpu_seconds(backend) - cpu
     finally:
         await conn.close()
 
@@ -287,6 +313,7 @@ def main(args: argparse.Namespace) -> None:
             print(f"document: {args.entries:,} entries, {size / 1e6:,.1f} MB")
 
             process, base = start_server(url, folder)
+            print(f"server pid    : {process.pid}", flush=True)
             try:
                 with httpx.Client(base_url=base, timeout=None) as client:
                     sign_in(client, register=True, email=FLOOR_EMAIL)
@@ -297,10 +324,18 @@ def main(args: argparse.Namespace) -> None:
                     assert answer.status_code == 201, answer.text
                 # The floor right before and right after the import, on the same tables
                 # (this machine's speed drifts by tens of percent within minutes).
-                floor_before = asyncio.run(floor(url, args.entries))
-                print(f"floor (SQL)   : {floor_before:,.0f} entries/s (before the import)")
+                # CPU per entry from /proc (PostgreSQL's backends, the server): the
+                # wall-clock figures move with the other load on the machine, these less.
+                floor_before, pg_cpu = asyncio.run(floor(url, args.entries))
+                print(
+                    f"floor (SQL)   : {floor_before:,.0f} entries/s (before the import; "
+                    f"PostgreSQL CPU {pg_cpu / args.entries * 1e6:.0f} us/entry)",
+                    flush=True,
+                )
                 with httpx.Client(base_url=base, timeout=None) as client:
                     sign_in(client, register=True)
+                    backends = asyncio.run(backend_cpu(url))
+                    server_cpu = cpu_seconds(process.pid)
                     started = time.monotonic()
                     with document.open("rb") as file:
                         answer = client.post(
@@ -309,16 +344,27 @@ def main(args: argparse.Namespace) -> None:
                             files={"file": ("export.json", file, "application/json")},
                         )
                     elapsed = time.monotonic() - started
+                    server_cpu = cpu_seconds(process.pid) - server_cpu
+                    pg_cpu = sum(
+                        cpu - backends.get(pid, 0.0)
+                        for pid, cpu in asyncio.run(backend_cpu(url)).items()
+                    )
                     assert answer.status_code == 200, answer.text
                     assert answer.json()["imported"]["journals"] == args.entries
                     imported = args.entries / elapsed
                     _, peak = memory(process.pid)
                     print(
                         f"import vibes   : {args.entries:,} entries in {elapsed:.1f} s = "
-                        f"{imported:,.0f} entries/s (server peak RSS {peak / 1024:.0f} MiB)"
+                        f"{imported:,.0f} entries/s (server peak RSS {peak / 1024:.0f} MiB; "
+                        f"CPU per entry: server {server_cpu / args.entries * 1e6:.0f} us, "
+                        f"PostgreSQL {pg_cpu / args.entries * 1e6:.0f} us)",
+                        flush=True,
                     )
-                floor_after = asyncio.run(floor(url, args.entries))
-                print(f"floor (SQL)   : {floor_after:,.0f} entries/s (after the import)")
+                floor_after, pg_cpu = asyncio.run(floor(url, args.entries))
+                print(
+                    f"floor (SQL)   : {floor_after:,.0f} entries/s (after the import; "
+                    f"PostgreSQL CPU {pg_cpu / args.entries * 1e6:.0f} us/entry)"
+                )
                 floor_rate = (floor_before + floor_after) / 2
                 print(
                     f"import / floor: {imported / floor_rate:.2f} (floor: the mean of the two; "
@@ -327,14 +373,15 @@ def main(args: argparse.Namespace) -> None:
             finally:
                 stop(process)
 
-            process, base = start_server(url, folder)
-            try:
-                with httpx.Client(base_url=base, timeout=None) as client:
-                    sign_in(client, register=False)
-                    print(export(client, "json", process.pid))
-                    print(export(client, "markdown", process.pid))
-            finally:
-                stop(process)
+            if args.exports:
+                process, base = start_server(url, folder)
+                try:
+                    with httpx.Client(base_url=base, timeout=None) as client:
+                        sign_in(client, register=False)
+                        print(export(client, "json", process.pid))
+                        print(export(client, "markdown", process.pid))
+                finally:
+                    stop(process)
 
         print(f"load average  : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
@@ -350,6 +397,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--no-exports",
+        dest="exports",
+        action="store_false",
+        help="Only the import and the floor (quicker loops).",
+    )
     parser.add_argument(
         "--seeded",
         metavar="URL",

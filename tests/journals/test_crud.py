@@ -66,6 +66,11 @@ def test_word_count_counts_what_the_word_pattern_matches() -> None:
         for _ in range(20000):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
             assert count_words(text) == len(word.findall(text)), repr(text)
+    # Every ASCII character, joiners often.
+    ascii_alphabet = [chr(c) for c in range(128)] + list("''--  ab")
+    for _ in range(20000):
+        text = "".join(rng.choice(ascii_alphabet) for _ in range(rng.randint(0, 14)))
+        assert count_words(text) == len(word.findall(text)), repr(text)
 
 
 @pytest.mark.parametrize(

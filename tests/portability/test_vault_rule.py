@@ -3,9 +3,15 @@ secret tag's name; locked, the export is byte for byte the one from before the v
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from typing import Any
+
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from tests.factories import AuthedUser
 from tests.portability.conftest import (
@@ -17,6 +23,10 @@ from tests.portability.conftest import (
     without_timestamp,
 )
 from tests.vault.conftest import make_vault
+from vibes.db import Database
+from vibes.journals.models import Journal
+from vibes.journals.writes import count_words
+from vibes.platform.portable import COPY_FROM
 from vibes.portability import export
 
 
@@ -106,3 +116,68 @@ async def test_an_export_over_many_pages_has_every_entry_once_in_order(
     journals = document(await export_bytes(client, alice.headers))["journals"]
     assert [j["title"] for j in journals] == [f"Entry {i}" for i in range(7)]
     assert [j["tags"] for j in journals] == [[f"t{i}"] for i in range(7)]
+
+
+async def test_an_import_over_the_copy_threshold_keeps_every_field(
+    client: httpx.AsyncClient, app: FastAPI, database: Database, alice: AuthedUser
+) -> None:
+    """More entries than `COPY_FROM` (PostgreSQL writes them by COPY, from tuples in the
+    columns' order): public and secret ones mixed in one chunk, each field where it
+    belongs, the word counts those of the content."""
+    vault = await make_vault(client, app, user=alice, name="Therapie")
+    journals = [
+        {
+            "id": str(uuid.uuid4()),
+            "title": f"Entry {i}",
+            "content": f"Word {i} and don't-stop x{'-y' * (i % 3)} é{i}" if i % 4 else "one",
+            "entry_date": f"2026-01-{1 + i % 28:02d}T0{i % 10}:30:00+02:00",
+            "tags": [f"tag {i % 5}", "Shared"] if i % 3 else [],
+            "mood_rating": None if i % 6 == 0 else 1 + i % 10,
+            "secret_tag": "therapie" if i % 7 == 0 else None,
+            "created_at": "2025-12-31T23:00:00Z",
+            "updated_at": f"2026-02-01T10:{i % 60:02d}:00Z",
+        }
+        for i in range(2 * COPY_FROM + 5)
+    ]
+    content = orjson.dumps(
+        {
+            "format": "vibes",
+            "version": 1,
+            "exported_at": "2026-03-01T00:00:00Z",
+            "tags": [],
+            "journals": journals,
+            "reminders": [],
+            "webhooks": [],
+        }
+    )
+    response = await import_file(client, vault.headers, "vibes", content)
+    assert response.status_code == 200, response.text
+    assert response.json()["imported"]["journals"] == len(journals)
+    exported = document(await export_bytes(client, vault.headers))["journals"]
+    fields = ("title", "content", "entry_date", "tags", "mood_rating", "created_at", "updated_at")
+
+    def as_stored(j: dict[str, Any]) -> tuple[Any, ...]:
+        instant = dt.datetime.fromisoformat(j["entry_date"]).astimezone(dt.UTC)
+        return (
+            *(j[f] for f in fields if f != "entry_date"),
+            instant,
+            j["secret_tag"] and "Therapie",  # stored under the vault's own spelling
+        )
+
+    def as_read(j: dict[str, Any]) -> tuple[Any, ...]:
+        instant = dt.datetime.fromisoformat(j["entry_date"])
+        return (*(j[f] for f in fields if f != "entry_date"), instant, j["secret_tag"])
+
+    def tags_sorted(j: dict[str, Any]) -> dict[str, Any]:
+        return {**j, "tags": sorted(j["tags"], key=str.casefold)}
+
+    assert sorted(map(as_read, exported), key=str) == sorted(
+        (as_stored(tags_sorted(j)) for j in journals), key=str
+    )
+    async with database.read_sessionmaker() as session:
+        rows = await session.execute(
+            select(Journal.title, Journal.word_count).where(Journal.secret_tag_id.is_(None))
+        )
+        stored = {str(row[0]): int(row[1]) for row in rows}
+    public = [j for j in journals if j["secret_tag"] is None]
+    assert {j["title"]: count_words(j["content"]) for j in public} == stored

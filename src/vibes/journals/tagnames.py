@@ -19,7 +19,8 @@ from vibes.platform.fields import (
 TAG_NAME_MAX = 64
 
 
-# A batch of 1000 entries names a few tags 2000 times: each distinct name is checked once.
+# Cached: an import or a batch checks the same few names on every entry (a ValueError is
+# not cached; it is raised again).
 @functools.lru_cache(maxsize=8192)
 def clean_tag_name(value: str) -> str:
     """NFC, trimmed, inner whitespace collapsed; no control characters."""
@@ -45,6 +46,8 @@ def _invisible(name: str) -> bool:
     embeddings and overrides, direction marks, soft hyphens): "a\u200bb" would look like
     "ab" yet be another tag, and "\u202e" reverses what follows. The one exception is a
     zero-width joiner between emoji parts, which is how many emoji are spelled."""
+    if name.isascii():
+        return False  # no format character is ASCII
     for i, ch in enumerate(name):
         if unicodedata.category(ch) != "Cf":
             continue

@@ -107,9 +107,14 @@ def check_unicode(value: str) -> str:
 def is_blank(value: str) -> bool:
     """Nothing a reader would see: only whitespace and invisible format characters
     (zero-width spaces, joiners, direction marks)."""
-    if value.isascii():  # no format characters in ASCII: `strip` removes what `isspace` is
-        return not value.strip()
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+    # The first character that is not a space decides, unless it is a format character
+    # (then every character is looked at): a title is answered without a loop over it.
+    rest = value.lstrip()
+    if not rest:
+        return True
+    if unicodedata.category(rest[0]) != "Cf":
+        return False
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in rest)
 
 
 def check_required_line(value: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
+from asyncpg.pgproto.pgproto import UUID as _AsyncpgUUID  # type: ignore[import-untyped]
 from sqlalchemy import JSON, Insert, Select, Table, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +110,14 @@ def locking(stmt: Select[T], *, postgres: bool) -> Select[T]:
     return stmt
 
 
+def copy_uuid(value: uuid.UUID) -> uuid.UUID:
+    """`value` as asyncpg's own UUID type (a `uuid.UUID` too), which its COPY encodes
+    without calling back into Python (`UUID.bytes`): for an id on every row of a COPY
+    (the user's, a tag's)."""
+    copied: uuid.UUID = _AsyncpgUUID(value.bytes)
+    return copied
+
+
 def new_ids(count: int) -> list[uuid.UUID]:
     """`count` UUIDv7s at once (one clock read, one `urandom`), in ascending order:
     the millisecond timestamp, then a 12-bit sequence number, then 62 random bits."""
@@ -169,6 +178,26 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
         # COPY must not run outside the unit of work: let SQLAlchemy open it first.
         await session.execute(select(literal(1)))
     await _copy(driver, table, rows)
+
+
+async def bulk_insert_records(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: list[tuple[Any, ...]]
+) -> None:
+    """`bulk_insert` of rows given as tuples, in the order of `columns`: on PostgreSQL the
+    COPY takes them as they are (no dict per row to build, then to take apart again)."""
+    if not records:
+        return
+    if not is_postgres(session) or len(records) < COPY_FROM:
+        await session.execute(
+            insert_statement(table), [dict(zip(columns, r, strict=True)) for r in records]
+        )
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        await session.execute(select(literal(1)))
+    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
 
 
 def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

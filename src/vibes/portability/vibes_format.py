@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import ijson
-from ijson.common import ObjectBuilder
 from pydantic import BaseModel, ValidationError
 
 from vibes.portability.records import (
@@ -40,15 +39,33 @@ _HEADER = {"format", "version", "exported_at", "profile"}
 
 def _values(file: IO[bytes]) -> Iterator[tuple[str, Any]]:
     """(top-level key, value) for the header, (section, item) for each section item,
-    built one at a time from the parser's events."""
-    builder: ObjectBuilder | None = None
-    target = ""
+    built one at a time from the parser's events. The items are built here rather than
+    by ijson's `ObjectBuilder`: a method call per event was a third of reading a file."""
+    stack: list[Any] = []  # the containers of the item being built, innermost last
+    item: Any = None
+    key: Any = None
+    name = ""
     for prefix, event, value in ijson.parse(file, use_float=True):
-        if builder is not None:
-            builder.event(event, value)
-            if prefix == target and event in ("end_map", "end_array"):
-                yield target.removesuffix(".item"), builder.value
-                builder = None
+        if stack:
+            if event == "map_key":
+                key = value
+                continue
+            top = stack[-1]
+            if event == "end_map" or event == "end_array":
+                stack.pop()
+                if not stack:
+                    yield name, item
+                continue
+            if event == "start_map":
+                value = {}
+                stack.append(value)
+            elif event == "start_array":
+                value = []
+                stack.append(value)
+            if type(top) is dict:
+                top[key] = value
+            else:
+                top.append(value)
             continue
         if prefix == "" and event == "map_key":
             if value not in _SECTIONS and value not in _HEADER:
@@ -58,12 +75,12 @@ def _values(file: IO[bytes]) -> Iterator[tuple[str, Any]]:
             if prefix == "" and event not in ("start_map", "end_map", "map_key"):
                 raise malformed([], "a vibes export is a JSON object")
             continue
-        if event in ("start_map", "start_array"):
-            builder, target = ObjectBuilder(), prefix
-            builder.event(event, value)
+        name = prefix.removesuffix(".item")
+        if event == "start_map" or event == "start_array":
+            item = {} if event == "start_map" else []
+            stack.append(item)
             continue
-        key = prefix.removesuffix(".item")
-        yield key, value  # a scalar header field, or a scalar where an item should be
+        yield name, value  # a scalar header field, or a scalar where an item should be
 
 
 def _check(model: type[BaseModel], value: Any, where: list[str | int]) -> Any:
