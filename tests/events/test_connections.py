@@ -25,6 +25,7 @@ from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_
 from tests.events.servers import Receiver, serving
 from tests.factories import make_authed_user
 from vibes.events.models import Delivery, DeliveryAttempt
+from vibes.events.pools import ConnectionPools, PoolKey
 from vibes.platform.runtime import app_runtime
 
 
@@ -174,3 +175,26 @@ async def test_a_failed_attempt_is_retried_after_its_backoff_on_a_kept_connectio
     await run_until(dispatcher, lambda: len(receiver.to("/hook")) >= 2)
     assert [r.status for r in receiver.to("/hook")] == [503, 200]
     assert len({r.peer for r in receiver.to("/hook")}) == 1
+
+
+async def test_pools_are_bounded_least_recently_used_first_and_idle_ones_closed(
+    receiver: Receiver,
+) -> None:
+    pools = ConnectionPools(timeout=5, per_host=1, max_pools=2, idle_seconds=0.05)
+    keys = [PoolKey("http", "127.0.0.1", receiver.port, f"site{n}.test") for n in range(3)]
+    clients = []
+    try:
+        for key in keys:
+            async with pools.client(key) as client:
+                r = await client.post(receiver.url(), headers={"host": key.host})
+                assert r.status_code == 200
+                clients.append(client)
+        assert len(pools) == 2
+        assert clients[0].is_closed  # the least recently used went first
+        assert not clients[2].is_closed
+        await asyncio.sleep(0.1)  # past the idle time (what is measured is the closing)
+        assert await pools.close_idle() == 2
+        assert len(pools) == 0
+        assert clients[2].is_closed
+    finally:
+        await pools.aclose()
