@@ -16,7 +16,7 @@ from vibes.db import Database
 from vibes.journals.schemas import JournalCreate
 from vibes.journals.visibility import Viewer
 from vibes.journals.writes import create_batch
-from vibes.platform.portable import new_ids
+from vibes.platform.portable import new_ids, uuid_text
 from vibes.recording.models import Change, OutboxEvent
 
 
@@ -248,6 +248,13 @@ def test_bulk_ids_are_ascending_unique_uuid7() -> None:
     assert ids == sorted(ids)
     assert {i.version for i in ids} == {7}
     assert {i.variant for i in ids} == {uuid.RFC_4122}
+
+
+def test_uuid_text_is_str_of_every_uuid() -> None:
+    from asyncpg.pgproto.pgproto import UUID as DriverUUID
+
+    for value in [*new_ids(3), uuid.uuid4(), uuid.UUID(int=0), DriverUUID(uuid.uuid4().bytes)]:
+        assert uuid_text(value) == str(value)
 
 
 async def test_bulk_writes_roll_back_with_their_transaction(

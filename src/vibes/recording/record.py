@@ -20,6 +20,7 @@ from vibes.platform.portable import (
     insert_or_add,
     insert_statement,
     new_ids,
+    uuid_text,
 )
 from vibes.recording.models import Change, OutboxEvent, SyncCounter
 
@@ -204,7 +205,7 @@ def _drop_pending(session: Session, previous_transaction: SessionTransaction) ->
 
 def version_data(entity_id: uuid.UUID, version: int) -> dict[str, Any]:
     """The usual event payload: ids and metadata, never an object's text."""
-    return {"id": str(entity_id), "version": version}
+    return {"id": uuid_text(entity_id), "version": version}
 
 
 def record_write(
