@@ -314,7 +314,19 @@ def test_metrics_sum_every_worker_and_one_worker_dispatches(served: Served) -> N
     text = httpx.get(f"{served.base}/metrics").text
     # Neither worker answered six of them: only the sum of both shows them all.
     assert _metric(text, "vibes_http_requests_total", route="/readyz") - before == 6
-    assert _metric(text, "vibes_db_pool_connections_idle", pool="primary") >= 1
+    # Each worker samples its pool once a second: wait for a sample, not for luck.
+    wait_until_blocking(
+        lambda: (
+            _metric(
+                httpx.get(f"{served.base}/metrics").text,
+                "vibes_db_pool_connections_idle",
+                pool="primary",
+            )
+            >= 1
+        ),
+        timeout=10,
+        message="no idle pooled connection sampled",
+    )
 
     folder = _metrics_folder(a)
     lock = os.stat(folder / "dispatcher.lock").st_ino
