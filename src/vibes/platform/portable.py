@@ -176,13 +176,18 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     if not is_postgres(session) or len(rows) < COPY_FROM:
         await session.execute(insert_statement(table), rows)
         return
+    await _copy(await _copy_driver(session), table, rows)
+
+
+async def _copy_driver(session: AsyncSession) -> Any:
+    """The session's own asyncpg connection, inside the session's transaction: COPY must
+    not run outside the unit of work, so SQLAlchemy opens it first when it has not."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     if not driver.is_in_transaction():
-        # COPY must not run outside the unit of work: let SQLAlchemy open it first.
         await session.execute(select(literal(1)))
-    await _copy(driver, table, rows)
+    return driver
 
 
 async def bulk_insert_records(
@@ -197,12 +202,17 @@ async def bulk_insert_records(
             insert_statement(table), [dict(zip(columns, r, strict=True)) for r in records]
         )
         return
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await _copy_driver(session)
+    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
+
+
+def _copy_driver_sync(session: Session) -> Any:
+    """`_copy_driver` for synchronous code under an `AsyncSession`."""
+    driver = session.connection().connection.driver_connection
     assert driver is not None
     if not driver.is_in_transaction():
-        await session.execute(select(literal(1)))
-    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
+        session.execute(select(literal(1)))
+    return driver
 
 
 def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -214,11 +224,7 @@ def bulk_insert_sync(session: Session, table: Table, rows: list[dict[str, Any]])
     if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
         session.execute(insert_statement(table), rows)
         return
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if not driver.is_in_transaction():
-        session.execute(select(literal(1)))
+    driver = _copy_driver_sync(session)
     await_only(_copy(driver, table, rows))
 
 
@@ -255,11 +261,7 @@ async def bulk_insert_shared(
     if not is_postgres(session) or len(rows) < COPY_FROM:
         await bulk_insert(session, table, [{**row, **shared} for row in rows])
         return
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    if not driver.is_in_transaction():
-        await session.execute(select(literal(1)))
+    driver = await _copy_driver(session)
     sql, args = _unnest_insert_args(table, rows, shared)
     await driver.execute(sql, *args)
 
@@ -274,11 +276,7 @@ def bulk_insert_shared_sync(
     if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
         bulk_insert_sync(session, table, [{**row, **shared} for row in rows])
         return
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if not driver.is_in_transaction():
-        session.execute(select(literal(1)))
+    driver = _copy_driver_sync(session)
     sql, args = _unnest_insert_args(table, rows, shared)
     await_only(driver.execute(sql, *args))
 
