@@ -36,6 +36,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from serving import LUA_DONE, lua_array, lua_string, run_wrk
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
 from vibes.platform.keys import load_keyring
@@ -44,26 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 API = "/api/v1"
 SEARCH_WORDS = ["lighthouse", "harbour", "quiet", "lighthouse harbour", "quiet harbour"]
 TAGS_PER_USER = 20
-
-LUA_DONE = r"""
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'RESULT {"requests":%d,"duration_us":%d,"p50":%d,"p95":%d,"p99":%d,"non2xx":%d,' ..
-    '"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.timeout))
-end
-"""
-
-
-def _lua_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
-
-
-def _lua_array(values: list[str]) -> str:
-    return "{" + ",".join(_lua_string(v) for v in values) + "}"
 
 
 @dataclass
@@ -138,10 +119,10 @@ def _entry_body(rng: random.Random, i: int) -> dict[str, Any]:
 def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
     rng = random.Random(7)
     common = (
-        f"tokens = {_lua_array(fixture.tokens)}\n"
-        f"entries = {_lua_array(fixture.entry_ids)}\n"
+        f"tokens = {lua_array(fixture.tokens)}\n"
+        f"entries = {lua_array(fixture.entry_ids)}\n"
         "owners = {" + ",".join(str(o) for o in fixture.entry_owner) + "}\n"
-        f"words = {_lua_array(SEARCH_WORDS)}\n"
+        f"words = {lua_array(SEARCH_WORDS)}\n"
         "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
         "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
         "auth = function(t) return {Authorization = 'Bearer ' .. t} end\n"
@@ -179,7 +160,7 @@ def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
             "end\n"
         ),
         "create": (
-            f"bodies = {_lua_array(create_bodies)}\n"
+            f"bodies = {lua_array(create_bodies)}\n"
             "request = function()\n"
             "  local t = tokens[math.random(#tokens)]\n"
             f"  return wrk.format('POST', '{API}/journals', json_auth(t), "
@@ -187,7 +168,7 @@ def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
             "end\n"
         ),
         "batch_create": (
-            f"body = {_lua_string(batch_body)}\n"
+            f"body = {lua_string(batch_body)}\n"
             "request = function()\n"
             "  local t = tokens[math.random(#tokens)]\n"
             f"  return wrk.format('POST', '{API}/journals/batch', json_auth(t), body)\n"
@@ -254,29 +235,6 @@ class Server:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-
-
-def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
 
 
 def main() -> None:

@@ -36,26 +36,19 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serving import API, PrivateDatabase, VibesServer, entry_body, free_port
+from serving import (
+    API,
+    LUA_DONE,
+    PrivateDatabase,
+    VibesServer,
+    entry_body,
+    free_port,
+    lua_array,
+    run_wrk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-LUA_DONE = r"""
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'RESULT {"requests":%d,"duration_us":%d,"p50":%d,"p99":%d,"non2xx":%d,' ..
-    '"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.timeout))
-end
-"""
-
-
-def _lua_array(values: list[str]) -> str:
-    return "{" + ",".join(json.dumps(v) for v in values) + "}"
 
 
 def write_scripts(
@@ -63,8 +56,8 @@ def write_scripts(
 ) -> dict[str, Path]:
     rng = random.Random(7)
     common = (
-        f"tokens = {_lua_array(tokens)}\n"
-        f"entries = {_lua_array([entry for entry, _ in entries])}\n"
+        f"tokens = {lua_array(tokens)}\n"
+        f"entries = {lua_array([entry for entry, _ in entries])}\n"
         "owners = {" + ",".join(str(owner + 1) for _, owner in entries) + "}\n"
         "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
         "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
@@ -80,7 +73,7 @@ def write_scripts(
             "end\n"
         ),
         "create": (
-            f"bodies = {_lua_array(bodies)}\n"
+            f"bodies = {lua_array(bodies)}\n"
             "request = function()\n"
             "  local headers = {Authorization = 'Bearer ' .. tokens[math.random(#tokens)],\n"
             "    ['Content-Type'] = 'application/json'}\n"
@@ -95,29 +88,6 @@ def write_scripts(
         path.write_text(common + body + LUA_DONE)
         paths[name] = path
     return paths
-
-
-def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
 
 
 def _stat(pid: int) -> list[str]:
