@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -42,19 +41,12 @@ from serving import (
     PrivateDatabase,
     VibesServer,
     _dsn,
+    cpu_seconds,
     make_users,
     when,
 )
 
 WORDS = ["morning", "walk", "harbour", "coffee", "quiet", "rain", "letter", "garden"]
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Backends:

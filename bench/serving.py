@@ -59,6 +59,45 @@ class PrivateDatabase:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bare:
+    """`bench/bare.py` under uvicorn with its defaults (as `vibes serve` runs): the
+    ratios' denominator."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "bare:app"),
+                *("--app-dir", str(Path(__file__).resolve().parent)),
+                *("--port", str(self.port), "--no-access-log", "--log-level", "warning"),
+            ],
+        )
+
+    async def wait_ready(self) -> None:
+        for _ in range(150):
+            try:
+                status, _, _ = await Connection(self.port).request("GET", "/bare")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("bare server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
 class VibesServer:
     """`vibes serve` in a subprocess of its own, as an operator runs it."""
 

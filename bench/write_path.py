@@ -36,49 +36,15 @@ import orjson
 from serving import (
     API,
     DEFAULT_ADMIN_URL,
+    Bare,
     Connection,
     PrivateDatabase,
     VibesServer,
+    cpu_seconds,
     entry_body,
-    free_port,
     make_users,
     when,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Bare:
-    """`bench/bare.py` under uvicorn with its defaults (as `vibes serve` runs)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", str(ROOT / "bench")),
-                *("--port", str(self.port), "--no-access-log", "--log-level", "warning"),
-            ],
-        )
-
-    async def wait_ready(self) -> None:
-        for _ in range(150):
-            try:
-                status, _, _ = await Connection(self.port).request("GET", "/bare")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            await asyncio.sleep(0.2)
-        raise RuntimeError("bare server did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
 
 
 async def drive(
