@@ -116,11 +116,16 @@ def test_every_main_view_screenshot_and_accessibility(
     page = watch.attach(context.new_page())
     check_axe = size == "desktop"
     violations: dict[str, list[object]] = {}
+    # On a phone nothing may be wider than the screen: the page would pan sideways.
+    overflowing: dict[str, int] = {}
 
     def shoot(name: str) -> None:
         for dismiss in page.get_by_role("button", name="Dismiss").all():
             dismiss.click()
         screenshot(page, shots_dir, f"{name}-{scheme}-{size}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > page.viewport_size["width"]:  # type: ignore[index]
+            overflowing[name] = width
         if check_axe:
             found = axe_violations(page)
             if found:
@@ -163,4 +168,5 @@ def test_every_main_view_screenshot_and_accessibility(
         shoot("menu")
     context.close()
     assert violations == {}
+    assert overflowing == {}
     assert watch.problems == []
