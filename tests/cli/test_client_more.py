@@ -71,6 +71,10 @@ def test_reminders_are_added_listed_snoozed_and_done(sqlite_server: Server, tmp_
     me("remind", "delete", rule["id"][-8:], "-y")
     me("remind", "done", rule["id"], code=4)
     me("remind", "snooze", call["id"], "whenever", code=2)
+    # A day without a time rings in the morning, not at midnight.
+    bins = me.json("remind", "add", "next friday", "Bins")
+    assert _instant(bins["remind_at"]).astimezone(BERLIN).time() == dt.time(9)
+    assert _instant(bins["remind_at"]).astimezone(BERLIN).weekday() == 4
 
 
 def test_unlock_shows_secret_entries_until_lock_and_keeps_the_token_its_lifetime(

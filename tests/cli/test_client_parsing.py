@@ -49,6 +49,22 @@ def test_dates_as_people_type_them(typed: str, prefer: str, expected: dt.datetim
     assert parse_date(typed, tz=BERLIN, prefer=prefer, now=NOW) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("next friday", at(4, 9)),
+        ("tomorrow", at(4, 9)),
+        ("2026-12-10", at(10, 9)),
+        ("friday 18:00", at(4, 18)),
+        ("tomorrow evening", at(4, 19)),
+        ("in 2h", NOW.astimezone(BERLIN) + dt.timedelta(hours=2)),
+    ],
+)
+def test_a_day_without_a_time_takes_the_time_asked_for(typed: str, expected: dt.datetime) -> None:
+    nine = dt.time(9)
+    assert parse_date(typed, tz=BERLIN, prefer="future", now=NOW, day_time=nine) == expected
+
+
 def test_a_day_as_an_upper_bound_means_its_end() -> None:
     end = parse_date("2026-01-10", tz=BERLIN, now=NOW, end_of_day=True)
     assert (end.date(), end.hour, end.minute) == (dt.date(2026, 1, 10), 23, 59)

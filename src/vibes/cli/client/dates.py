@@ -94,10 +94,12 @@ def parse_date(
     prefer: Prefer = "past",
     now: dt.datetime | None = None,
     end_of_day: bool = False,
+    day_time: dt.time = dt.time(),
 ) -> dt.datetime:
-    """An aware datetime. A day without a time is midnight (or the end of that day with
-    `end_of_day`, for `--to`); a weekday alone is the last one (`prefer="past"`) or the
-    next one (`"future"`); `next`/`last` pick explicitly."""
+    """An aware datetime. A day without a time is at `day_time` (midnight unless told:
+    a reminder for "friday" says 09:00), or the end of that day with `end_of_day`, for
+    `--to`; a weekday alone is the last one (`prefer="past"`) or the next one
+    (`"future"`); `next`/`last` pick explicitly."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(tz)
     words = " ".join(text.strip().lower().split())
     if not words:
@@ -138,9 +140,10 @@ def parse_date(
     if day is not None and rest.isdigit() and int(rest) < 24:  # "tomorrow at 9"
         return dt.datetime.combine(day, dt.time(int(rest)), tzinfo=tz)
     if day is not None and not rest:
-        moment = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+        moment = dt.datetime.combine(day, day_time, tzinfo=tz)
         return _day_end(moment) if end_of_day else moment
-    default = dt.datetime.combine(day or now.date(), dt.time(), tzinfo=tz)
+    # dateutil takes the time from here when the text has none ("2026-12-10").
+    default = dt.datetime.combine(day or now.date(), day_time, tzinfo=tz)
     try:
         parsed = dateparser.parse(rest if day is not None else text, default=default)
     except (ValueError, OverflowError):

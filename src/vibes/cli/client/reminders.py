@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +27,9 @@ from vibes.cli.client.dates import DateError, humanize, parse_date, parse_durati
 
 app = typer.Typer(help="Reminders: add, list, done, snooze.", no_args_is_help=True)
 SHORTHANDS = ("daily", "weekdays", "weekends", "weekly", "monthly")
+# A reminder for a day with no time ("friday", "2026-12-10") rings in the morning, as
+# jrnl's default hour does, not at midnight while its owner sleeps.
+REMINDER_DAY_TIME = dt.time(9)
 
 
 def _said(reminder: dict[str, Any], tz: Any) -> str:
@@ -61,7 +65,9 @@ def add(
         tz = user_zone(client)
         body: dict[str, Any] = {
             "title": " ".join(title),
-            "remind_at": parse_date(when, tz=tz, prefer="future").isoformat(),
+            "remind_at": parse_date(
+                when, tz=tz, prefer="future", day_time=REMINDER_DAY_TIME
+            ).isoformat(),
         }
         if every:
             body["recurrence"] = every.strip().removeprefix("RRULE:")
@@ -150,7 +156,8 @@ def snooze(
         try:
             body = {"minutes": max(1, round(parse_duration(until).total_seconds() / 60))}
         except DateError:
-            body = {"until": parse_date(until, tz=tz, prefer="future").isoformat()}
+            until_at = parse_date(until, tz=tz, prefer="future", day_time=REMINDER_DAY_TIME)
+            body = {"until": until_at.isoformat()}
         full_id = resolve(client, "reminder", reminder_id)
         reminder = client.post_once(f"/reminders/{full_id}/snooze", body)
     if json_output:
