@@ -57,8 +57,18 @@ _BOUND_SCHEMA: dict[str, Any] = {
 _json = json_response
 
 
+_ID_SLOT = "{journal_id}"
+
+
 def _location(request: Request, journal_id: uuid.UUID) -> str:
-    return str(request.app.url_path_for("get_journal", journal_id=journal_id))
+    # url_path_for walks every route of the app: once per app, not once per create.
+    state = request.app.state
+    template = getattr(state, "journal_location", None)
+    if template is None:
+        template = state.journal_location = str(
+            request.app.url_path_for("get_journal", journal_id=_ID_SLOT)
+        )
+    return str(template).replace(_ID_SLOT, str(journal_id))
 
 
 @router.post(
