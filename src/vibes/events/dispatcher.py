@@ -84,7 +84,6 @@ class Dispatcher:
         (see `pools`): a connection never carries another site's request."""
         if self._pools is None:
             self._pools = ConnectionPools(
-                timeout=self.settings.webhook_timeout_seconds,
                 per_host=self.settings.webhook_connections_per_host,
                 max_pools=self.settings.webhook_pools_max,
                 idle_seconds=self.settings.webhook_idle_seconds,
