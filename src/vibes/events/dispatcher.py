@@ -33,6 +33,8 @@ log = structlog.get_logger("vibes.events.dispatcher")
 
 QUEUE_DEPTH_EVERY = dt.timedelta(seconds=5)
 PURGE_EVERY = housekeeping.PURGE_EVERY
+# The loop's timer may fire a hair before the instant it was set for.
+TIMER_SLACK = 0.002
 
 
 @dataclass
@@ -122,17 +124,33 @@ class Dispatcher:
             log.info("dispatcher stopped")
 
     async def _sleep(self, stop: asyncio.Event) -> None:
+        timeout = await self._until_next_due()
         stopping = asyncio.ensure_future(stop.wait())
         woken = asyncio.ensure_future(self.wakeup.wait())
         try:
             await asyncio.wait(
                 {stopping, woken},
-                timeout=self.settings.dispatcher_poll_seconds,
+                timeout=timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             stopping.cancel()
             woken.cancel()
+
+    async def _until_next_due(self) -> float:
+        """Seconds to sleep: until the next reminder falls due (reminders due by the clock
+        make no notification), at most a poll. A reminder already due yet not taken is
+        another worker's in flight: that is the poll's to see again."""
+        poll = self.settings.dispatcher_poll_seconds
+        try:
+            due = await firing.next_due_at(self.database)
+        except Exception:
+            log.exception("next due reminder not found")
+            return poll
+        if due is None:
+            return poll
+        wait = (due - self.clock()).total_seconds()
+        return poll if wait <= 0 else min(poll, wait + TIMER_SLACK)
 
     async def run_once(self) -> StepCounts:
         counts = StepCounts()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import structlog
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 
 from vibes.config import Settings
 from vibes.db import Database, new_id
@@ -96,3 +96,15 @@ async def _upcoming(
         else:
             upcoming[reminder_id] = result
     return upcoming
+
+
+async def next_due_at(database: Database) -> dt.datetime | None:
+    """When the earliest pending reminder falls due (an index look-up: the partial index
+    on `next_fire_at`), so the dispatcher can wake then rather than at its next poll."""
+    async with database.sessionmaker() as session:
+        found: dt.datetime | None = await session.scalar(
+            select(func.min(Reminder.next_fire_at)).where(
+                Reminder.is_completed.is_(False), Reminder.next_fire_at.is_not(None)
+            )
+        )
+    return found
