@@ -6,6 +6,10 @@ around N signed POSTs, `--concurrency` at a time on `--connections` kept-alive c
 to one site, as the dispatcher sends them. Candidates alternate in one run:
 
     python bench/webhook_client.py --requests 3000 --rounds 3
+    python bench/webhook_client.py --senders vibes --loop uvloop   # the dispatcher's path only
+
+`vibes` is the dispatcher's own path (netguard, signing, the pools); `h11` and `aiohttp`
+are bare candidates. Run with another checkout's interpreter to measure its `vibes`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import inspect
 import os
 import subprocess
 import sys
@@ -34,7 +39,10 @@ Send = Callable[[str], Awaitable[int]]
 async def vibes_sender(url: str, connections: int) -> tuple[Send, Callable[[], Awaitable[Any]]]:
     """The dispatcher's own path: netguard, signing, the pools, the client."""
     settings = Settings(_env_file=None, webhooks_allow_private=True)  # type: ignore[call-arg]
-    pools = ConnectionPools(timeout=10, per_host=connections, max_pools=16, idle_seconds=30)
+    options: dict[str, Any] = {"per_host": connections, "max_pools": 16, "idle_seconds": 30}
+    if "timeout" in inspect.signature(ConnectionPools).parameters:
+        options["timeout"] = 10  # the httpx pools (before issue 17's aiohttp), to compare
+    pools = ConnectionPools(**options)
     secret = new_webhook_secret()
 
     async def send(msg_id: str) -> int:
