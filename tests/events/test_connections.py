@@ -114,6 +114,32 @@ async def test_a_name_is_looked_up_once_per_delivery_by_the_guard_and_never_agai
     assert {r.headers["host"] for r in receiver.to("/alpha")} == {f"alpha.test:{receiver.port}"}
 
 
+@pytest.mark.usefixtures("every_name_is_loopback")
+async def test_a_refused_connection_is_reported_without_the_address_or_the_path(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    hook = await add_webhook(
+        client, user, f"http://alpha.test:{port}/hooks/path-secret", events=["reminder.created"]
+    )
+    await due_reminder(client, user, seconds=3600)
+    database = app_runtime(app).database
+
+    async def failed() -> bool:
+        async with database.read_sessionmaker() as s:
+            return bool(await s.scalar(select(DeliveryAttempt.error)))
+
+    await run_until(dispatcher_for(app), failed)
+    r = await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=user.headers)
+    [attempt] = r.json()["items"][0]["attempts"]
+    assert attempt["error"].startswith("ClientConnectorError: ")
+    assert "127.0.0.1" not in attempt["error"]
+    assert "path-secret" not in attempt["error"]
+
+
 @pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
 import time
 from base64 import b64encode
@@ -77,6 +78,22 @@ def url_host(url: str) -> str:
         return "?"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{port}" if port else host
+
+
+def describe(exc: BaseException) -> str:
+    """A failed attempt's error as its owner reads it: what went wrong, without the
+    request's URL (aiohttp quotes it whole in some errors) or the address connected to
+    (which netguard's answers never tell)."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"{name}: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The errno's own words: the loop's message quotes the address.
+        cause = exc.os_error
+        return f"{name}: {os.strerror(cause.errno) if cause.errno else type(cause).__name__}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{name}: {exc.status}, {exc.message}"
+    return f"{name}: {exc}"
 
 
 def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dict[str, str]:
@@ -154,7 +171,7 @@ async def send_webhook(
     except TimeoutError:
         return Outcome(ok=False, error=f"timed out after {timeout:g} s", duration_ms=elapsed())
     except (aiohttp.ClientError, OSError, ValueError) as exc:
-        return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:500], duration_ms=elapsed())
+        return Outcome(ok=False, error=describe(exc)[:500], duration_ms=elapsed())
     if 200 <= status < 300:
         return Outcome(ok=True, status_code=status, duration_ms=elapsed())
     if status == 410:
