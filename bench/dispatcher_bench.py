@@ -107,6 +107,7 @@ async def seed(
     reminders: int,
     users: int,
     due: dt.datetime,
+    spread: float = 0.0,
 ) -> None:
     # The workers read the same data folder, so they open secrets sealed under its key.
     key = sealing_key(load_keyring(settings))
@@ -142,13 +143,15 @@ async def seed(
                     user_id=user.id,
                     title=f"r{i}",
                     priority=2,
-                    remind_at=due,
+                    remind_at=at,
                     timezone="UTC",
-                    occurrence_at=due,
-                    next_fire_at=due,
+                    occurrence_at=at,
+                    next_fire_at=at,
                     is_completed=False,
                 )
                 for i in range(per_user)
+                # Spread: the users' reminders interleave evenly over `spread` seconds.
+                for at in [due + dt.timedelta(seconds=spread * (i * users + u) / reminders)]
             )
 
 
@@ -211,7 +214,7 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.sleep(0.5)  # uvicorn binds its socket within milliseconds
     due = utcnow().replace(microsecond=0) + dt.timedelta(seconds=args.lead)
     hook_url = f"http://127.0.0.1:{port}/hook" if args.channel == "webhook" else None
-    await seed(database, settings, hook_url, total, args.users, due)
+    await seed(database, settings, hook_url, total, args.users, due, args.spread)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}
     env.update(
@@ -259,31 +262,34 @@ async def main(args: argparse.Namespace) -> None:
         succeeded = await s.scalar(
             select(func.count()).select_from(Delivery).where(Delivery.status == "succeeded")
         )
-        dispatched = (
-            await s.scalars(
-                select(OutboxEvent.dispatched_at).where(
+        events = (
+            await s.execute(
+                select(OutboxEvent.id, OutboxEvent.data, OutboxEvent.dispatched_at).where(
                     OutboxEvent.type == "reminder.due", OutboxEvent.dispatched_at.is_not(None)
                 )
             )
         ).all()
     await database.dispose()
 
-    due_ts = due.timestamp()
+    # Each reminder's lag from its own due instant (they differ with --spread).
+    due_of = {str(e.id): dt.datetime.fromisoformat(e.data["due_at"]).timestamp() for e in events}
     if args.channel == "webhook":
-        arrivals = list(receiver.arrivals.values())
+        arrivals = [(t, due_of[msg]) for msg, t in receiver.arrivals.items()]
     else:
         # Published to the live stream just before dispatched_at is written.
-        arrivals = [d.timestamp() for d in dispatched if d is not None]
-    lags = sorted(max(0.0, t - due_ts) for t in arrivals)
+        arrivals = [(e.dispatched_at.timestamp(), due_of[str(e.id)]) for e in events]
+    lags = sorted(max(0.0, t - when_due) for t, when_due in arrivals)
     if not lags:
         print("nothing delivered")
         return
-    span = max(lags[-1], 1e-9)
+    due_ts = due.timestamp()
+    span = max(max(t for t, _ in arrivals) - due_ts, 1e-9)
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
     print(f"backend              {backend}, {workers} worker process(es), batch {args.batch}")
     channel = "1 webhook each" if args.channel == "webhook" else "live stream only"
-    print(f"reminders due        {total} at the same second ({args.users} users, {channel})")
+    when = f"over {args.spread:g} s" if args.spread else "at the same second"
+    print(f"reminders due        {total} {when} ({args.users} users, {channel})")
     print(f"delivered            {len(lags)} (Delivery rows succeeded: {succeeded})")
     print(f"throughput           {len(lags) / span:,.0f} reminders delivered per second")
     print(f"lag p50 / p99 / max  {statistics.median(lags):.3f} s / {p99:.3f} s / {lags[-1]:.3f} s")
@@ -304,6 +310,13 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--poll", type=float, default=1.0)
     parser.add_argument("--lead", type=float, default=5.0, help="seconds until they are due")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="due instants spread evenly over this long (a steady offered rate), not at once",
+    )
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument(
         "--receiver-only",

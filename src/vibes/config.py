@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     )
     webhooks_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
-    # Kept-alive webhook connections: at most this many to one site on one address (httpcore
-    # checks every connection of a pool per request: more cost CPU on a fast receiver), pools
-    # for at most this many (site, address) pairs, each closed after this long unused.
+    # Kept-alive webhook connections: at most this many to one site on one address (a
+    # receiver is not flooded; further requests wait for one), pools for at most this many
+    # (site, address) pairs, each closed after this long unused.
     webhook_connections_per_host: int = Field(default=4, ge=1, le=100)
     webhook_pools_max: int = Field(default=256, ge=1, le=10000)
     webhook_idle_seconds: float = Field(default=30.0, gt=0, le=3600)

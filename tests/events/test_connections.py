@@ -88,6 +88,58 @@ async def test_two_sites_on_one_address_never_share_a_connection(
     assert {r.peer for r in alpha}.isdisjoint({r.peer for r in beta})
 
 
+@pytest.mark.usefixtures("one_connection_per_site")
+async def test_a_name_is_looked_up_once_per_delivery_by_the_guard_and_never_again(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the sender connects to the address netguard vetted; a second look-up
+    (by the HTTP client) could get another answer."""
+    looked_up: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    async def loopback(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", loopback)
+    user = await make_authed_user(app)
+    await add_webhook(
+        client, user, f"http://alpha.test:{receiver.port}/alpha", events=["reminder.due"]
+    )
+    looked_up.clear()  # the look-up at registration
+    await _due_reminders(client, user, 3)
+    await run_until(dispatcher_for(app), lambda: len(receiver.to("/alpha")) >= 3)
+
+    assert looked_up == ["alpha.test"] * 3
+    assert {r.headers["host"] for r in receiver.to("/alpha")} == {f"alpha.test:{receiver.port}"}
+
+
+@pytest.mark.usefixtures("every_name_is_loopback")
+async def test_a_refused_connection_is_reported_without_the_address_or_the_path(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_authed_user(app)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    hook = await add_webhook(
+        client, user, f"http://alpha.test:{port}/hooks/path-secret", events=["reminder.created"]
+    )
+    await due_reminder(client, user, seconds=3600)
+    database = app_runtime(app).database
+
+    async def failed() -> bool:
+        async with database.read_sessionmaker() as s:
+            return bool(await s.scalar(select(DeliveryAttempt.error)))
+
+    await run_until(dispatcher_for(app), failed)
+    r = await client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=user.headers)
+    [attempt] = r.json()["items"][0]["attempts"]
+    assert attempt["error"].startswith("ClientConnectorError: ")
+    assert "127.0.0.1" not in attempt["error"]
+    assert "path-secret" not in attempt["error"]
+
+
 @pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -180,21 +232,23 @@ async def test_a_failed_attempt_is_retried_after_its_backoff_on_a_kept_connectio
 async def test_pools_are_bounded_least_recently_used_first_and_idle_ones_closed(
     receiver: Receiver,
 ) -> None:
-    pools = ConnectionPools(timeout=5, per_host=1, max_pools=2, idle_seconds=0.05)
+    pools = ConnectionPools(per_host=1, max_pools=2, idle_seconds=0.05)
     keys = [PoolKey("http", "127.0.0.1", receiver.port, f"site{n}.test") for n in range(3)]
-    clients = []
+    sessions = []
     try:
         for key in keys:
-            async with pools.client(key) as client:
-                r = await client.post(receiver.url(), headers={"host": key.host})
-                assert r.status_code == 200
-                clients.append(client)
+            async with (
+                pools.session(key) as session,
+                session.post(receiver.url(), headers={"host": key.host}) as r,
+            ):
+                assert r.status == 200
+                sessions.append(session)
         assert len(pools) == 2
-        assert clients[0].is_closed  # the least recently used went first
-        assert not clients[2].is_closed
+        assert sessions[0].closed  # the least recently used went first
+        assert not sessions[2].closed
         await asyncio.sleep(0.1)  # past the idle time (what is measured is the closing)
         assert await pools.close_idle() == 2
         assert len(pools) == 0
-        assert clients[2].is_closed
+        assert sessions[2].closed
     finally:
         await pools.aclose()

@@ -313,3 +313,35 @@ async def test_the_dispatcher_runs_in_process_on_the_embedded_default(tmp_path: 
     app = create_app(embedded)
     async with app.router.lifespan_context(app):
         assert isinstance(app.state.dispatcher, Dispatcher)
+
+
+async def test_firing_bumps_the_version_and_logs_the_change_for_sync(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # The reminders move on in one statement, outside the unit of work: their version
+    # must still go up by one, and the change log carry that version for devices.
+    from vibes.recording.models import Change
+
+    user = await make_authed_user(app)
+    database: Database = app_runtime(app).database
+    ids = [await due_reminder(client, user, title=f"r{n}") for n in range(3)]
+    before = {
+        i: (await client.get(f"/api/v1/reminders/{i}", headers=user.headers)).json()["version"]
+        for i in ids
+    }
+    assert await dispatcher_for(app).fire_due_reminders() == 3
+    for i in ids:
+        got = (await client.get(f"/api/v1/reminders/{i}", headers=user.headers)).json()
+        assert got["version"] == before[i] + 1
+    async with database.read_sessionmaker() as s:
+        logged = {
+            str(c.entity_id): c.version
+            for c in await s.scalars(
+                select(Change).where(Change.kind == "reminder").order_by(Change.position)
+            )
+        }
+        fired = await s.scalars(
+            select(Reminder).where(Reminder.id.in_([uuid.UUID(i) for i in ids]))
+        )
+        assert all(r.last_fired_at is not None and r.next_fire_at is None for r in fired)
+    assert logged == {i: before[i] + 1 for i in ids}

@@ -20,6 +20,7 @@ from vibes.config import Settings
 from vibes.events.channels import send_webhook
 from vibes.events.models import Webhook
 from vibes.events.netguard import REFUSED, is_public
+from vibes.events.pools import ConnectionPools
 from vibes.platform.runtime import app_runtime
 
 TARGETS = [
@@ -67,10 +68,11 @@ async def test_registration_refuses_non_public_destinations(
 async def test_delivery_refuses_non_public_destinations_without_connecting(
     settings: Settings, url: str
 ) -> None:
-    async with httpx.AsyncClient() as http:
-        outcome = await send_webhook(
-            http, settings, url=url, secret="whsec_" + "A" * 44, msg_id="m", body="{}"
-        )
+    pools = ConnectionPools(per_host=1, max_pools=1, idle_seconds=1)
+    outcome = await send_webhook(
+        pools, settings, url=url, secret="whsec_" + "A" * 44, msg_id="m", body="{}"
+    )
+    assert len(pools) == 0  # no pool, so no connection
     assert not outcome.ok
     assert outcome.status_code is None
     assert outcome.error == REFUSED

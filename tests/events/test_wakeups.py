@@ -52,6 +52,21 @@ async def test_a_reminder_due_now_is_delivered_without_waiting_for_the_poll(
     assert receiver.to("/hook")
 
 
+async def test_a_reminder_falling_due_by_the_clock_is_delivered_before_the_poll(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # Nothing is written when a reminder falls due, so no notification: the dispatcher
+    # sleeps until the earliest `next_fire_at` instead of a whole poll.
+    runtime = app_runtime(app)
+    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": LONG_POLL})
+    user = await make_authed_user(app)
+    await add_webhook(client, user, receiver.url("/hook"), events=["reminder.due"])
+    async with running(dispatcher_for(app)):
+        await due_reminder(client, user, seconds=2)  # its notice finds nothing due yet
+        await asyncio.wait_for(receiver.wait_for(1), WAIT)
+    assert receiver.to("/hook")
+
+
 async def test_a_notice_from_one_process_wakes_a_dispatcher_in_another(
     backend: Backend, settings: Settings
 ) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
 import time
 from base64 import b64encode
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from standardwebhooks import Webhook as StandardWebhook
+from yarl import URL
 
 from vibes import __version__
 from vibes.config import Settings
@@ -78,6 +80,22 @@ def url_host(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
+def describe(exc: BaseException) -> str:
+    """A failed attempt's error as its owner reads it: what went wrong, without the
+    request's URL (aiohttp quotes it whole in some errors) or the address connected to
+    (which netguard's answers never tell)."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"{name}: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The errno's own words: the loop's message quotes the address.
+        cause = exc.os_error
+        return f"{name}: {os.strerror(cause.errno) if cause.errno else type(cause).__name__}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{name}: {exc.status}, {exc.message}"
+    return f"{name}: {exc}"
+
+
 def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dict[str, str]:
     """The Standard Webhooks headers for one attempt."""
     signature = StandardWebhook(secret).sign(msg_id, at, body)
@@ -108,43 +126,52 @@ async def send_webhook(
         destination = await resolve(url, allow_private=settings.webhooks_allow_private)
     except DestinationRefused as exc:
         return Outcome(ok=False, error=str(exc), duration_ms=elapsed())
-    original = httpx.URL(url)
     # Connect to the vetted address (no second DNS lookup to rebind), keep the name for
     # the Host header and for TLS (SNI and certificate checks).
     address = str(destination.addresses[0])
-    target = original.copy_with(host=address)
-    host = original.netloc.decode("ascii")
-    key = PoolKey(destination.scheme, address, destination.port, host.lower())
+    try:
+        original = URL(url)
+        target = (
+            original.with_scheme(destination.scheme).with_host(address).with_port(destination.port)
+        )
+    except ValueError as exc:
+        return Outcome(ok=False, error=f"The URL is not valid: {exc}"[:500], permanent=True)
+    host = original.host_port_subcomponent or destination.host
+    key = PoolKey(destination.scheme, address, destination.port, host)
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "host": host,
         **sign_headers(secret, msg_id=msg_id, body=body, at=dt.datetime.now(dt.UTC)),
     }
-    extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
+    server_name = original.raw_host if destination.scheme == "https" else None
     timeout = settings.webhook_timeout_seconds
     try:
-        async with asyncio.timeout(timeout), pools.client(key) as client:
-            request = client.build_request(
-                "POST", target, content=body.encode(), headers=headers, extensions=extensions
-            )
-            # Streamed: a receiver cannot make us download a large body. A small one is
-            # read to its end so the connection can serve the next request; past the cap
-            # the response is closed unread, which drops its connection.
-            response = await client.send(request, follow_redirects=False, stream=True)
-            try:
-                drained = 0
-                async for chunk in response.aiter_raw():
-                    drained += len(chunk)
-                    if drained > DRAIN_LIMIT:
-                        break
-            finally:
-                await response.aclose()
+        async with (
+            asyncio.timeout(timeout),
+            pools.session(key) as session,
+            session.post(
+                target,
+                data=body.encode(),
+                headers=headers,
+                allow_redirects=False,
+                server_hostname=server_name,
+            ) as r,
+        ):
+            status = r.status
+            # A receiver cannot make us download a large body: a small one is read to
+            # its end so the connection can serve the next request; past the cap the
+            # response is closed unread, which drops its connection.
+            drained = 0
+            async for chunk in r.content.iter_any():
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT:
+                    r.close()
+                    break
     except TimeoutError:
         return Outcome(ok=False, error=f"timed out after {timeout:g} s", duration_ms=elapsed())
-    except httpx.HTTPError as exc:
-        return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:500], duration_ms=elapsed())
-    status = response.status_code
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return Outcome(ok=False, error=describe(exc)[:500], duration_ms=elapsed())
     if 200 <= status < 300:
         return Outcome(ok=True, status_code=status, duration_ms=elapsed())
     if status == 410:

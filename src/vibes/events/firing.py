@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import structlog
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, func, select, update
 
 from vibes.config import Settings
 from vibes.db import Database, new_id
@@ -29,6 +29,21 @@ from vibes.reminders.models import Reminder
 log = structlog.get_logger("vibes.events.dispatcher")
 
 _OUTBOX = cast(Table, OutboxEvent.__table__)
+_REMINDERS = cast(Table, Reminder.__table__)
+# Rows are claimed (locked) in this transaction, so the version always matches; the
+# condition keeps the rule every versioned UPDATE follows.
+_MOVE_ON = (
+    update(_REMINDERS)
+    .where(_REMINDERS.c.id == bindparam("b_id"), _REMINDERS.c.version == bindparam("b_version"))
+    .values(
+        next_fire_at=bindparam("b_next_fire_at"),
+        occurrence_at=bindparam("b_occurrence_at"),
+        snoozed_until=bindparam("b_snoozed_until"),
+        last_fired_at=bindparam("b_last_fired_at"),
+        updated_at=bindparam("b_updated_at"),
+        version=_REMINDERS.c.version + 1,
+    )
+)
 
 
 async def fire_due_reminders(database: Database, settings: Settings, now: dt.datetime) -> int:
@@ -48,6 +63,10 @@ async def fire_due_reminders(database: Database, settings: Settings, now: dt.dat
         reminders = (await session.scalars(claim_rows(stmt, session))).all()
         if not reminders:
             return 0
+        # Moved on by one statement below, not by the unit of work: `fire` changes them
+        # detached, so the session flushes nothing of theirs.
+        for reminder in reminders:
+            session.expunge(reminder)
         upcoming = await _upcoming(reminders, now)
         rows = []
         for reminder in reminders:
@@ -65,7 +84,27 @@ async def fire_due_reminders(database: Database, settings: Settings, now: dt.dat
                 }
             )
         await insert_many_ignoring_conflicts(session, _OUTBOX, rows, on=["dedupe_key"])
-        await session.flush()
+        # One executemany for the batch: through the unit of work each versioned row was
+        # an UPDATE of its own (asyncpg reports no rowcount for an executemany, so
+        # SQLAlchemy checks versions row by row), 200 round trips a batch.
+        await session.execute(
+            _MOVE_ON,
+            [
+                {
+                    "b_id": r.id,
+                    "b_version": r.version,
+                    "b_next_fire_at": r.next_fire_at,
+                    "b_occurrence_at": r.occurrence_at,
+                    "b_snoozed_until": r.snoozed_until,
+                    "b_last_fired_at": r.last_fired_at,
+                    "b_updated_at": now,
+                }
+                for r in reminders
+            ],
+        )
+        for reminder in reminders:
+            reminder.version += 1  # detached: what the change log records
+            reminder.updated_at = now
         reminder_firing.record_fired(session, list(reminders))
     return len(reminders)
 
@@ -96,3 +135,15 @@ async def _upcoming(
         else:
             upcoming[reminder_id] = result
     return upcoming
+
+
+async def next_due_at(database: Database) -> dt.datetime | None:
+    """When the earliest pending reminder falls due (an index look-up: the partial index
+    on `next_fire_at`), so the dispatcher can wake then rather than at its next poll."""
+    async with database.sessionmaker() as session:
+        found: dt.datetime | None = await session.scalar(
+            select(func.min(Reminder.next_fire_at)).where(
+                Reminder.is_completed.is_(False), Reminder.next_fire_at.is_not(None)
+            )
+        )
+    return found

@@ -1,26 +1,29 @@
 """Kept-alive HTTP connections for webhooks, one pool per site on its vetted address.
 
-Webhooks are sent to the address netguard vetted, not to the URL's name, so httpx alone
-would pool by (scheme, IP, port) and let one site's connection carry another site's
-request (an HTTPS one opened and verified for the first site's name). Here a pool serves
-exactly one (scheme, vetted IP, port, Host/SNI name): a connection is reused only for the
-site it was opened and verified for, and only on the address vetted for that site. Each
-pool holds a bounded number of connections; the pools are bounded too (least recently
-used closed first) and a pool left idle is closed whole.
+A pool serves exactly one (scheme, vetted IP, port, Host/SNI name): a connection is reused
+only for the site it was opened and verified for, and only on the address netguard vetted
+for that site. Requests go to the vetted IP address itself (their Host header and TLS
+server name carry the site's name), so aiohttp alone would key its connections by
+(IP, port) and let one site's connection carry another's request: hence one aiohttp
+session per site and address, whose connector never looks a name up. A name that later
+resolves elsewhere gets a new pool (the key holds the address). Each pool holds a bounded
+number of connections; the pools are bounded too (least recently used closed first) and
+a pool left idle is closed whole.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import socket
 import ssl
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import certifi
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +34,22 @@ class PoolKey:
     host: str  # the site's name: its Host header and, for HTTPS, its SNI and certificate
 
 
+class NoLookups(AbstractResolver):
+    """The pools' resolver: requests go to the vetted IP address itself, so a name that
+    reached the connector would be a bug, and must not be looked up behind netguard."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        raise OSError("webhook pools connect to vetted addresses only, never to a name")
+
+    async def close(self) -> None:
+        return None
+
+
 @dataclass(slots=True)
 class _Pool:
-    client: httpx.AsyncClient
-    # Requests wait here, not in httpcore's queue: its pool rescans every connection for
-    # each queued request, which with a batch queued on a few connections costs more
-    # than the requests themselves.
-    slots: asyncio.Semaphore
+    session: aiohttp.ClientSession
     used_at: float
     in_use: int = 0
     retired: bool = False
@@ -52,19 +64,12 @@ class ConnectionPools:
     def __init__(
         self,
         *,
-        timeout: float,
         per_host: int,
         max_pools: int,
         idle_seconds: float,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._timeout = timeout
         self._per_host = per_host
-        self._limits = httpx.Limits(
-            max_connections=per_host,
-            max_keepalive_connections=per_host,
-            keepalive_expiry=idle_seconds,
-        )
         self._max_pools = max_pools
         self._idle_seconds = idle_seconds
         self._tls = tls
@@ -74,39 +79,46 @@ class ConnectionPools:
         return len(self._pools)
 
     @contextlib.asynccontextmanager
-    async def client(self, key: PoolKey) -> AsyncIterator[httpx.AsyncClient]:
-        """The client of `key`'s pool, held for one request (a pool evicted meanwhile
-        is closed once its last request is done, never under it)."""
+    async def session(self, key: PoolKey) -> AsyncIterator[aiohttp.ClientSession]:
+        """The session of `key`'s pool, held for one request (a pool evicted meanwhile
+        is closed once its last request is done, never under it). Requests beyond the
+        pool's connections wait in its connector's queue."""
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._open()
+            pool = self._open(key)
             self._pools[key] = pool
             await self._evict()
         else:
             self._pools.move_to_end(key)
         pool.in_use += 1
         try:
-            async with pool.slots:
-                yield pool.client
+            yield pool.session
         finally:
             pool.in_use -= 1
             pool.used_at = time.monotonic()
             if pool.retired and pool.in_use == 0:
-                await pool.client.aclose()
+                await pool.session.close()
 
-    def _open(self) -> _Pool:
+    def _open(self, key: PoolKey) -> _Pool:
         if self._tls is None:
             self._tls = default_tls()
-        client = httpx.AsyncClient(
-            follow_redirects=False,
+        connector = aiohttp.TCPConnector(
+            limit=self._per_host,
+            resolver=NoLookups(),
+            use_dns_cache=False,
+            ssl=self._tls if key.scheme == "https" else False,
+            keepalive_timeout=self._idle_seconds,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            # The caller's asyncio.timeout bounds the whole attempt.
+            timeout=aiohttp.ClientTimeout(),
+            # A receiver's cookies are never sent back, its bodies never inflated.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
             trust_env=False,  # no proxies from the environment
-            timeout=self._timeout,
-            limits=self._limits,
-            verify=self._tls,
         )
-        return _Pool(
-            client=client, slots=asyncio.Semaphore(self._per_host), used_at=time.monotonic()
-        )
+        return _Pool(session=session, used_at=time.monotonic())
 
     async def _evict(self) -> None:
         while len(self._pools) > self._max_pools:
@@ -116,7 +128,7 @@ class ConnectionPools:
     async def _retire(self, pool: _Pool) -> None:
         pool.retired = True
         if pool.in_use == 0:
-            await pool.client.aclose()
+            await pool.session.close()
 
     async def close_idle(self) -> int:
         """Close the pools nobody used for `idle_seconds` (their connections with them);

@@ -105,10 +105,12 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
-    # httpx and httpcore log every request at INFO/DEBUG with its full URL; a webhook's
-    # path and query can hold its receiver's secret (the dispatcher logs the host only).
+    # httpx and httpcore log every request at INFO/DEBUG with its full URL, and aiohttp
+    # (the webhooks' client) may quote one at DEBUG; a webhook's path and query can hold
+    # its receiver's secret (the dispatcher logs the host only).
     # Drivers log each statement with its parameters at DEBUG (aiosqlite, asyncpg, and
     # SQLAlchemy's engine when echoing): that is people's journal text, emails and hashes.
     # They stay at WARNING whatever VIBES_LOG_LEVEL says; the canary test proves it.
-    for name in ("httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy.engine", "hpack"):
+    quiet = ("httpx", "httpcore", "aiohttp", "aiosqlite", "asyncpg", "sqlalchemy.engine", "hpack")
+    for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
