@@ -67,6 +67,29 @@ async def test_a_reminder_falling_due_by_the_clock_is_delivered_before_the_poll(
     assert receiver.to("/hook")
 
 
+async def test_a_failing_step_waits_a_whole_poll_though_a_reminder_is_due(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # A reminder that fails each time it is fired stays due: the dispatcher must not
+    # retry it every batch window (50 ms) but once a poll, as before it woke by the clock.
+    runtime = app_runtime(app)
+    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": 1.0})
+    user = await make_authed_user(app)
+    await due_reminder(client, user)
+    dispatcher = dispatcher_for(app)
+    attempts = 0
+
+    async def failing() -> int:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("this reminder cannot be fired")
+
+    dispatcher.fire_due_reminders = failing  # type: ignore[method-assign]
+    async with running(dispatcher):
+        await asyncio.sleep(1.5)
+    assert 1 <= attempts <= 3  # every 50 ms it would be about 30
+
+
 async def test_a_notice_from_one_process_wakes_a_dispatcher_in_another(
     backend: Backend, settings: Settings
 ) -> None:

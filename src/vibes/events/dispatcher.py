@@ -106,7 +106,7 @@ class Dispatcher:
         await self.wakeups.subscribe(self.wakeup)
         try:
             while not stop.is_set():
-                busy = False
+                busy = failed = False
                 # Cleared before the step, not after it: a notice that arrives during
                 # the step makes the next one start at once.
                 self.wakeup.clear()
@@ -114,19 +114,22 @@ class Dispatcher:
                     counts = await self.run_once()
                     busy = counts.total >= self.settings.dispatcher_batch_size
                 except Exception:
-                    # The database may be restarting: log, wait a poll, try again.
+                    # The database may be restarting, or a due reminder fails each time
+                    # it is fired: log, wait a whole poll (not the window until the
+                    # reminder that is still due), try again.
                     log.exception("dispatcher step failed")
+                    failed = True
                 self.ready.set()
                 if busy:
                     continue
-                await self._sleep(stop)
+                await self._sleep(stop, failed=failed)
         finally:
             await self.wakeups.unsubscribe(self.wakeup)
             await self.aclose()
             log.info("dispatcher stopped")
 
-    async def _sleep(self, stop: asyncio.Event) -> None:
-        timeout = await self._until_next_due()
+    async def _sleep(self, stop: asyncio.Event, *, failed: bool = False) -> None:
+        timeout = self.settings.dispatcher_poll_seconds if failed else await self._until_next_due()
         stopping = asyncio.ensure_future(stop.wait())
         woken = asyncio.ensure_future(self.wakeup.wait())
         try:
