@@ -315,6 +315,30 @@ def database(app: FastAPI) -> Database:
     return db
 
 
+def _is_long(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("slow") is not None
+        or item.get_closest_marker("long") is not None
+        or "browser" in getattr(item, "fixturenames", ())
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with long tests first, each module kept whole and in its order.
+
+    xdist hands tests out in this order: a minute-long test collected last (the browser
+    tests were: tests/web sorts late) kept one core busy while the other had nothing left.
+    Started first, the long tests overlap, and the short ones even the two cores out.
+    """
+
+    def module(item: pytest.Item) -> object:
+        return getattr(item, "module", None)
+
+    long_modules = {id(module(item)) for item in items if _is_long(item)}
+    items.sort(key=lambda item: id(module(item)) not in long_modules)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     redis = "redis" if REDIS_URL else "in-memory fallbacks only"
     return [f"vibes backends: {', '.join(BACKENDS)} ({redis})"]
