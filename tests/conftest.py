@@ -118,11 +118,18 @@ async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[
         await drop_database(url)
 
 
+# Children before parents, one statement list (one round trip, one implicit transaction).
+# DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE gives each of the 26 tables
+# and their indexes new files, synced at commit: 180-380 ms per test against 23-48 ms
+# (bench/README.md, "Test suite"). Both leave the sequences as they are.
+_EMPTY_ALL = "; ".join(f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+
+
 async def truncate_all(url: str) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Every table of the app emptied (alembic_version kept)."""
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
-        await conn.execute(f"TRUNCATE {tables} CASCADE")
+        await conn.execute(_EMPTY_ALL)
     finally:
         await conn.close()
 
