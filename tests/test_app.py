@@ -49,6 +49,7 @@ def _aiosqlite_workers() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
 
 
+@pytest.mark.long  # start-up waits out the unreachable database
 async def test_readyz_is_503_when_the_database_is_unreachable(
     backend: Backend, tmp_path: Path, make_client: MakeClient
 ) -> None:

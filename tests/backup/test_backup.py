@@ -157,6 +157,7 @@ async def test_restore_refuses_an_occupied_database_a_newer_schema_and_the_other
     assert not [s for s in secrets if s.encode() in payload]
 
 
+@pytest.mark.long  # `vibes serve` and `vibes backup` as processes
 def test_the_commands_back_up_verify_and_restore_a_sqlite_server(tmp_path: Path) -> None:
     vibes = [sys.executable, "-m", "vibes.cli.main"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIBES_")}

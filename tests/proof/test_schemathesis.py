@@ -138,6 +138,7 @@ def _fuzz_operation(target: Target, operation: APIOperation) -> str | None:
     return None
 
 
+@pytest.mark.long  # fuzzing: half a minute per backend
 def test_every_operation_answers_as_documented_to_fuzzed_requests(target: Target) -> None:
     target.schema.config.generation.update(allow_x00=True)
     failures = []
@@ -153,6 +154,7 @@ def test_every_operation_answers_as_documented_to_fuzzed_requests(target: Target
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.long
 def test_chained_calls_answer_as_documented(target: Target) -> None:
     schema = (
         target.schema.exclude(method="DELETE", path_regex="^/api/v1/(users/me|auth/sessions/)")

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -230,6 +231,7 @@ class Devices(RuleBasedStateMachine):
             self.run(self._converge(device, 5))
 
 
+@pytest.mark.long
 def test_every_device_converges_on_the_servers_state(make_app: MakeApp) -> None:
     loop = asyncio.new_event_loop()
     stack = AsyncExitStack()

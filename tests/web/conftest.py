@@ -1,6 +1,8 @@
 """Browser tests: Debian's Chromium driven by Playwright, against a real `vibes serve`.
 
-One server per test module (a fresh SQLite data folder each), one browser per module.
+One server per pytest process, shared by the modules (each signs up accounts of its own;
+a module that needs other settings starts its own `server`): a `vibes serve` start-up
+costs seconds on a busy CI machine. One browser per module.
 Screenshots go to one folder per run (printed at the end of the session).
 """
 
@@ -120,7 +122,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process, served = _start_server(tmp_path_factory.mktemp("serve"))
     try:
@@ -153,6 +155,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 EXPECT_TIMEOUT_MS = 20_000
 
 
+# Per module, not per session: while Playwright's sync API is open its event loop counts as
+# running in this thread, and every async test after it would fail to start its own.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     from playwright.sync_api import expect, sync_playwright
