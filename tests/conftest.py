@@ -9,6 +9,7 @@ SQLite template; a test gets a copy of the SQLite file, or the PostgreSQL databa
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -38,6 +39,10 @@ REDIS_URL = os.environ.get("VIBES_TEST_REDIS_URL") or None
 
 if os.environ.get("CI") and not PG_URL:
     raise pytest.UsageError("CI must set VIBES_TEST_DATABASE_URL: PostgreSQL would go untested")
+
+# The test SMTP servers' per-connection chatter (INFO), logged from their own threads,
+# sometimes after pytest closed the stream it captured: tracebacks in the CI log.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 if REDIS_URL and not PG_URL:
