@@ -6,7 +6,8 @@ Each client repeats, for a bounded time, one transaction per 1000-entry batch th
 writes exactly what `POST /journals/batch` writes for entries with two tags: the
 journal rows (the stored tsvector, the GIN and b-tree indexes, the foreign keys), two
 tag links each, a change-log row each (numbered by the user's sync counter) plus one for
-each of the two tags (their counts changed), and an outbox event each. Ids are UUIDv7 in
+each of the two tags (their counts changed), and an outbox event each (`BATCH + LINKS +
+OUTBOX`; an import writes `IDENTITIES` in place of `OUTBOX`). Ids are UUIDv7 in
 ascending order as the server makes them (`platform.portable.new_ids`): random UUIDv4s
 would land all over the primary-key indexes and cost PostgreSQL more than the server's
 writes do. The content (30-119 words) is generated once in the database, so the figure
@@ -73,9 +74,21 @@ INSERT INTO changes (id, user_id, position, kind, entity_id, op, version, create
   SELECT {_uuid7("g - 1")}, '{{user}}', bump.position - 1002 + g, kind, id, 'upsert', 1,
          now(), now()
   FROM written, bump, {NOW_MS};
+"""
+OUTBOX = f"""
 INSERT INTO outbox_events (id, user_id, type, data, attempts, created_at, updated_at)
   SELECT {_uuid7("g - 1")}, '{{user}}', 'journal.created',
          json_build_object('id', id, 'version', 1), 0, now(), now()
+  FROM batch_ids, {NOW_MS};
+"""
+# What an import writes in place of the outbox rows (it records one summary event): each
+# entry's identity in its source, under the unique (user, kind, source key) index. The
+# keys are random, as a `vibes` export's ids are (the bench's file has UUIDv4s).
+IDENTITIES = f"""
+INSERT INTO imported_objects (id, user_id, kind, source_key, object_id, created_at,
+                              updated_at)
+  SELECT {_uuid7("g - 1")}, '{{user}}', 'journal', 'vibes:' || gen_random_uuid(), id,
+         now(), now()
   FROM batch_ids, {NOW_MS};
 """
 
@@ -119,7 +132,7 @@ async def scripts_for(
                 "SELECT id FROM tags WHERE user_id = $1 ORDER BY id LIMIT 2", user_id
             )
         ]
-        sql = BATCH if journals_only else BATCH + LINKS
+        sql = BATCH if journals_only else BATCH + LINKS + OUTBOX
         scripts.append(sql.format(user=user_id, tag1=tag1, tag2=tag2))
     return scripts
 

@@ -15,7 +15,8 @@ then, against one `vibes serve` process on that database:
 3. The floor again, right after. The ratio import / floor (the floor: the mean of the
    runs before and after) is the figure the issue asks for (goal >= 0.8). The import
    writes the same rows but one `imported_objects` row per entry in place of the outbox
-   row.
+   row, so each run has two floors: the batch's rows, and the import's own rows
+   (`IDENTITIES` in place of `OUTBOX`).
 4. A fresh server process, then `GET /export?format=json` and `format=markdown` read to
    the end: MB/s, and the server's peak RSS (`VmHWM`) against its RSS before the export.
 """
@@ -217,10 +218,10 @@ async def backend_cpu(url: str) -> dict[int, float]:
         await conn.close()
 
 
-async def floor(url: str, entries: int) -> tuple[float, float]:
-    """pg_batch_floor's rows for `entries` entries, one 1000-entry transaction at a time,
-    as the floor user (its rows are in the same tables, never in the bench user's
-    export): (entries/s, its backend's CPU seconds)."""
+async def floor(url: str, entries: int, tail: str) -> tuple[float, float]:
+    """pg_batch_floor's rows for `entries` entries (`BATCH + LINKS + tail`), one
+    1000-entry transaction at a time, as the floor user (its rows are in the same tables,
+    never in the bench user's export): (entries/s, its backend's CPU seconds)."""
     conn = await asyncpg.connect(_dsn(url))
     backend = conn.get_server_pid()
     try:
@@ -232,7 +233,9 @@ async def floor(url: str, entries: int) -> tuple[float, float]:
             )
         ]
         await conn.execute(pg_batch_floor.SOURCE)
-        sql = (pg_batch_floor.BATCH + pg_batch_floor.LINKS).format(user=user, tag1=tag1, tag2=tag2)
+        sql = (pg_batch_floor.BATCH + pg_batch_floor.LINKS + tail).format(
+            user=user, tag1=tag1, tag2=tag2
+        )
         started, cpu = time.monotonic(), cpu_seconds(backend)
         for _ in range(entries // 1000):
             async with conn.transaction():
@@ -241,6 +244,23 @@ async def floor(url: str, entries: int) -> tuple[float, float]:
         return rate, cpu_seconds(backend) - cpu
     finally:
         await conn.close()
+
+
+# The batch's rows (outbox rows: the issue's `pg_batch_floor.py`), and the import's own
+# (its identity rows in their place: "the same rows" as the import writes).
+FLOORS = {"batch rows": pg_batch_floor.OUTBOX, "import rows": pg_batch_floor.IDENTITIES}
+
+
+def run_floors(url: str, entries: int, when: str) -> dict[str, float]:
+    rates = {}
+    for name, tail in FLOORS.items():
+        rates[name], pg_cpu = asyncio.run(floor(url, entries, tail))
+        print(
+            f"floor ({name}): {rates[name]:,.0f} entries/s ({when} the import; "
+            f"PostgreSQL CPU {pg_cpu / entries * 1e6:.0f} us/entry)",
+            flush=True,
+        )
+    return rates
 
 
 async def drop_database(url: str) -> None:
@@ -326,12 +346,7 @@ def main(args: argparse.Namespace) -> None:
                 # (this machine's speed drifts by tens of percent within minutes).
                 # CPU per entry from /proc (PostgreSQL's backends, the server): the
                 # wall-clock figures move with the other load on the machine, these less.
-                floor_before, pg_cpu = asyncio.run(floor(url, args.entries))
-                print(
-                    f"floor (SQL)   : {floor_before:,.0f} entries/s (before the import; "
-                    f"PostgreSQL CPU {pg_cpu / args.entries * 1e6:.0f} us/entry)",
-                    flush=True,
-                )
+                before = run_floors(url, args.entries, "before")
                 with httpx.Client(base_url=base, timeout=None) as client:
                     sign_in(client, register=True)
                     backends = asyncio.run(backend_cpu(url))
@@ -360,16 +375,13 @@ def main(args: argparse.Namespace) -> None:
                         f"PostgreSQL {pg_cpu / args.entries * 1e6:.0f} us)",
                         flush=True,
                     )
-                floor_after, pg_cpu = asyncio.run(floor(url, args.entries))
-                print(
-                    f"floor (SQL)   : {floor_after:,.0f} entries/s (after the import; "
-                    f"PostgreSQL CPU {pg_cpu / args.entries * 1e6:.0f} us/entry)"
-                )
-                floor_rate = (floor_before + floor_after) / 2
-                print(
-                    f"import / floor: {imported / floor_rate:.2f} (floor: the mean of the two; "
-                    f"load average {os.getloadavg()[0]:.2f})"
-                )
+                after = run_floors(url, args.entries, "after")
+                for name in FLOORS:
+                    floor_rate = (before[name] + after[name]) / 2
+                    print(
+                        f"import / floor ({name}): {imported / floor_rate:.2f} (floor: the "
+                        f"mean of the two; load average {os.getloadavg()[0]:.2f})"
+                    )
             finally:
                 stop(process)
 
