@@ -42,6 +42,9 @@ from vibes.platform.keys import load_keyring
 from vibes.recording.models import OutboxEvent
 from vibes.reminders.models import Reminder
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import cpu_seconds
+
 
 class Receiver:
     def __init__(self, expected: int) -> None:
@@ -71,15 +74,6 @@ async def wait_dispatched(database: Database, total: int) -> None:
         if done >= total:
             return
         await asyncio.sleep(0.1)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def backend_pids(database: Database) -> list[int]:

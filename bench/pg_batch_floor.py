@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import cpu_seconds
 
 WORDS = "ARRAY['morning','walk','harbour','coffee','quiet','rain','letter','garden']"
 SOURCE = f"""
@@ -93,27 +96,18 @@ INSERT INTO imported_objects (id, user_id, kind, source_key, object_id, created_
 """
 
 
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a PostgreSQL backend on this machine, 0 if unseen."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def client(dsn: str, sql: str, deadline: float) -> tuple[int, float]:
     """Batches run until the deadline, and the CPU seconds its backend spent on them."""
     conn = await asyncpg.connect(dsn)
     batches = 0
     pid = conn.get_server_pid()
-    cpu = backend_cpu(pid)
+    cpu = cpu_seconds(pid)
     try:
         while time.monotonic() < deadline:
             async with conn.transaction():
                 await conn.execute(sql)
             batches += 1
-        cpu = backend_cpu(pid) - cpu
+        cpu = cpu_seconds(pid) - cpu
     finally:
         await conn.close()
     return batches, cpu

@@ -44,6 +44,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 import pg_batch_floor
 from seed import _create_database, _dsn
+from serving import cpu_seconds
 
 PASSWORD = "quiet rivers under paper moons at dawn"
 WORDS = [
@@ -192,16 +193,6 @@ def export(client: httpx.Client, fmt: str, pid: int) -> str:
         f"{size / 1e6 / elapsed:,.1f} MB/s; server RSS {rss_before / 1024:.0f} MiB before, "
         f"peak {peak / 1024:.0f} MiB"
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process on this host (0 when it cannot be read: PostgreSQL
-    on another host)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def backend_cpu(url: str) -> dict[int, float]:

@@ -60,10 +60,11 @@ class PrivateDatabase:
 
 
 def cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU from /proc (0 once it is gone)."""
+    """A process's user + system CPU from /proc (0 once it is gone, or where it cannot be
+    read: PostgreSQL on another host)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
