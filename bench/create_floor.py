@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving import (
     API,
     DEFAULT_ADMIN_URL,
-    LUA_DONE,
+    LUA_SEEDED,
     Bare,
     PrivateDatabase,
     VibesServer,
@@ -62,6 +62,7 @@ from serving import (
     make_users,
     run_wrk,
     when,
+    write_wrk_scripts,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,11 +187,7 @@ async def prepare(dsn: str, tokens: list[str]) -> list[tuple[str, str]]:
 def scripts(folder: Path, tokens: list[str], ids: list[tuple[str, str]]) -> dict[str, Path]:
     rng = random.Random(11)
     bodies = [json.dumps(entry_body(rng, i)) for i in range(50)]
-    common = (
-        f"bodies = {lua_array(bodies)}\n"
-        "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
-        "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
-    )
+    common = f"bodies = {lua_array(bodies)}\n" + LUA_SEEDED
     texts = {
         "bare": "request = function() return wrk.format('GET', '/bare') end\n",
         "floor": (
@@ -213,10 +210,7 @@ def scripts(folder: Path, tokens: list[str], ids: list[tuple[str, str]]) -> dict
             "end\n"
         ),
     }
-    paths = {}
-    for name, text in texts.items():
-        paths[name] = folder / f"{name}.lua"
-        paths[name].write_text(common + text + LUA_DONE)
+    paths = write_wrk_scripts(folder, common, texts)
     paths["pgbench"] = folder / "create.sql"
     paths["pgbench"].write_text(CREATE_SQL)
     return paths

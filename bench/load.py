@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from serving import LUA_DONE, lua_array, lua_string, run_wrk
+from serving import LUA_SEEDED, lua_array, lua_string, run_wrk, write_wrk_scripts
 from vibes.accounts.tokens import issue_access_token
 from vibes.config import Settings
 from vibes.platform.keys import load_keyring
@@ -123,9 +123,8 @@ def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
         f"entries = {lua_array(fixture.entry_ids)}\n"
         "owners = {" + ",".join(str(o) for o in fixture.entry_owner) + "}\n"
         f"words = {lua_array(SEARCH_WORDS)}\n"
-        "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
-        "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
-        "auth = function(t) return {Authorization = 'Bearer ' .. t} end\n"
+        + LUA_SEEDED
+        + "auth = function(t) return {Authorization = 'Bearer ' .. t} end\n"
         "json_auth = function(t)\n"
         "  return {Authorization = 'Bearer ' .. t, ['Content-Type'] = 'application/json'}\n"
         "end\n"
@@ -175,12 +174,7 @@ def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
             "end\n"
         ),
     }
-    paths = {}
-    for name, body in scenarios.items():
-        path = directory / f"{name}.lua"
-        path.write_text(common + body + LUA_DONE)
-        paths[name] = path
-    return paths
+    return write_wrk_scripts(directory, common, scenarios)
 
 
 class Server:

@@ -283,6 +283,23 @@ end
 """
 
 
+# Each wrk thread seeds Lua's random numbers differently (else they all draw the same).
+LUA_SEEDED = (
+    "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
+    "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
+)
+
+
+def write_wrk_scripts(folder: Path, common: str, scenarios: dict[str, str]) -> dict[str, Path]:
+    """One wrk script per scenario: `common`, the scenario's request function, the result
+    printer; returns their paths by name."""
+    paths = {}
+    for name, body in scenarios.items():
+        paths[name] = folder / f"{name}.lua"
+        paths[name].write_text(common + body + LUA_DONE)
+    return paths
+
+
 def lua_string(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
 

@@ -38,13 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serving import (
     API,
-    LUA_DONE,
+    LUA_SEEDED,
     PrivateDatabase,
     VibesServer,
     entry_body,
     free_port,
     lua_array,
     run_wrk,
+    write_wrk_scripts,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +59,7 @@ def write_scripts(
     common = (
         f"tokens = {lua_array(tokens)}\n"
         f"entries = {lua_array([entry for entry, _ in entries])}\n"
-        "owners = {" + ",".join(str(owner + 1) for _, owner in entries) + "}\n"
-        "setup = function(thread) thread:set('seed', math.random(1, 1000000)) end\n"
-        "init = function(args) math.randomseed(os.time() + (seed or 0)) end\n"
+        "owners = {" + ",".join(str(owner + 1) for _, owner in entries) + "}\n" + LUA_SEEDED
     )
     bodies = [json.dumps(entry_body(rng, i)) for i in range(50)]
     scenarios = {
@@ -82,12 +81,7 @@ def write_scripts(
             "end\n"
         ),
     }
-    paths = {}
-    for name, body in scenarios.items():
-        path = folder / f"{name}.lua"
-        path.write_text(common + body + LUA_DONE)
-        paths[name] = path
-    return paths
+    return write_wrk_scripts(folder, common, scenarios)
 
 
 def _stat(pid: int) -> list[str]:
