@@ -39,30 +39,29 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[None]:
         await asyncio.wait_for(task, WAIT)
 
 
-async def test_a_reminder_due_now_is_delivered_without_waiting_for_the_poll(
-    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
-) -> None:
+def poll_every(app: FastAPI, seconds: float) -> None:
     runtime = app_runtime(app)
-    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": LONG_POLL})
+    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": seconds})
+
+
+@pytest.mark.parametrize(
+    "due_in",
+    [
+        # Due already: creating it queues reminder.created, a notification.
+        pytest.param(-1, id="due-now-notified"),
+        # Due in 2 s: its notice finds nothing due yet, and nothing is written when it
+        # falls due; the dispatcher sleeps until the earliest `next_fire_at` instead.
+        pytest.param(2, id="due-by-the-clock"),
+    ],
+)
+async def test_a_reminder_is_delivered_without_waiting_for_the_poll(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver, due_in: float
+) -> None:
+    poll_every(app, LONG_POLL)
     user = await make_authed_user(app)
     await add_webhook(client, user, receiver.url("/hook"), events=["reminder.due"])
     async with running(dispatcher_for(app)):
-        await due_reminder(client, user)  # queues reminder.created: a notification
-        await asyncio.wait_for(receiver.wait_for(1), WAIT)
-    assert receiver.to("/hook")
-
-
-async def test_a_reminder_falling_due_by_the_clock_is_delivered_before_the_poll(
-    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
-) -> None:
-    # Nothing is written when a reminder falls due, so no notification: the dispatcher
-    # sleeps until the earliest `next_fire_at` instead of a whole poll.
-    runtime = app_runtime(app)
-    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": LONG_POLL})
-    user = await make_authed_user(app)
-    await add_webhook(client, user, receiver.url("/hook"), events=["reminder.due"])
-    async with running(dispatcher_for(app)):
-        await due_reminder(client, user, seconds=2)  # its notice finds nothing due yet
+        await due_reminder(client, user, seconds=due_in)
         await asyncio.wait_for(receiver.wait_for(1), WAIT)
     assert receiver.to("/hook")
 
@@ -72,8 +71,7 @@ async def test_a_failing_step_waits_a_whole_poll_though_a_reminder_is_due(
 ) -> None:
     # A reminder that fails each time it is fired stays due: the dispatcher must not
     # retry it every batch window (50 ms) but once a poll, as before it woke by the clock.
-    runtime = app_runtime(app)
-    runtime.settings = runtime.settings.model_copy(update={"dispatcher_poll_seconds": 1.0})
+    poll_every(app, 1.0)
     user = await make_authed_user(app)
     await due_reminder(client, user)
     dispatcher = dispatcher_for(app)
