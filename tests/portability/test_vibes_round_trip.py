@@ -214,3 +214,41 @@ async def test_an_entry_and_a_reminder_twice_in_one_file_are_written_once(
     assert response.json()["imported"] == {"journals": 4, "tags": 3, "reminders": 3}
     assert response.json()["skipped"]["journals"] == 1
     assert response.json()["skipped"]["reminders"] == 1
+
+
+async def test_a_later_export_imports_only_what_is_new_and_links_to_what_was(
+    client: httpx.AsyncClient, alice: AuthedUser, bob: AuthedUser
+) -> None:
+    # The second file's old entries are found by their identity (an earlier import's),
+    # its new ones written, and a new reminder of an old entry linked to the copy the
+    # first import made.
+    await _fill(client, alice)
+    first = await export_bytes(client, alice.headers)
+    assert (await import_file(client, bob.headers, "vibes", first)).status_code == 200
+    old = document(first)["journals"][0]
+    response = await client.post(
+        f"{API}/journals", json={"title": "Later", "content": "New."}, headers=alice.headers
+    )
+    assert response.status_code == 201, response.text
+    response = await client.post(
+        f"{API}/reminders",
+        json={"title": "About the old one", "remind_at": "2032-01-01T08:00:00Z",
+              "journal_id": old["id"]},
+        headers=alice.headers,
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+
+    response = await import_file(
+        client, bob.headers, "vibes", await export_bytes(client, alice.headers)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["imported"] == {"journals": 1, "tags": 0, "reminders": 1}
+    assert response.json()["skipped"]["journals"] == 4
+    assert response.json()["skipped"]["reminders"] == 3
+    mine = document(await export_bytes(client, bob.headers))
+    assert sorted(j["title"] for j in mine["journals"]) == sorted(
+        [*(j["title"] for j in document(first)["journals"]), "Later"]
+    )
+    copy = next(j for j in mine["journals"] if j["title"] == old["title"])
+    linked = next(r for r in mine["reminders"] if r["title"] == "About the old one")
+    assert linked["journal_id"] == copy["id"] != old["id"]

@@ -294,16 +294,26 @@ async def record_writes(
     """`record_write` for many objects at once: the same rows, the events written in bulk
     (the changes are written in bulk at commit, as every change is)."""
     mark_written(session, user_id)
+    pending: dict[tuple[uuid.UUID, str, uuid.UUID], _Pending] = session.info.setdefault(
+        _PENDING, {}
+    )
     for item in written:
-        record_change(
-            session,
-            user_id=user_id,
-            kind=kind,
-            entity_id=item.entity_id,
-            op=op,
-            version=item.version,
-            secret_tag_id=item.secret_tag_id,
-        )
+        key = (user_id, kind, item.entity_id)
+        if key in pending:
+            # Written before in this transaction: `record_change` folds the two.
+            record_change(
+                session,
+                user_id=user_id,
+                kind=kind,
+                entity_id=item.entity_id,
+                op=op,
+                version=item.version,
+                secret_tag_id=item.secret_tag_id,
+            )
+        else:
+            # What `record_change` keeps for an object's first change (a batch's, an
+            # import's thousands: without its per-call checks).
+            pending[key] = _Pending(op, item.version, item.secret_tag_id, item.secret_tag_id)
     now = utcnow()
     evented = [item for item in written if item.event is not None]
     await bulk_insert_shared(
