@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, NamedTuple
@@ -569,6 +569,17 @@ class Database:
             return
         async with self._read_engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def analyze(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: take the planner's statistics of these tables again (after a bulk
+        load, as PostgreSQL advises; autovacuum gets there only a minute or more later).
+        SQLite: nothing (no statistics are gathered there: its planner goes by the
+        indexes' shapes alone)."""
+        if self.is_sqlite or not tables:
+            return
+        names = ", ".join('"' + name.replace('"', '""') + '"' for name in tables)
+        async with self._read_engine.connect() as conn:
+            await conn.exec_driver_sql(f"ANALYZE {names}")
 
     def pools(self) -> list[tuple[str, AsyncEngine]]:
         """The engines whose pools /metrics reports, by name."""

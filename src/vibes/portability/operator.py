@@ -21,7 +21,7 @@ from vibes.portability import readers
 from vibes.portability.export import export_json
 from vibes.portability.markdown import export_markdown
 from vibes.portability.schemas import ExportFormat, ImportFormat, ImportSummary
-from vibes.portability.service import import_chunks
+from vibes.portability.service import import_chunks, refresh_statistics
 
 
 async def _viewer(database: Database, email: str) -> Viewer:
@@ -61,4 +61,6 @@ async def import_from(
                 chunks = readers.open_reader(
                     fmt, file, skipped, zone=zone, max_bytes=settings.import_max_bytes
                 )
-                return await import_chunks(session, viewer, fmt, chunks, skipped=skipped)
+                summary = await import_chunks(session, viewer, fmt, chunks, skipped=skipped)
+        await refresh_statistics(database, summary)
+        return summary

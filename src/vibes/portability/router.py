@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from vibes.accounts.dependencies import CurrentPrincipal
@@ -18,7 +18,7 @@ from vibes.portability import readers
 from vibes.portability.export import export_json
 from vibes.portability.markdown import export_markdown
 from vibes.portability.schemas import ExportFormat, ImportFormat, ImportSummary
-from vibes.portability.service import import_chunks
+from vibes.portability.service import import_chunks, refresh_statistics
 
 router = APIRouter(tags=["import and export"])
 
@@ -67,6 +67,7 @@ async def import_file(
     principal: CurrentPrincipal,
     viewer: CurrentViewer,
     db: DbSession,
+    background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="The file to import.")],
     format: Annotated[ImportFormat, Query()],
 ) -> Any:
@@ -86,4 +87,6 @@ async def import_file(
         raise
     IMPORTS.labels(format, "ok").inc()
     IMPORTED_ENTRIES.inc(summary.imported.journals)
+    # After the answer, which comes after the commit.
+    background.add_task(refresh_statistics, runtime_of(request).database, summary)
     return json_response(summary.model_dump(), 200)
