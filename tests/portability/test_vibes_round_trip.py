@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -20,6 +21,8 @@ from tests.portability.conftest import (
 )
 from vibes.db import Database
 from vibes.journals.models import Journal
+from vibes.portability import vibes_format
+from vibes.portability.records import CHUNK
 from vibes.portability.schemas import VibesDocument
 from vibes.recording.models import OutboxEvent
 
@@ -201,10 +204,17 @@ async def test_an_unknown_format_is_a_422(
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("chunk", [CHUNK, 2], ids=["one chunk", "other chunks"])
 async def test_an_entry_and_a_reminder_twice_in_one_file_are_written_once(
-    client: httpx.AsyncClient, alice: AuthedUser, bob: AuthedUser
+    client: httpx.AsyncClient,
+    alice: AuthedUser,
+    bob: AuthedUser,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
 ) -> None:
-    # A reminder twice in one file was a 500 (both copies written with one id).
+    # A reminder twice in one file was a 500 (both copies written with one id). In other
+    # chunks, an account's first import finds the copy among its own claims.
+    monkeypatch.setattr(vibes_format, "CHUNK", chunk)
     await _fill(client, alice)
     doc = document(await export_bytes(client, alice.headers))
     doc["journals"].append(doc["journals"][0])

@@ -98,6 +98,10 @@ class ImportWriter:
         self._tags: dict[str, tuple[uuid.UUID, str]] = {}  # name_key -> (id, stored name)
         self._journals: dict[str, uuid.UUID] = {}  # source_key -> entry id in this account
         self._seen: set[str] = set()
+        # The kinds this account has imported before (`begin`), and the source keys this
+        # import has claimed, by kind.
+        self._earlier: set[str] = set()
+        self._claimed: dict[str, dict[str, uuid.UUID]] = {}
         self._vaults = {tag_key(t.name): t for t in viewer.secret_tags.values()}
 
     async def begin(self) -> None:
@@ -112,6 +116,12 @@ class ImportWriter:
             # inside this transaction looked small enough to scan, once per chunk
             # (quadratic: 100k entries took minutes per chunk at the end).
             await self.session.execute(text("SET LOCAL enable_seqscan = off"))
+        for kind in ("journal", "reminder"):
+            earlier = select(ImportedObject.id).where(
+                ImportedObject.user_id == self.user_id, ImportedObject.kind == kind
+            )
+            if await self.session.scalar(select(earlier.exists())):
+                self._earlier.add(kind)
 
     async def write(self, chunk: Chunk, staged: Callable[[], None] = lambda: None) -> None:
         """Write one chunk; `staged` is called when an entries' chunk has done its
@@ -202,18 +212,18 @@ class ImportWriter:
         self, kind: str, keys: Sequence[str]
     ) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
         """Remember these source keys, each with a new object id, unless an earlier import
-        has them: `(fresh, known)`, each `{source_key: object id}`. No other import of
-        this account runs meanwhile (`begin` locked the account), so no key can be taken
-        between a look-up and the write; a key twice in `keys` is fresh once."""
+        (or this one) has them: `(fresh, known)`, each `{source_key: object id}`. No other
+        import of this account runs meanwhile (`begin` locked the account), so no key can
+        be taken between a look-up and the write; a key twice in `keys` is fresh once."""
         if not keys:
             return {}, {}
         wanted = list(dict.fromkeys(keys))
         ids = new_ids(len(wanted))
         now = utcnow()
-        if is_postgres(self.session):
-            # One statement: the unique index's own check finds the keys already there
-            # (a probe, then a COPY, looked every key up twice), and only those are
-            # looked up again for their object ids (a re-import; none the first time).
+        claimed = self._claimed.setdefault(kind, {})
+        if kind in self._earlier and is_postgres(self.session):
+            # One statement: the unique index's own check finds the keys already there,
+            # and only those are looked up for their object ids.
             taken = set(
                 (
                     await self.session.scalars(
@@ -224,9 +234,17 @@ class ImportWriter:
                 ).all()
             )  # fmt: skip
             fresh = {key: i for key, i in zip(wanted, ids, strict=True) if key in taken}
+            claimed.update(fresh)
             return fresh, await self._known(kind, [k for k in wanted if k not in taken])
-        known = await self._known(kind, wanted)
+        if kind in self._earlier:
+            known = await self._known(kind, wanted)
+        else:
+            # The account's first import of this kind: only this import's own keys can be
+            # there, and nothing need be looked up (the rows go by plain COPY, cheaper for
+            # PostgreSQL than an INSERT that checks each key first: 12 against 17 us).
+            known = {key: claimed[key] for key in wanted if key in claimed}
         fresh = {key: i for key, i in zip(wanted, ids, strict=True) if key not in known}
+        claimed.update(fresh)
         user_id = copy_uuid(self.user_id)
         await bulk_insert_records(
             self.session,
