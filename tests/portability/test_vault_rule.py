@@ -25,10 +25,9 @@ from tests.portability.conftest import (
 from tests.vault.conftest import make_vault
 from vibes.db import Database
 from vibes.journals.models import Journal
-from vibes.journals.visibility import Viewer
 from vibes.journals.writes import count_words
 from vibes.platform.portable import COPY_FROM
-from vibes.portability import export, markdown
+from vibes.portability import export
 
 
 async def _public(client: httpx.AsyncClient, user: AuthedUser) -> None:
@@ -117,35 +116,6 @@ async def test_an_export_over_many_pages_has_every_entry_once_in_order(
     journals = document(await export_bytes(client, alice.headers))["journals"]
     assert [j["title"] for j in journals] == [f"Entry {i}" for i in range(7)]
     assert [j["tags"] for j in journals] == [[f"t{i}"] for i in range(7)]
-
-
-async def test_exports_are_streamed_in_pieces_of_bounded_size(
-    client: httpx.AsyncClient,
-    database: Database,
-    alice: AuthedUser,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A page went out as one piece built from a list of its entries' bytes (~330 KiB
-    # held three times over at 500 entries): the export's peak memory.
-    for i in range(12):
-        response = await client.post(
-            f"{API}/journals",
-            json={"title": f"Entry {i}", "content": "words " * 40, "tags": ["t"]},
-            headers=alice.headers,
-        )
-        assert response.status_code == 201
-    when = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    viewer = Viewer(user_id=alice.id)
-    whole = b"".join([p async for p in export.export_json(database, viewer, now=when)])
-    monkeypatch.setattr(export, "PIECE", 600)
-    pieces = [p async for p in export.export_json(database, viewer, now=when)]
-    assert b"".join(pieces) == whole
-    zipped = [p async for p in markdown.export_markdown(database, viewer)]
-    # Each entry's line or (compressed) file is under 600 bytes: a piece holds at most one
-    # past the size. The zip's last piece is its central directory.
-    assert len(pieces) > 6
-    assert len(zipped) > 3
-    assert max(len(p) for p in pieces + zipped[:-1]) < 2 * 600
 
 
 async def test_an_import_over_the_copy_threshold_keeps_every_field(

@@ -27,7 +27,7 @@ from vibes.journals.tagnames import TagName
 from vibes.journals.visibility import Viewer
 from vibes.platform.responses import json_bytes
 from vibes.portability.archive import open_archive
-from vibes.portability.export import in_pieces, journal_pages, snapshot
+from vibes.portability.export import journal_pages, snapshot
 from vibes.portability.records import CHUNK, Chunk, EntryRecord, invalid, malformed
 from vibes.portability.schemas import Content
 from vibes.portability.zipwriter import ZipWriter
@@ -83,18 +83,15 @@ async def export_markdown(database: Database, viewer: Viewer) -> AsyncIterator[b
         except RecurrenceError:
             zone = dt.UTC
         with ZipWriter() as archive:
-
-            async def members() -> AsyncIterator[bytes]:
-                async for page in journal_pages(session, viewer):
-                    for entry in page:
-                        yield archive.add(
-                            member_name(entry, zone),
-                            render(entry).encode(),
-                            entry["updated_at"].astimezone(dt.UTC),
-                        )
-
-            async for piece in in_pieces(members()):
-                yield piece
+            async for page in journal_pages(session, viewer):
+                yield b"".join(
+                    archive.add(
+                        member_name(entry, zone),
+                        render(entry).encode(),
+                        entry["updated_at"].astimezone(dt.UTC),
+                    )
+                    for entry in page
+                )
             for piece in archive.close():
                 yield piece
 
