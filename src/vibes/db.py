@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 import structlog
 import uuid6
 from sqlalchemy import JSON, ColumnElement, Date, DateTime, Integer, MetaData, Uuid, event
+from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -207,6 +209,35 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+class AiosqliteDialect(SQLiteDialect_aiosqlite):
+    """SQLAlchemy's aiosqlite dialect, except that a connection thrown away mid-statement
+    is stopped at once, never closed "gracefully".
+
+    A statement's task cancelled halfway (Starlette cancels a stream when its client
+    leaves; anyio then cancels every await after it) has its connection terminated.
+    SQLAlchemy's terminate starts a graceful `close()` in a shielded task, is cancelled
+    while it waits for it, and stops the connection's thread meanwhile; the close then
+    waits for that thread forever (aiosqlite 0.22), and a task that a cancel cannot end
+    hangs the event loop's close: a server's shutdown, a test's teardown. Stopping is all
+    a terminate needs on SQLite: the connection's thread finishes the statement it runs,
+    closes the connection (an open transaction rolls back) and ends."""
+
+    supports_statement_cache = True  # compiles as its parent does
+
+    def do_terminate(self, dbapi_connection: Any) -> None:
+        dbapi_connection._terminate_force_close()
+
+
+registry.register("sqlite.vibes_aiosqlite", __name__, "AiosqliteDialect")
+
+
+def _sqlite_driver(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername != "sqlite+aiosqlite":
+        return url
+    return parsed.set(drivername="sqlite+vibes_aiosqlite").render_as_string(hide_password=False)
+
+
 # How long a request waits for a database connection before it fails (500).
 POOL_TIMEOUT_SECONDS = 30
 
@@ -216,7 +247,7 @@ def make_engine(
 ) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url,
+            _sqlite_driver(url),
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
