@@ -210,22 +210,40 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 class AiosqliteDialect(SQLiteDialect_aiosqlite):
-    """SQLAlchemy's aiosqlite dialect, except that a connection thrown away mid-statement
-    is stopped at once, never closed "gracefully".
+    """SQLAlchemy's aiosqlite dialect, except how a connection thrown away mid-statement
+    is closed: by a task of its own, never cancelled halfway.
 
     A statement's task cancelled halfway (Starlette cancels a stream when its client
     leaves; anyio then cancels every await after it) has its connection terminated.
     SQLAlchemy's terminate starts a graceful `close()` in a shielded task, is cancelled
     while it waits for it, and stops the connection's thread meanwhile; the close then
-    waits for that thread forever (aiosqlite 0.22), and a task that a cancel cannot end
-    hangs the event loop's close: a server's shutdown, a test's teardown. Stopping is all
-    a terminate needs on SQLite: the connection's thread finishes the statement it runs,
-    closes the connection (an open transaction rolls back) and ends."""
+    waited for that thread forever (aiosqlite 0.22), and a task no cancel can end hangs
+    the event loop's close: a server's shutdown, a test's teardown (CI's timeouts). Only
+    stopping the thread is no better: it answers on the loop that asked once the statement
+    is done, and raises in the thread if that loop has closed meanwhile. Here the close is
+    queued behind the statement, and the loop's close waits for it: the connection's
+    thread finishes the statement, closes (an open transaction rolls back) and ends."""
 
     supports_statement_cache = True  # compiles as its parent does
 
     def do_terminate(self, dbapi_connection: Any) -> None:
-        dbapi_connection._terminate_force_close()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the garbage collector's call, with no loop to answer on
+            dbapi_connection._terminate_force_close()
+            return
+        closing = loop.create_task(dbapi_connection._terminate_graceful_close())
+        _CLOSING.add(closing)  # the loop keeps only a weak reference to a task
+        closing.add_done_callback(_closed)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _closed(task: asyncio.Task[None]) -> None:
+    _CLOSING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("sqlite_close_failed", error=type(task.exception()).__name__)
 
 
 registry.register("sqlite.vibes_aiosqlite", __name__, "AiosqliteDialect")
