@@ -28,8 +28,9 @@ from typing import Any
 import h11
 
 from vibes.config import Settings
-from vibes.events.channels import new_webhook_secret, send_webhook, sign_headers
+from vibes.events.channels import new_webhook_secret, sign_headers
 from vibes.events.pools import ConnectionPools
+from vibes.events.webhook_http import send_webhook
 
 BODY = '{"created_at":"2026-12-03T10:00:00Z","data":{"reminder_id":"x"},"id":"y","type":"z"}'
 

@@ -17,10 +17,10 @@ from tests.events.helpers import add_webhook, dispatcher_for, due_reminder, run_
 from tests.events.servers import Receiver
 from tests.factories import make_authed_user
 from vibes.config import Settings
-from vibes.events.channels import send_webhook
 from vibes.events.models import Webhook
 from vibes.events.netguard import REFUSED, is_public
 from vibes.events.pools import ConnectionPools
+from vibes.events.webhook_http import send_webhook
 from vibes.platform.runtime import app_runtime
 
 TARGETS = [

@@ -1,16 +1,16 @@
 """The channels an event leaves by: signed webhooks and email (the live stream is broker.py).
 
 Each send makes one attempt and reports its outcome; retries are the dispatcher's business.
-No database work happens here, so no transaction is held open across the network.
+No database work happens here, so no transaction is held open across the network. A
+webhook's POST itself is in `webhook_http`, with aiohttp: this module is imported by every
+process (the API reads payloads and secrets from it), that one only by the one delivering.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import secrets
 import time
 from base64 import b64encode
@@ -18,21 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from standardwebhooks import Webhook as StandardWebhook
-from yarl import URL
 
 from vibes import __version__
 from vibes.config import Settings
-from vibes.events.netguard import DestinationRefused, resolve
-from vibes.events.pools import ConnectionPools, PoolKey
 from vibes.platform.mail import MessageRefused, send_mail
 from vibes.recording.models import OutboxEvent
 
 USER_AGENT = f"Vibes-Webhooks/{__version__}"
-# A receiver's answer is read up to this many bytes, to keep its connection; a longer
-# one is cut off with the connection.
-DRAIN_LIMIT = 64 * 1024
 
 
 def new_webhook_secret() -> str:
@@ -80,22 +73,6 @@ def url_host(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-def describe(exc: BaseException) -> str:
-    """A failed attempt's error as its owner reads it: what went wrong, without the
-    request's URL (aiohttp quotes it whole in some errors) or the address connected to
-    (which netguard's answers never tell)."""
-    name = type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"{name}: {exc.certificate_error}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # The errno's own words: the loop's message quotes the address.
-        cause = exc.os_error
-        return f"{name}: {os.strerror(cause.errno) if cause.errno else type(cause).__name__}"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"{name}: {exc.status}, {exc.message}"
-    return f"{name}: {exc}"
-
-
 def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dict[str, str]:
     """The Standard Webhooks headers for one attempt."""
     signature = StandardWebhook(secret).sign(msg_id, at, body)
@@ -104,87 +81,6 @@ def sign_headers(secret: str, *, msg_id: str, body: str, at: dt.datetime) -> dic
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": signature,
     }
-
-
-async def send_webhook(
-    pools: ConnectionPools,
-    settings: Settings,
-    *,
-    url: str,
-    secret: str,
-    msg_id: str,
-    body: str,
-) -> Outcome:
-    """POST one signed event to `url`, connecting to the address vetted just now (on a
-    connection kept alive for this site on this address, or a new one)."""
-    started = time.perf_counter()
-
-    def elapsed() -> int:
-        return int((time.perf_counter() - started) * 1000)
-
-    try:
-        destination = await resolve(url, allow_private=settings.webhooks_allow_private)
-    except DestinationRefused as exc:
-        return Outcome(ok=False, error=str(exc), duration_ms=elapsed())
-    # Connect to the vetted address (no second DNS lookup to rebind), keep the name for
-    # the Host header and for TLS (SNI and certificate checks).
-    address = str(destination.addresses[0])
-    try:
-        original = URL(url)
-        target = (
-            original.with_scheme(destination.scheme).with_host(address).with_port(destination.port)
-        )
-    except ValueError as exc:
-        return Outcome(ok=False, error=f"The URL is not valid: {exc}"[:500], permanent=True)
-    host = original.host_port_subcomponent or destination.host
-    key = PoolKey(destination.scheme, address, destination.port, host)
-    headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "host": host,
-        **sign_headers(secret, msg_id=msg_id, body=body, at=dt.datetime.now(dt.UTC)),
-    }
-    server_name = original.raw_host if destination.scheme == "https" else None
-    timeout = settings.webhook_timeout_seconds
-    try:
-        async with (
-            asyncio.timeout(timeout),
-            pools.session(key) as session,
-            session.post(
-                target,
-                data=body.encode(),
-                headers=headers,
-                allow_redirects=False,
-                server_hostname=server_name,
-            ) as r,
-        ):
-            status = r.status
-            # A receiver cannot make us download a large body: a small one is read to
-            # its end so the connection can serve the next request; past the cap the
-            # response is closed unread, which drops its connection.
-            drained = 0
-            async for chunk in r.content.iter_any():
-                drained += len(chunk)
-                if drained > DRAIN_LIMIT:
-                    r.close()
-                    break
-    except TimeoutError:
-        return Outcome(ok=False, error=f"timed out after {timeout:g} s", duration_ms=elapsed())
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        return Outcome(ok=False, error=describe(exc)[:500], duration_ms=elapsed())
-    if 200 <= status < 300:
-        return Outcome(ok=True, status_code=status, duration_ms=elapsed())
-    if status == 410:
-        return Outcome(
-            ok=False,
-            status_code=status,
-            error="receiver answered 410 Gone",
-            gone=True,
-            permanent=True,
-            duration_ms=elapsed(),
-        )
-    error = "redirect not followed" if 300 <= status < 400 else f"HTTP {status}"
-    return Outcome(ok=False, status_code=status, error=error, duration_ms=elapsed())
 
 
 async def send_email(settings: Settings, *, to: str, subject: str, body: str) -> Outcome:

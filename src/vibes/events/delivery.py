@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -27,17 +27,18 @@ from vibes.events.channels import (
     encode_payload,
     event_payload,
     send_email,
-    send_webhook,
     url_host,
 )
 from vibes.events.models import Delivery, DeliveryAttempt, Webhook
-from vibes.events.pools import ConnectionPools
 from vibes.events.secrets import open_secret
 from vibes.platform import metrics
 from vibes.platform.portable import claim_rows, lock_rows
 from vibes.platform.sealing import SealBroken
 from vibes.recording.models import OutboxEvent
 from vibes.reminders import firing as reminder_firing
+
+if TYPE_CHECKING:
+    from vibes.events.pools import ConnectionPools
 
 log = structlog.get_logger("vibes.events.dispatcher")
 
@@ -177,6 +178,9 @@ async def send(pools: ConnectionPools, settings: Settings, job: Job) -> Outcome:
     if job.fail_reason is not None:
         return Outcome(ok=False, error=job.fail_reason, permanent=True)
     if job.channel == "webhook":
+        # Here, not at the top: aiohttp loads with the first webhook (see webhook_http).
+        from vibes.events.webhook_http import send_webhook
+
         return await send_webhook(
             pools,
             settings,

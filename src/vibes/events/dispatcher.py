@@ -14,6 +14,7 @@ import datetime as dt
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -22,12 +23,14 @@ from vibes.db import Database, utcnow
 from vibes.events import delivery, fanout, firing, housekeeping
 from vibes.events.channels import Outcome
 from vibes.events.delivery import Job
-from vibes.events.pools import ConnectionPools
 from vibes.events.secrets import sealing_key
 from vibes.journals import reindex
 from vibes.platform.broker import Broker
 from vibes.platform.keys import KeyRing, load_keyring
 from vibes.platform.wakeups import Wakeups
+
+if TYPE_CHECKING:
+    from vibes.events.pools import ConnectionPools
 
 log = structlog.get_logger("vibes.events.dispatcher")
 
@@ -87,6 +90,9 @@ class Dispatcher:
         """The webhooks' kept-alive connections, one pool per site on its vetted address
         (see `pools`): a connection never carries another site's request."""
         if self._pools is None:
+            # Here, not at the top: aiohttp loads with the first webhook (see webhook_http).
+            from vibes.events.pools import ConnectionPools
+
             self._pools = ConnectionPools(
                 per_host=self.settings.webhook_connections_per_host,
                 max_pools=self.settings.webhook_pools_max,
