@@ -25,7 +25,6 @@ from vibes.platform.portable import (
     copy_uuid,
     insert_ignoring_conflicts,
     is_postgres,
-    lock_rows,
     new_ids,
 )
 from vibes.portability.models import ImportedObject
@@ -56,6 +55,11 @@ _PROBE_SOURCES = text(
     " WHERE o.user_id = :user_id AND o.kind = :kind AND o.source_key = k.key)"
     " FROM unnest(CAST(:keys AS varchar[])) AS k(key)"
 )
+# One import per account at a time (PostgreSQL): a transaction's advisory lock in a space
+# of the imports' own (the first key), keyed by a hash of the account's id. Two accounts
+# whose ids hash alike only take turns.
+_ONE_IMPORT = text("SELECT pg_advisory_xact_lock(1986620784, hashtext(:account))")
+
 # The import's claim of its source keys on PostgreSQL: the fresh ones go in, the ones an
 # earlier import has are left (and returned by nobody).
 _CLAIM_SOURCES = text(
@@ -106,11 +110,19 @@ class ImportWriter:
 
     async def begin(self) -> None:
         # One import per account at a time: two concurrent imports of one file would both
-        # find its entries new.
-        await self.session.execute(
-            lock_rows(select(User.id).where(User.id == self.user_id), self.session)
-        )
+        # find its entries new. SQLite's write lock serialises them (and every other
+        # write). On PostgreSQL a lock of the account's own, not its row: `FOR UPDATE` on
+        # the account held every other write of it (their entry-day counts take the row
+        # `FOR SHARE`) until the import committed, a phone's new entry for the whole of a
+        # 100,000-entry import. The row is held `FOR KEY SHARE`: the account cannot be
+        # erased under the import, and nothing else waits.
         if is_postgres(self.session):
+            await self.session.execute(_ONE_IMPORT, {"account": str(self.user_id)})
+            await self.session.execute(
+                select(User.id)
+                .where(User.id == self.user_id)
+                .with_for_update(read=True, key_share=True)
+            )
             # The import's lookups (ids and source keys IN a chunk's list) must probe their
             # indexes: planned on statistics from before the import, a table that grows
             # inside this transaction looked small enough to scan, once per chunk
