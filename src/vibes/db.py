@@ -211,18 +211,18 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 class AiosqliteDialect(SQLiteDialect_aiosqlite):
     """SQLAlchemy's aiosqlite dialect, except how a connection thrown away mid-statement
-    is closed: by a task of its own, never cancelled halfway.
+    is closed: by a task of its own, which outlives the connection's thread.
 
     A statement's task cancelled halfway (Starlette cancels a stream when its client
     leaves; anyio then cancels every await after it) has its connection terminated.
     SQLAlchemy's terminate starts a graceful `close()` in a shielded task, is cancelled
     while it waits for it, and stops the connection's thread meanwhile; the close then
     waited for that thread forever (aiosqlite 0.22), and a task no cancel can end hangs
-    the event loop's close: a server's shutdown, a test's teardown (CI's timeouts). Only
-    stopping the thread is no better: it answers on the loop that asked once the statement
-    is done, and raises in the thread if that loop has closed meanwhile. Here the close is
-    queued behind the statement, and the loop's close waits for it: the connection's
-    thread finishes the statement, closes (an open transaction rolls back) and ends."""
+    the event loop's close: a server's shutdown, a test's teardown (CI's timeouts). And
+    the thread answers every call on the loop that made it, once the statement it runs
+    is done: if that loop has closed by then, the thread raises. So the close here is
+    queued behind the statement in a task that, cancelled or not, ends only once the
+    thread has: the loop's close waits for it (as long as the statement takes)."""
 
     supports_statement_cache = True  # compiles as its parent does
 
@@ -232,9 +232,26 @@ class AiosqliteDialect(SQLiteDialect_aiosqlite):
         except RuntimeError:  # the garbage collector's call, with no loop to answer on
             dbapi_connection._terminate_force_close()
             return
-        closing = loop.create_task(dbapi_connection._terminate_graceful_close())
+        closing = loop.create_task(_close_for_good(dbapi_connection._connection))
         _CLOSING.add(closing)  # the loop keeps only a weak reference to a task
         closing.add_done_callback(_closed)
+
+
+async def _close_for_good(connection: Any) -> None:
+    """Close an aiosqlite connection, then wait for its thread to end, through cancels."""
+    try:
+        await connection.close()
+    except ValueError:  # closed already (as SQLAlchemy's own close allows)
+        pass
+    finally:
+        thread = connection._thread
+        if thread.is_alive():  # its stop is queued by now: it ends after the statement
+            ended = asyncio.get_running_loop().run_in_executor(None, thread.join)
+            while not ended.done():
+                # Cancelled again (a shutdown cancels what is left): keep waiting, or
+                # the loop closes before the thread's last answer reaches it.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(ended)
 
 
 _CLOSING: set[asyncio.Task[None]] = set()
