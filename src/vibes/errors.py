@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -215,6 +217,7 @@ _FILE_ERRORS = (
     NotADirectoryError,
 )
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+_SQLITE_BUSY = re.compile(r"database (table )?is locked")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -225,6 +228,10 @@ def is_unavailable(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, _UNAVAILABLE) and not isinstance(current, _FILE_ERRORS):
+            return True
+        # SQLite's one writer was busy past the busy timeout (a long import holds it for
+        # its whole transaction): the database is busy, not broken.
+        if isinstance(current, sqlite3.OperationalError) and _SQLITE_BUSY.match(str(current)):
             return True
         # asyncpg's own connection (COPY) raises this, unwrapped, once the server cut it;
         # its other interface errors are misuse, i.e. bugs.

@@ -98,3 +98,30 @@ async def test_a_second_import_of_the_account_waits_for_the_first(
     assert [a.status_code for a in answers] == [200, 200]
     assert [a.json()["imported"]["journals"] for a in answers] == [20, 0]
     assert await _entries(database, alice) == 20
+
+
+@pytest.mark.slow  # waits out SQLite's busy timeout (10 s)
+async def test_on_sqlite_a_write_that_waits_out_an_import_is_told_to_retry(
+    client: httpx.AsyncClient, database: Database, alice: AuthedUser, paused: Paused
+) -> None:
+    """SQLite's one writer: a write waiting for a long import's transaction gives up after
+    the busy timeout. That is the database being busy, not a bug: 503 with `Retry-After`
+    (clients retry it; with its `Idempotency-Key` a retry is safe), not a 500."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL's writes of the account go on during an import (above)")
+    importing = asyncio.create_task(import_file(client, alice.headers, "vibes", _document(20)))
+    entry = {"title": "Meanwhile", "content": "On the laptop."}
+    headers = alice.headers | {"Idempotency-Key": "meanwhile-1"}
+    try:
+        await asyncio.wait_for(paused.first_chunk_written.wait(), timeout=30)
+        refused = await client.post("/api/v1/journals", json=entry, headers=headers)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"]
+        assert refused.headers["content-type"] == "application/problem+json"
+    finally:
+        paused.release.set()
+        answer = await importing
+    assert answer.status_code == 200, answer.text
+    retried = await client.post("/api/v1/journals", json=entry, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert await _entries(database, alice) == 21
