@@ -105,6 +105,8 @@ class ImportWriter:
         # The kinds this account has imported before (`begin`), and the source keys this
         # import has claimed, by kind.
         self._earlier: set[str] = set()
+        # The tables in which this account had nothing when the import began (`begin`).
+        self._empty: set[str] = set()
         self._claimed: dict[str, dict[str, uuid.UUID]] = {}
         self._vaults = {tag_key(t.name): t for t in viewer.secret_tags.values()}
 
@@ -134,6 +136,10 @@ class ImportWriter:
             )
             if await self.session.scalar(select(earlier.exists())):
                 self._earlier.add(kind)
+        for model in (Journal, Reminder):
+            held = select(model.id).where(model.user_id == self.user_id)
+            if not await self.session.scalar(select(held.exists())):
+                self._empty.add(model.__tablename__)
 
     async def write(self, chunk: Chunk, staged: Callable[[], None] = lambda: None) -> None:
         """Write one chunk; `staged` is called when an entries' chunk has done its
@@ -291,7 +297,10 @@ class ImportWriter:
         into the account it came from)."""
         # Unsorted: `sorted` compares UUIDs in Python (10,000 calls for a chunk).
         wanted = list({i for i in ids if i is not None})
-        if not wanted:
+        if not wanted or model.__tablename__ in self._empty:
+            # An account with none when the import began holds none of the file's ids:
+            # what the import writes gets new ids, and so does any write meanwhile. (A
+            # first import into a new account, the common case: a look-up a chunk saved.)
             return set()
         if is_postgres(self.session):
             found = await self.session.scalars(
