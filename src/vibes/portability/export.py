@@ -214,18 +214,19 @@ async def _webhooks_of(
 
 async def _array(pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
     """The inside of a JSON array of the pages' items (one a line), a piece per page."""
-    first = True
+    separator = b"\n"
     async for page in pages:
         # Each entry encoded and appended on its own: a list of the page's encoded
         # entries, then their join, held the page three times over (the export's peak).
-        piece = bytearray(b"\n" if first else b",\n")
-        for i, item in enumerate(page):
-            if i:
-                piece += b",\n"
+        piece = bytearray()
+        for item in page:
+            piece += separator
             piece += json_bytes(item)
-        yield bytes(piece)
-        first = False
-    yield b"" if first else b"\n"
+            separator = b",\n"
+        if piece:
+            yield bytes(piece)
+    if separator != b"\n":
+        yield b"\n"
 
 
 async def export_json(
